@@ -1,0 +1,412 @@
+//! Typed, validated configuration: defaults, then `config.toml`, then `SHOPBOX_*` variables
+//! (nested keys joined by `__`). A bad value stops the start with a message naming the key.
+
+use rocket::figment::providers::{Env, Format, Serialized, Toml};
+use rocket::figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub address: String,
+    pub port: u16,
+    /// Where clients reach the shop; defaults to `http://{address}:{port}`.
+    pub public_url: Option<String>,
+    pub shop_name: String,
+    pub currency: String,
+    /// HS256 secret; generated once into the data folder when unset.
+    pub jwt_secret: Option<String>,
+    pub access_token_minutes: u32,
+    pub refresh_token_days: u32,
+    /// Secure cookies; defaults to true when `public_url` is https.
+    pub cookie_secure: Option<bool>,
+    /// sled's page cache, in MiB.
+    pub cache_capacity_mb: u64,
+    pub trusted_proxies: Vec<String>,
+    pub cors: Cors,
+    pub uploads: Uploads,
+    pub links: Links,
+    pub smtp: Smtp,
+    pub payments: Payments,
+    pub log: Log,
+    pub rate_limit: RateLimit,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Cors {
+    pub allowed_origins: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Uploads {
+    pub max_bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Links {
+    /// Path (or absolute URL) of the email verification link.
+    pub verify: String,
+    /// Path (or absolute URL) of the password reset page.
+    pub reset: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Smtp {
+    pub host: Option<String>,
+    pub port: u16,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub from: String,
+    pub starttls: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Payments {
+    /// Share of mock payments that fail at random (0 to 1), for demos.
+    pub failure_rate: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Log {
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RateLimit {
+    pub enabled: bool,
+    pub login_per_minute: u32,
+    pub register_per_hour: u32,
+    pub forgot_password_per_hour: u32,
+    pub verify_request_per_hour: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("data"),
+            address: "127.0.0.1".into(),
+            port: 8000,
+            public_url: None,
+            shop_name: "shopbox".into(),
+            currency: "USD".into(),
+            jwt_secret: None,
+            access_token_minutes: 15,
+            refresh_token_days: 7,
+            cookie_secure: None,
+            cache_capacity_mb: 64,
+            trusted_proxies: Vec::new(),
+            cors: Cors::default(),
+            uploads: Uploads::default(),
+            links: Links::default(),
+            smtp: Smtp::default(),
+            payments: Payments::default(),
+            log: Log::default(),
+            rate_limit: RateLimit::default(),
+        }
+    }
+}
+
+impl Default for Uploads {
+    fn default() -> Self {
+        Uploads {
+            max_bytes: 5 * 1024 * 1024,
+        }
+    }
+}
+
+impl Default for Links {
+    fn default() -> Self {
+        Links {
+            verify: "/api/account/verify".into(),
+            reset: "/reset-password".into(),
+        }
+    }
+}
+
+impl Default for Smtp {
+    fn default() -> Self {
+        Smtp {
+            host: None,
+            port: 587,
+            username: None,
+            password: None,
+            from: "shopbox <no-reply@localhost>".into(),
+            starttls: true,
+        }
+    }
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit {
+            enabled: true,
+            login_per_minute: 30,
+            register_per_hour: 60,
+            forgot_password_per_hour: 10,
+            verify_request_per_hour: 10,
+        }
+    }
+}
+
+/// A configuration problem, naming the key.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn bad(key: &str, why: impl std::fmt::Display) -> ConfigError {
+    ConfigError(format!("invalid configuration: `{key}` {why}"))
+}
+
+impl Config {
+    /// Reads `file` (or `config.toml` in the working folder when `None`; an explicitly
+    /// named file must exist), then the `SHOPBOX_*` environment, then validates.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) => {
+                if !path.is_file() {
+                    return Err(ConfigError(format!(
+                        "configuration file {} not found",
+                        path.display()
+                    )));
+                }
+                figment = figment.merge(Toml::file(path));
+            }
+            None => figment = figment.merge(Toml::file("config.toml")),
+        }
+        figment = figment.merge(Env::prefixed("SHOPBOX_").split("__"));
+        let config: Config = figment.extract().map_err(|e| {
+            let key = e.path.join(".");
+            let mut message = e.kind.to_string();
+            if let Some(source) = e.metadata.as_ref().map(|m| m.name.to_string()) {
+                message = format!("{message} (from {source})");
+            }
+            if key.is_empty() {
+                ConfigError(format!("invalid configuration: {message}"))
+            } else {
+                bad(&key, message)
+            }
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.address.parse::<IpAddr>().is_err() {
+            return Err(bad("address", "must be an IP address such as 127.0.0.1"));
+        }
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 {
+                return Err(bad("public_url", "must start with http:// or https://"));
+            }
+        }
+        if self.shop_name.trim().is_empty() {
+            return Err(bad("shop_name", "must not be empty"));
+        }
+        if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(bad("currency", "must be a 3-letter ISO 4217 code such as USD"));
+        }
+        if let Some(secret) = &self.jwt_secret {
+            if secret.len() < 32 {
+                return Err(bad("jwt_secret", "must be at least 32 characters"));
+            }
+        }
+        if self.access_token_minutes == 0 || self.access_token_minutes > 24 * 60 {
+            return Err(bad("access_token_minutes", "must be between 1 and 1440"));
+        }
+        if self.refresh_token_days == 0 || self.refresh_token_days > 365 {
+            return Err(bad("refresh_token_days", "must be between 1 and 365"));
+        }
+        if self.cache_capacity_mb == 0 {
+            return Err(bad("cache_capacity_mb", "must be at least 1"));
+        }
+        for (i, cidr) in self.trusted_proxies.iter().enumerate() {
+            if parse_cidr(cidr).is_none() {
+                return Err(bad(
+                    &format!("trusted_proxies[{i}]"),
+                    format!("`{cidr}` is not an address or CIDR such as 10.0.0.0/8"),
+                ));
+            }
+        }
+        for (i, origin) in self.cors.allowed_origins.iter().enumerate() {
+            if !(origin.starts_with("http://") || origin.starts_with("https://"))
+                || origin.ends_with('/')
+            {
+                return Err(bad(
+                    &format!("cors.allowed_origins[{i}]"),
+                    format!("`{origin}` must be an origin such as https://shop.example.com"),
+                ));
+            }
+        }
+        if self.uploads.max_bytes == 0 {
+            return Err(bad("uploads.max_bytes", "must be at least 1"));
+        }
+        if !(0.0..=1.0).contains(&self.payments.failure_rate) {
+            return Err(bad("payments.failure_rate", "must be between 0 and 1"));
+        }
+        let limits = [
+            ("rate_limit.login_per_minute", self.rate_limit.login_per_minute),
+            ("rate_limit.register_per_hour", self.rate_limit.register_per_hour),
+            (
+                "rate_limit.forgot_password_per_hour",
+                self.rate_limit.forgot_password_per_hour,
+            ),
+            (
+                "rate_limit.verify_request_per_hour",
+                self.rate_limit.verify_request_per_hour,
+            ),
+        ];
+        for (key, value) in limits {
+            if value == 0 {
+                return Err(bad(key, "must be at least 1 (turn limits off with rate_limit.enabled = false)"));
+            }
+        }
+        if self.smtp.host.as_deref().is_some_and(|h| h.trim().is_empty()) {
+            return Err(bad("smtp.host", "must not be empty when set"));
+        }
+        Ok(())
+    }
+
+    /// The URL clients use to reach the shop, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => {
+                let host = match self.address.as_str() {
+                    "0.0.0.0" | "::" => "localhost".to_string(),
+                    a if a.contains(':') => format!("[{a}]"),
+                    a => a.to_string(),
+                };
+                format!("http://{host}:{}", self.port)
+            }
+        }
+    }
+
+    pub fn cookie_secure(&self) -> bool {
+        self.cookie_secure
+            .unwrap_or_else(|| self.public_url().starts_with("https://"))
+    }
+}
+
+/// Parses `a.b.c.d/n`, `a.b.c.d`, or their IPv6 forms into an address and prefix length.
+pub fn parse_cidr(text: &str) -> Option<(IpAddr, u8)> {
+    let (addr, bits) = match text.split_once('/') {
+        Some((a, b)) => (a, Some(b)),
+        None => (text, None),
+    };
+    let addr: IpAddr = addr.trim().parse().ok()?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let bits = match bits {
+        Some(b) => b.trim().parse::<u8>().ok().filter(|b| *b <= max)?,
+        None => max,
+    };
+    Some((addr, bits))
+}
+
+/// Reads the JWT secret from config, or from `data_dir/jwt_secret`, creating that file
+/// (owner-only) with a fresh random secret the first time.
+pub fn jwt_secret(config: &Config) -> Result<String, ConfigError> {
+    if let Some(secret) = &config.jwt_secret {
+        return Ok(secret.clone());
+    }
+    let path = config.data_dir.join("jwt_secret");
+    match std::fs::read_to_string(&path) {
+        Ok(s) if s.trim().len() >= 32 => return Ok(s.trim().to_string()),
+        Ok(_) => {
+            return Err(ConfigError(format!(
+                "{} is too short; delete it to generate a new secret",
+                path.display()
+            )))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(ConfigError(format!("cannot read {}: {e}", path.display()))),
+    }
+    let secret = hex::encode(rand::random::<[u8; 32]>());
+    write_private(&path, secret.as_bytes())
+        .map_err(|e| ConfigError(format!("cannot write {}: {e}", path.display())))?;
+    Ok(secret)
+}
+
+/// Creates the data folder, readable by its owner only.
+pub fn create_data_dir(dir: &Path) -> Result<(), ConfigError> {
+    let fail = |e: std::io::Error| {
+        ConfigError(format!("cannot create the data folder {}: {e}", dir.display()))
+    };
+    if !dir.exists() {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir).map_err(fail)?;
+    }
+    std::fs::create_dir_all(dir.join("media")).map_err(fail)
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = Config::default();
+        c.validate().unwrap();
+        assert_eq!(c.public_url(), "http://127.0.0.1:8000");
+        assert!(!c.cookie_secure());
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let mut c = Config::default();
+        c.payments.failure_rate = 2.0;
+        assert!(c.validate().unwrap_err().0.contains("payments.failure_rate"));
+        let mut c = Config::default();
+        c.trusted_proxies = vec!["10.0.0.0/99".into()];
+        assert!(c.validate().unwrap_err().0.contains("trusted_proxies[0]"));
+        let mut c = Config::default();
+        c.currency = "dollars".into();
+        assert!(c.validate().unwrap_err().0.contains("currency"));
+    }
+
+    #[test]
+    fn cidrs_parse() {
+        assert_eq!(parse_cidr("10.0.0.0/8").unwrap().1, 8);
+        assert_eq!(parse_cidr("::1").unwrap().1, 128);
+        assert!(parse_cidr("nope").is_none());
+    }
+}

@@ -1,0 +1,12 @@
+//! What every module uses: errors, JSON bodies, pagination, request ids, metrics, time.
+
+pub mod error;
+pub mod json;
+pub mod metrics;
+pub mod pagination;
+pub mod request_id;
+pub mod time;
+
+pub use error::{ApiError, ApiResult, FieldError};
+pub use json::{ApiJson, Validate};
+pub use pagination::{Page, PageQuery, Pagination};

@@ -1,0 +1,93 @@
+//! Group commit: every writer waits for a flush that began after its write, and writers
+//! that arrive while a flush runs share the next one.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::{watch, Notify};
+
+use super::{StoreError, StoreResult};
+
+/// `(generation flushed, error of the last flush if it failed)`.
+type Done = (u64, Option<String>);
+
+pub(super) struct Flusher {
+    sled: sled::Db,
+    state: Arc<State>,
+}
+
+struct State {
+    requested: AtomicU64,
+    wake: Notify,
+    done: watch::Sender<Done>,
+    started: AtomicBool,
+    closing: AtomicBool,
+}
+
+impl Flusher {
+    pub(super) fn new(sled: sled::Db) -> Self {
+        Flusher {
+            sled,
+            state: Arc::new(State {
+                requested: AtomicU64::new(0),
+                wake: Notify::new(),
+                done: watch::channel((0, None)).0,
+                started: AtomicBool::new(false),
+                closing: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    pub(super) async fn flush(&self) -> StoreResult<()> {
+        self.start_once();
+        let mut done = self.state.done.subscribe();
+        let ticket = self.state.requested.fetch_add(1, Ordering::SeqCst) + 1;
+        self.state.wake.notify_one();
+        let seen = done
+            .wait_for(|(generation, _)| *generation >= ticket)
+            .await
+            .map_err(|_| StoreError::Internal("the flusher stopped".into()))?;
+        match &seen.1 {
+            None => Ok(()),
+            Some(e) => Err(StoreError::Internal(format!("flush: {e}"))),
+        }
+    }
+
+    fn start_once(&self) {
+        if self.state.started.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let state = Arc::clone(&self.state);
+        let sled = self.sled.clone();
+        tokio::spawn(async move {
+            loop {
+                state.wake.notified().await;
+                if state.closing.load(Ordering::SeqCst) {
+                    break;
+                }
+                let target = state.requested.load(Ordering::SeqCst);
+                if target <= state.done.borrow().0 {
+                    continue;
+                }
+                let db = sled.clone();
+                let result = tokio::task::spawn_blocking(move || db.flush()).await;
+                let error = match result {
+                    Ok(Ok(_)) => None,
+                    Ok(Err(e)) => Some(e.to_string()),
+                    Err(e) => Some(e.to_string()),
+                };
+                if let Some(e) = &error {
+                    tracing::error!("flushing the database failed: {e}");
+                }
+                state.done.send_replace((target, error));
+            }
+        });
+    }
+}
+
+impl Drop for Flusher {
+    /// Lets the flush task end, so that it no longer holds the database open.
+    fn drop(&mut self) {
+        self.state.closing.store(true, Ordering::SeqCst);
+        self.state.wake.notify_one();
+    }
+}

@@ -1,0 +1,431 @@
+//! sled storage: open and migrate, typed records, key encoding, indexes, ids, transactions
+//! and durable (group-flushed) writes. Nothing outside this module sees a sled type.
+
+mod flush;
+pub mod keys;
+pub mod migrate;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use sled::Transactional;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+pub use keys::{id_key, key_id, pair_key};
+
+/// Every tree the shop keeps: one per entity and one per index. All of them take part in
+/// every `Db::write`, so a store can touch any of them inside one transaction.
+pub const TREES: &[&str] = &[migrate::META];
+
+/// What a store answers when it cannot do what was asked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreError {
+    NotFound(String),
+    Conflict(String),
+    Invalid(String),
+    Internal(String),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::NotFound(m)
+            | StoreError::Conflict(m)
+            | StoreError::Invalid(m)
+            | StoreError::Internal(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        StoreError::Internal(format!("storage: {e}"))
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The result of a step inside a transaction.
+pub type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
+
+/// Ends a transaction with a store error; nothing it wrote is kept.
+pub fn abort<T>(e: StoreError) -> TxResult<T> {
+    Err(ConflictableTransactionError::Abort(e))
+}
+
+/// A value kept in a tree: `[version byte][bincode]`, keyed by its big-endian id.
+pub trait Record: Serialize + DeserializeOwned {
+    const TREE: &'static str;
+    const VERSION: u8 = 1;
+}
+
+pub fn encode<R: Record>(record: &R) -> StoreResult<Vec<u8>> {
+    let mut out = vec![R::VERSION];
+    bincode::serde::encode_into_std_write(record, &mut out, bincode::config::standard())
+        .map_err(|e| StoreError::Internal(format!("encode {}: {e}", R::TREE)))?;
+    Ok(out)
+}
+
+pub fn decode<R: Record>(bytes: &[u8]) -> StoreResult<R> {
+    match bytes.split_first() {
+        Some((&version, rest)) if version == R::VERSION => {
+            bincode::serde::decode_from_slice(rest, bincode::config::standard())
+                .map(|(record, _)| record)
+                .map_err(|e| StoreError::Internal(format!("decode {}: {e}", R::TREE)))
+        }
+        Some((&version, _)) => Err(StoreError::Internal(format!(
+            "{} record has version {version}, expected {}",
+            R::TREE,
+            R::VERSION
+        ))),
+        None => Err(StoreError::Internal(format!("empty {} record", R::TREE))),
+    }
+}
+
+/// Why the data folder could not be opened, in one line.
+#[derive(Debug)]
+pub struct OpenError(pub String);
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for OpenError {}
+
+struct Inner {
+    sled: sled::Db,
+    trees: Vec<sled::Tree>,
+    index_of: BTreeMap<&'static str, usize>,
+    flusher: flush::Flusher,
+    decoded: AtomicU64,
+    path: PathBuf,
+}
+
+/// The shop's database. Cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<Inner>,
+}
+
+/// The transactional view of every tree, for one `Db::write`.
+pub struct Tx<'a> {
+    trees: &'a [TransactionalTree],
+    index_of: &'a BTreeMap<&'static str, usize>,
+}
+
+impl Db {
+    /// Opens (creating if needed) the database under `dir/db`, after setting aside any
+    /// snapshot that a killed process left half-written, then migrates it.
+    pub fn open(dir: &Path, cache_capacity_bytes: u64) -> Result<Db, OpenError> {
+        let path = dir.join("db");
+        std::fs::create_dir_all(&path).map_err(|e| {
+            OpenError(format!("cannot create the data folder {}: {e}", path.display()))
+        })?;
+        set_aside_unfinished_snapshots(&path)?;
+        let sled = sled::Config::new()
+            .path(&path)
+            .cache_capacity(cache_capacity_bytes)
+            .open()
+            .map_err(|e| open_error(&path, e))?;
+        let mut trees = Vec::with_capacity(TREES.len());
+        let mut index_of = BTreeMap::new();
+        for name in TREES {
+            let tree = sled
+                .open_tree(name)
+                .map_err(|e| open_error(&path, e))?;
+            index_of.insert(*name, trees.len());
+            trees.push(tree);
+        }
+        let db = Db {
+            inner: Arc::new(Inner {
+                flusher: flush::Flusher::new(sled.clone()),
+                sled,
+                trees,
+                index_of,
+                decoded: AtomicU64::new(0),
+                path,
+            }),
+        };
+        migrate::run(&db, migrate::MIGRATIONS, migrate::CURRENT)
+            .map_err(|e| OpenError(format!("cannot migrate {}: {e}", db.inner.path.display())))?;
+        db.flush_blocking()
+            .map_err(|e| OpenError(format!("cannot write {}: {e}", db.inner.path.display())))?;
+        Ok(db)
+    }
+
+    pub(crate) fn tree(&self, name: &str) -> StoreResult<&sled::Tree> {
+        self.inner
+            .index_of
+            .get(name)
+            .map(|&i| &self.inner.trees[i])
+            .ok_or_else(|| StoreError::Internal(format!("unknown tree {name}")))
+    }
+
+    /// Runs `f` in one sled transaction over every tree, retried on conflict, and waits
+    /// until it is on disk. `f` may run more than once: decide ids, times and anything
+    /// random before calling.
+    pub async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        F: Fn(&Tx<'_>) -> TxResult<T>,
+    {
+        let out = self.write_unflushed(f)?;
+        self.durable().await?;
+        Ok(out)
+    }
+
+    /// `write` for code without an async runtime (the CLI): flushes before returning.
+    pub fn write_blocking<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        F: Fn(&Tx<'_>) -> TxResult<T>,
+    {
+        let out = self.write_unflushed(f)?;
+        self.flush_blocking()?;
+        Ok(out)
+    }
+
+    fn write_unflushed<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        F: Fn(&Tx<'_>) -> TxResult<T>,
+    {
+        let index_of = &self.inner.index_of;
+        self.inner
+            .trees
+            .as_slice()
+            .transaction(|trees: &Vec<TransactionalTree>| {
+                f(&Tx {
+                    trees: trees.as_slice(),
+                    index_of,
+                })
+            })
+            .map_err(|e| match e {
+                TransactionError::Abort(e) => e,
+                TransactionError::Storage(e) => StoreError::from(e),
+            })
+    }
+
+    /// Waits until everything written so far is on disk; concurrent callers share a flush.
+    pub async fn durable(&self) -> StoreResult<()> {
+        self.inner.flusher.flush().await
+    }
+
+    pub fn flush_blocking(&self) -> StoreResult<()> {
+        self.inner.sled.flush()?;
+        Ok(())
+    }
+
+    /// Allocates the next id of a sequence (1, 2, 3, ...). Call it before a transaction;
+    /// an id taken by a write that then fails is simply never used.
+    pub fn next_id(&self, sequence: &str) -> StoreResult<u64> {
+        let meta = self.tree(migrate::META)?;
+        let key = format!("seq:{sequence}");
+        let next = meta.update_and_fetch(key.as_bytes(), |old| {
+            let n = old.map(keys::key_id).unwrap_or(0) + 1;
+            Some(id_key(n).to_vec())
+        })?;
+        Ok(next.map(|v| key_id(&v)).unwrap_or(1))
+    }
+
+    /// Makes sure a sequence will hand out ids above `id` (imports, repairs).
+    pub fn bump_sequence(&self, sequence: &str, id: u64) -> StoreResult<()> {
+        let meta = self.tree(migrate::META)?;
+        let key = format!("seq:{sequence}");
+        meta.update_and_fetch(key.as_bytes(), |old| {
+            let n = old.map(keys::key_id).unwrap_or(0).max(id);
+            Some(id_key(n).to_vec())
+        })?;
+        Ok(())
+    }
+
+    pub fn get<R: Record>(&self, id: u64) -> StoreResult<Option<R>> {
+        match self.tree(R::TREE)?.get(id_key(id))? {
+            Some(bytes) => self.decode_counted(&bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Every record of a tree in id order (or reversed).
+    pub fn scan<R: Record>(&self, reverse: bool) -> StoreResult<Vec<R>> {
+        let tree = self.tree(R::TREE)?;
+        let iter: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = if reverse {
+            Box::new(tree.iter().rev())
+        } else {
+            Box::new(tree.iter())
+        };
+        iter.map(|kv| {
+            let (_, v) = kv?;
+            self.decode_counted(&v)
+        })
+        .collect()
+    }
+
+    pub fn count(&self, tree: &str) -> StoreResult<u64> {
+        Ok(self.tree(tree)?.len() as u64)
+    }
+
+    /// Looks up a unique index (`key -> id`).
+    pub fn unique_get(&self, index: &str, key: &[u8]) -> StoreResult<Option<u64>> {
+        Ok(self.tree(index)?.get(key)?.map(|v| key_id(&v)))
+    }
+
+    /// The child ids of `parent` in a one-to-many index (`parent|child` keys), in id
+    /// order or newest first.
+    pub fn children(&self, index: &str, parent: u64, reverse: bool) -> StoreResult<Vec<u64>> {
+        let tree = self.tree(index)?;
+        let scan = tree.scan_prefix(id_key(parent));
+        let keys: Vec<sled::IVec> = if reverse {
+            scan.rev().map(|kv| kv.map(|(k, _)| k)).collect::<sled::Result<_>>()?
+        } else {
+            scan.keys().collect::<sled::Result<_>>()?
+        };
+        Ok(keys.iter().map(|k| key_id(&k[8..])).collect())
+    }
+
+    fn decode_counted<R: Record>(&self, bytes: &[u8]) -> StoreResult<R> {
+        self.inner.decoded.fetch_add(1, Ordering::Relaxed);
+        decode(bytes)
+    }
+
+    /// How many records were decoded since open: lets tests prove a listing read a page,
+    /// not the whole tree.
+    pub fn decoded_count(&self) -> u64 {
+        self.inner.decoded.load(Ordering::Relaxed)
+    }
+
+    /// True when the database answers a read.
+    pub fn healthy(&self) -> bool {
+        self.tree(migrate::META)
+            .and_then(|t| t.get(migrate::SCHEMA_KEY).map_err(StoreError::from))
+            .is_ok()
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Bytes the database takes on disk.
+    pub fn size_on_disk(&self) -> u64 {
+        self.inner.sled.size_on_disk().unwrap_or(0)
+    }
+}
+
+impl Tx<'_> {
+    pub(crate) fn tree(&self, name: &str) -> TxResult<&TransactionalTree> {
+        match self.index_of.get(name) {
+            Some(&i) => Ok(&self.trees[i]),
+            None => abort(StoreError::Internal(format!("unknown tree {name}"))),
+        }
+    }
+
+    pub fn get<R: Record>(&self, id: u64) -> TxResult<Option<R>> {
+        match self.tree(R::TREE)?.get(id_key(id))? {
+            Some(bytes) => decode(&bytes).map(Some).or_else(abort),
+            None => Ok(None),
+        }
+    }
+
+    pub fn put<R: Record>(&self, id: u64, record: &R) -> TxResult<()> {
+        let bytes = encode(record).or_else(abort)?;
+        self.tree(R::TREE)?.insert(&id_key(id), bytes)?;
+        Ok(())
+    }
+
+    pub fn remove<R: Record>(&self, id: u64) -> TxResult<()> {
+        self.tree(R::TREE)?.remove(&id_key(id))?;
+        Ok(())
+    }
+
+    /// Points a unique key at `id`; a key already held by another id aborts with a
+    /// conflict, so the record and its index are never half-written.
+    pub fn claim_unique(&self, index: &str, key: &[u8], id: u64, what: &str) -> TxResult<()> {
+        let tree = self.tree(index)?;
+        match tree.get(key)? {
+            Some(existing) if key_id(&existing) != id => {
+                abort(StoreError::Conflict(format!("{what} already exists")))
+            }
+            Some(_) => Ok(()),
+            None => {
+                tree.insert(key, &id_key(id))?;
+                Ok(())
+            }
+        }
+    }
+
+    pub fn release_unique(&self, index: &str, key: &[u8]) -> TxResult<()> {
+        self.tree(index)?.remove(key)?;
+        Ok(())
+    }
+
+    pub fn unique_get(&self, index: &str, key: &[u8]) -> TxResult<Option<u64>> {
+        Ok(self.tree(index)?.get(key)?.map(|v| key_id(&v)))
+    }
+
+    /// Adds `parent -> child` to a one-to-many index.
+    pub fn link(&self, index: &str, parent: u64, child: u64) -> TxResult<()> {
+        self.tree(index)?.insert(&pair_key(parent, child), &[])?;
+        Ok(())
+    }
+
+    pub fn unlink(&self, index: &str, parent: u64, child: u64) -> TxResult<()> {
+        self.tree(index)?.remove(&pair_key(parent, child))?;
+        Ok(())
+    }
+
+    /// Raw key/value access for index shapes the helpers above do not cover.
+    pub fn raw_insert(&self, tree: &str, key: &[u8], value: &[u8]) -> TxResult<()> {
+        self.tree(tree)?.insert(key, value)?;
+        Ok(())
+    }
+
+    pub fn raw_get(&self, tree: &str, key: &[u8]) -> TxResult<Option<Vec<u8>>> {
+        Ok(self.tree(tree)?.get(key)?.map(|v| v.to_vec()))
+    }
+
+    pub fn raw_remove(&self, tree: &str, key: &[u8]) -> TxResult<()> {
+        self.tree(tree)?.remove(key)?;
+        Ok(())
+    }
+}
+
+fn open_error(path: &Path, e: sled::Error) -> OpenError {
+    let text = e.to_string();
+    if text.contains("could not acquire lock") {
+        OpenError(format!(
+            "the data folder {} is in use by another process (is a shopbox server running on it?)",
+            path.parent().unwrap_or(path).display()
+        ))
+    } else {
+        OpenError(format!("cannot open the database in {}: {text}", path.display()))
+    }
+}
+
+/// sled writes a snapshot only while opening; a kill during that leaves a truncated
+/// `snap.*.generating` that sled would pick and fail on at every later open.
+fn set_aside_unfinished_snapshots(path: &Path) -> Result<(), OpenError> {
+    let entries = std::fs::read_dir(path)
+        .map_err(|e| OpenError(format!("cannot read {}: {e}", path.display())))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            let aside = path.join(format!("{name}.unfinished-{}", crate::core::time::now_micros()));
+            std::fs::rename(entry.path(), &aside).map_err(|e| {
+                OpenError(format!("cannot move aside {}: {e}", entry.path().display()))
+            })?;
+            tracing::warn!(
+                file = %entry.path().display(),
+                moved_to = %aside.display(),
+                "moved aside a snapshot left unfinished by an interrupted start"
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

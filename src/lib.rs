@@ -1,0 +1,184 @@
+//! shopbox: an e-commerce backend in one executable. `rocket()` builds the whole app from
+//! a `Config` and an open `Db`; the binary and the tests use exactly this.
+
+pub mod config;
+pub mod core;
+pub mod db;
+pub mod web;
+
+use rocket::http::Status;
+use rocket::{catch, Build, Request, Rocket};
+use rocket_okapi::settings::OpenApiSettings;
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::core::error::{ApiError, FieldError};
+use crate::core::metrics::Metrics;
+use crate::core::request_id::RequestFairing;
+use crate::db::Db;
+
+/// What every handler can reach: configuration and the database (through the stores).
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub jwt_secret: String,
+}
+
+/// A failure to start, in one line for the operator.
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Creates the data folder if needed and opens the database in it.
+pub fn open_data(config: &Config) -> Result<Db, StartError> {
+    config::create_data_dir(&config.data_dir).map_err(|e| StartError(e.0))?;
+    Db::open(&config.data_dir, config.cache_capacity_mb * 1024 * 1024)
+        .map_err(|e| StartError(e.0))
+}
+
+/// Builds the application.
+pub fn rocket(config: Config, db: Db) -> Result<Rocket<Build>, StartError> {
+    let jwt_secret = config::jwt_secret(&config).map_err(|e| StartError(e.0))?;
+    let rocket_config = rocket_config(&config)?;
+    let metrics = Arc::new(Metrics::default());
+    let settings = OpenApiSettings::default();
+
+    let mut rocket = rocket::custom(rocket_config)
+        .attach(RequestFairing {
+            metrics: Arc::clone(&metrics),
+        })
+        .manage(metrics)
+        .register("/", rocket::catchers![default_catcher]);
+
+    let mut specs = Vec::new();
+    for (base, (routes, spec)) in [("/", web::documented_routes(&settings))] {
+        rocket = rocket.mount(base, routes);
+        specs.push((base, spec));
+    }
+    let spec = rocket_okapi::okapi::merge::marge_spec_list(&specs)
+        .map_err(|e| StartError(format!("cannot merge the OpenAPI document: {e}")))?;
+    let spec = web::finish_spec(spec, &config.shop_name);
+
+    rocket = rocket
+        .mount("/", vec![rocket_okapi::get_openapi_route(spec, &settings)])
+        .mount("/", web::plain_routes())
+        .mount("/docs", web::swagger_routes())
+        .manage(AppState {
+            config: Arc::new(config),
+            db,
+            jwt_secret,
+        });
+    Ok(rocket)
+}
+
+fn rocket_config(config: &Config) -> Result<rocket::Config, StartError> {
+    use rocket::data::{Limits, ToByteUnit};
+    let address = config
+        .address
+        .parse()
+        .map_err(|_| StartError(format!("invalid configuration: `address` {}", config.address)))?;
+    let upload = config.uploads.max_bytes;
+    Ok(rocket::Config {
+        address,
+        port: config.port,
+        // Forwarding headers are believed only from `trusted_proxies`, never by default.
+        ip_header: None,
+        log_level: rocket::config::LogLevel::Critical,
+        cli_colors: false,
+        limits: Limits::default()
+            .limit("json", 1.mebibytes())
+            .limit("file", upload.bytes())
+            .limit("data-form", (upload + 1024 * 1024).bytes()),
+        ..rocket::Config::default()
+    })
+}
+
+/// Every error Rocket produces itself (no route, a failed guard, a panic) answers JSON.
+#[catch(default)]
+fn default_catcher(status: Status, req: &Request<'_>) -> ApiError {
+    if let Some(stashed) = ApiError::take_stashed(req) {
+        return stashed;
+    }
+    if status == Status::UnprocessableEntity {
+        if let Some(err) = bad_path_parameter(req) {
+            return ApiError::validation(err);
+        }
+    }
+    ApiError::from_status(status)
+}
+
+/// A path parameter that did not parse makes Rocket forward with a 422; the last route it
+/// tried tells which segment that was.
+fn bad_path_parameter(req: &Request<'_>) -> Option<FieldError> {
+    let route = req.route()?;
+    let template: Vec<&str> = route.uri.origin.path().segments().collect();
+    let actual: Vec<&str> = req.uri().path().segments().collect();
+    template
+        .iter()
+        .zip(actual.iter())
+        .find_map(|(t, a)| {
+            let name = t.strip_prefix('<')?.strip_suffix('>')?;
+            let positive = a.parse::<u64>().map(|n| n > 0).unwrap_or(false);
+            (!positive).then(|| {
+                FieldError::new(
+                    "path",
+                    name,
+                    "Input should be a valid positive integer",
+                    "int_parsing",
+                )
+            })
+        })
+}
+
+/// Runs the shop until Ctrl-C, printing where it is reachable.
+pub async fn serve(config: Config) -> Result<(), StartError> {
+    let db = open_data(&config)?;
+    let public_url = config.public_url();
+    let shop_name = config.shop_name.clone();
+    let rocket = rocket(config, db)?.attach(rocket::fairing::AdHoc::on_liftoff(
+        "print urls",
+        move |_| {
+            Box::pin(async move {
+                println!("{shop_name} is open at {public_url}/");
+                println!("API docs (Swagger UI): {public_url}/docs/");
+                println!("Press Ctrl-C to stop.");
+            })
+        },
+    ));
+    rocket
+        .launch()
+        .await
+        .map(|_| ())
+        .map_err(|e| StartError(launch_error(&e)))
+}
+
+fn launch_error(e: &rocket::Error) -> String {
+    use rocket::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::Bind(io) => format!("cannot listen on the configured address and port: {io}"),
+        ErrorKind::Collisions(c) => {
+            let list: Vec<String> = c.routes.iter().map(|(a, b)| format!("{a} ~ {b}")).collect();
+            format!("route collisions: {}", list.join("; "))
+        }
+        other => format!("cannot serve: {other}"),
+    }
+}
+
+/// Sets up logging: text by default, JSON by configuration; `RUST_LOG` filters.
+pub fn init_logging(format: config::LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,rocket=error,_=error,sled=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match format {
+        config::LogFormat::Text => builder.try_init(),
+        config::LogFormat::Json => builder.json().try_init(),
+    };
+}
