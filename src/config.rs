@@ -229,7 +229,10 @@ impl Config {
             return Err(bad("shop_name", "must not be empty"));
         }
         if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(bad("currency", "must be a 3-letter ISO 4217 code such as USD"));
+            return Err(bad(
+                "currency",
+                "must be a 3-letter ISO 4217 code such as USD",
+            ));
         }
         if let Some(secret) = &self.jwt_secret {
             if secret.len() < 32 {
@@ -270,8 +273,14 @@ impl Config {
             return Err(bad("payments.failure_rate", "must be between 0 and 1"));
         }
         let limits = [
-            ("rate_limit.login_per_minute", self.rate_limit.login_per_minute),
-            ("rate_limit.register_per_hour", self.rate_limit.register_per_hour),
+            (
+                "rate_limit.login_per_minute",
+                self.rate_limit.login_per_minute,
+            ),
+            (
+                "rate_limit.register_per_hour",
+                self.rate_limit.register_per_hour,
+            ),
             (
                 "rate_limit.forgot_password_per_hour",
                 self.rate_limit.forgot_password_per_hour,
@@ -283,10 +292,18 @@ impl Config {
         ];
         for (key, value) in limits {
             if value == 0 {
-                return Err(bad(key, "must be at least 1 (turn limits off with rate_limit.enabled = false)"));
+                return Err(bad(
+                    key,
+                    "must be at least 1 (turn limits off with rate_limit.enabled = false)",
+                ));
             }
         }
-        if self.smtp.host.as_deref().is_some_and(|h| h.trim().is_empty()) {
+        if self
+            .smtp
+            .host
+            .as_deref()
+            .is_some_and(|h| h.trim().is_empty())
+        {
             return Err(bad("smtp.host", "must not be empty when set"));
         }
         Ok(())
@@ -355,7 +372,10 @@ pub fn jwt_secret(config: &Config) -> Result<String, ConfigError> {
 /// Creates the data folder, readable by its owner only.
 pub fn create_data_dir(dir: &Path) -> Result<(), ConfigError> {
     let fail = |e: std::io::Error| {
-        ConfigError(format!("cannot create the data folder {}: {e}", dir.display()))
+        ConfigError(format!(
+            "cannot create the data folder {}: {e}",
+            dir.display()
+        ))
     };
     if !dir.exists() {
         let mut builder = std::fs::DirBuilder::new();
@@ -394,12 +414,20 @@ mod tests {
     fn bad_values_name_their_key() {
         let mut c = Config::default();
         c.payments.failure_rate = 2.0;
-        assert!(c.validate().unwrap_err().0.contains("payments.failure_rate"));
-        let mut c = Config::default();
-        c.trusted_proxies = vec!["10.0.0.0/99".into()];
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .0
+            .contains("payments.failure_rate"));
+        let c = Config {
+            trusted_proxies: vec!["10.0.0.0/99".into()],
+            ..Config::default()
+        };
         assert!(c.validate().unwrap_err().0.contains("trusted_proxies[0]"));
-        let mut c = Config::default();
-        c.currency = "dollars".into();
+        let c = Config {
+            currency: "dollars".into(),
+            ..Config::default()
+        };
         assert!(c.validate().unwrap_err().0.contains("currency"));
     }
 

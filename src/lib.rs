@@ -39,8 +39,7 @@ impl std::error::Error for StartError {}
 /// Creates the data folder if needed and opens the database in it.
 pub fn open_data(config: &Config) -> Result<Db, StartError> {
     config::create_data_dir(&config.data_dir).map_err(|e| StartError(e.0))?;
-    Db::open(&config.data_dir, config.cache_capacity_mb * 1024 * 1024)
-        .map_err(|e| StartError(e.0))
+    Db::open(&config.data_dir, config.cache_capacity_mb * 1024 * 1024).map_err(|e| StartError(e.0))
 }
 
 /// Builds the application.
@@ -58,7 +57,7 @@ pub fn rocket(config: Config, db: Db) -> Result<Rocket<Build>, StartError> {
         .register("/", rocket::catchers![default_catcher]);
 
     let mut specs = Vec::new();
-    for (base, (routes, spec)) in [("/", web::documented_routes(&settings))] {
+    for (base, (routes, spec)) in documented_modules(&settings) {
         rocket = rocket.mount(base, routes);
         specs.push((base, spec));
     }
@@ -78,12 +77,24 @@ pub fn rocket(config: Config, db: Db) -> Result<Rocket<Build>, StartError> {
     Ok(rocket)
 }
 
+/// Every documented module with the path it is mounted at.
+fn documented_modules(
+    settings: &OpenApiSettings,
+) -> Vec<(
+    &'static str,
+    (Vec<rocket::Route>, rocket_okapi::okapi::openapi3::OpenApi),
+)> {
+    vec![("/", web::documented_routes(settings))]
+}
+
 fn rocket_config(config: &Config) -> Result<rocket::Config, StartError> {
     use rocket::data::{Limits, ToByteUnit};
-    let address = config
-        .address
-        .parse()
-        .map_err(|_| StartError(format!("invalid configuration: `address` {}", config.address)))?;
+    let address = config.address.parse().map_err(|_| {
+        StartError(format!(
+            "invalid configuration: `address` {}",
+            config.address
+        ))
+    })?;
     let upload = config.uploads.max_bytes;
     Ok(rocket::Config {
         address,
@@ -120,21 +131,18 @@ fn bad_path_parameter(req: &Request<'_>) -> Option<FieldError> {
     let route = req.route()?;
     let template: Vec<&str> = route.uri.origin.path().segments().collect();
     let actual: Vec<&str> = req.uri().path().segments().collect();
-    template
-        .iter()
-        .zip(actual.iter())
-        .find_map(|(t, a)| {
-            let name = t.strip_prefix('<')?.strip_suffix('>')?;
-            let positive = a.parse::<u64>().map(|n| n > 0).unwrap_or(false);
-            (!positive).then(|| {
-                FieldError::new(
-                    "path",
-                    name,
-                    "Input should be a valid positive integer",
-                    "int_parsing",
-                )
-            })
+    template.iter().zip(actual.iter()).find_map(|(t, a)| {
+        let name = t.strip_prefix('<')?.strip_suffix('>')?;
+        let positive = a.parse::<u64>().map(|n| n > 0).unwrap_or(false);
+        (!positive).then(|| {
+            FieldError::new(
+                "path",
+                name,
+                "Input should be a valid positive integer",
+                "int_parsing",
+            )
         })
+    })
 }
 
 /// Runs the shop until Ctrl-C, printing where it is reachable.
@@ -176,7 +184,10 @@ pub fn init_logging(format: config::LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,rocket=error,_=error,sled=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let _ = match format {
         config::LogFormat::Text => builder.try_init(),
         config::LogFormat::Json => builder.json().try_init(),

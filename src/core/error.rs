@@ -137,7 +137,9 @@ impl ApiError {
             ApiError::TooManyRequests { retry_after_secs } => json!({
                 "detail": format!("Too many requests; retry in {retry_after_secs} s")
             }),
-            ApiError::Internal(_) => json!({ "detail": "internal error", "request_id": request_id }),
+            ApiError::Internal(_) => {
+                json!({ "detail": "internal error", "request_id": request_id })
+            }
         }
     }
 
@@ -240,7 +242,12 @@ impl OpenApiResponderInner for ApiError {
 }
 
 /// Adds a documented error response to an operation's responses.
-pub fn document_error(gen: &mut OpenApiGenerator, responses: &mut Responses, code: u16, text: &str) {
+pub fn document_error(
+    gen: &mut OpenApiGenerator,
+    responses: &mut Responses,
+    code: u16,
+    text: &str,
+) {
     responses
         .responses
         .insert(code.to_string(), error_response(gen, text));

@@ -92,8 +92,7 @@ pub async fn read_json_value<'r>(req: &'r Request<'_>, data: Data<'r>) -> Result
             "missing",
         )));
     }
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::BadRequest(format!("Malformed JSON: {e}")))
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::BadRequest(format!("Malformed JSON: {e}")))
 }
 
 #[rocket::async_trait]

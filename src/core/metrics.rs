@@ -69,7 +69,9 @@ impl Metrics {
                 );
             }
         }
-        out.push_str("# HELP shopbox_http_request_duration_seconds Request latency by route template.\n");
+        out.push_str(
+            "# HELP shopbox_http_request_duration_seconds Request latency by route template.\n",
+        );
         out.push_str("# TYPE shopbox_http_request_duration_seconds histogram\n");
         if let Ok(latency) = self.latency.lock() {
             for (route, h) in latency.iter() {

@@ -18,9 +18,7 @@ struct Started(Instant);
 
 impl RequestId {
     pub fn of(req: &Request<'_>) -> String {
-        req.local_cache(|| RequestId(generate()))
-            .0
-            .clone()
+        req.local_cache(|| RequestId(generate())).0.clone()
     }
 }
 
@@ -75,10 +73,7 @@ impl Fairing for RequestFairing {
     async fn on_response<'r>(&self, req: &'r Request<'_>, res: &mut Response<'r>) {
         let id = RequestId::of(req);
         res.set_header(Header::new("X-Request-Id", id.clone()));
-        let elapsed = req
-            .local_cache(|| Started(Instant::now()))
-            .0
-            .elapsed();
+        let elapsed = req.local_cache(|| Started(Instant::now())).0.elapsed();
         let route = req
             .route()
             .map(|r| r.uri.origin.path().to_string())

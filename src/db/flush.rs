@@ -21,6 +21,7 @@ struct State {
     done: watch::Sender<Done>,
     started: AtomicBool,
     closing: AtomicBool,
+    flushes: AtomicU64,
 }
 
 impl Flusher {
@@ -33,6 +34,7 @@ impl Flusher {
                 done: watch::channel((0, None)).0,
                 started: AtomicBool::new(false),
                 closing: AtomicBool::new(false),
+                flushes: AtomicU64::new(0),
             }),
         }
     }
@@ -52,6 +54,11 @@ impl Flusher {
         }
     }
 
+    /// How many flushes the group-commit task has run.
+    pub(super) fn flushes(&self) -> u64 {
+        self.state.flushes.load(Ordering::Relaxed)
+    }
+
     fn start_once(&self) {
         if self.state.started.swap(true, Ordering::SeqCst) {
             return;
@@ -68,6 +75,7 @@ impl Flusher {
                 if target <= state.done.borrow().0 {
                     continue;
                 }
+                state.flushes.fetch_add(1, Ordering::Relaxed);
                 let db = sled.clone();
                 let result = tokio::task::spawn_blocking(move || db.flush()).await;
                 let error = match result {

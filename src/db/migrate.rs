@@ -27,8 +27,7 @@ pub fn schema_version(db: &Db) -> StoreResult<Option<u32>> {
 }
 
 fn set_schema_version(db: &Db, version: u32) -> StoreResult<()> {
-    db.tree(META)?
-        .insert(SCHEMA_KEY, &version.to_be_bytes())?;
+    db.tree(META)?.insert(SCHEMA_KEY, &version.to_be_bytes())?;
     Ok(())
 }
 
@@ -68,7 +67,7 @@ pub fn rewrite_tree(
     from: u8,
     upgrade: impl Fn(&[u8]) -> StoreResult<Vec<u8>>,
 ) -> StoreResult<u64> {
-    let tree = db.tree(tree)?;
+    let tree = db.inner.sled.open_tree(tree)?;
     let mut rewritten = 0;
     for kv in tree.iter() {
         let (key, value) = kv?;

@@ -126,7 +126,10 @@ impl Db {
     pub fn open(dir: &Path, cache_capacity_bytes: u64) -> Result<Db, OpenError> {
         let path = dir.join("db");
         std::fs::create_dir_all(&path).map_err(|e| {
-            OpenError(format!("cannot create the data folder {}: {e}", path.display()))
+            OpenError(format!(
+                "cannot create the data folder {}: {e}",
+                path.display()
+            ))
         })?;
         set_aside_unfinished_snapshots(&path)?;
         let sled = sled::Config::new()
@@ -137,9 +140,7 @@ impl Db {
         let mut trees = Vec::with_capacity(TREES.len());
         let mut index_of = BTreeMap::new();
         for name in TREES {
-            let tree = sled
-                .open_tree(name)
-                .map_err(|e| open_error(&path, e))?;
+            let tree = sled.open_tree(name).map_err(|e| open_error(&path, e))?;
             index_of.insert(*name, trees.len());
             trees.push(tree);
         }
@@ -215,6 +216,11 @@ impl Db {
         self.inner.flusher.flush().await
     }
 
+    /// How many shared flushes `durable` has run (concurrent writers share one).
+    pub fn group_flushes(&self) -> u64 {
+        self.inner.flusher.flushes()
+    }
+
     pub fn flush_blocking(&self) -> StoreResult<()> {
         self.inner.sled.flush()?;
         Ok(())
@@ -280,7 +286,9 @@ impl Db {
         let tree = self.tree(index)?;
         let scan = tree.scan_prefix(id_key(parent));
         let keys: Vec<sled::IVec> = if reverse {
-            scan.rev().map(|kv| kv.map(|(k, _)| k)).collect::<sled::Result<_>>()?
+            scan.rev()
+                .map(|kv| kv.map(|(k, _)| k))
+                .collect::<sled::Result<_>>()?
         } else {
             scan.keys().collect::<sled::Result<_>>()?
         };
@@ -401,7 +409,10 @@ fn open_error(path: &Path, e: sled::Error) -> OpenError {
             path.parent().unwrap_or(path).display()
         ))
     } else {
-        OpenError(format!("cannot open the database in {}: {text}", path.display()))
+        OpenError(format!(
+            "cannot open the database in {}: {text}",
+            path.display()
+        ))
     }
 }
 
@@ -413,10 +424,14 @@ fn set_aside_unfinished_snapshots(path: &Path) -> Result<(), OpenError> {
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().to_string();
         if name.starts_with("snap.") && name.ends_with(".generating") {
-            let aside = path.join(format!("{name}.unfinished-{}", crate::core::time::now_micros()));
-            std::fs::rename(entry.path(), &aside).map_err(|e| {
-                OpenError(format!("cannot move aside {}: {e}", entry.path().display()))
-            })?;
+            // sled takes every file named `snap.*` as a candidate: keep it in a subfolder.
+            let folder = path.join(UNFINISHED_SNAPSHOTS);
+            let aside = folder.join(format!("{name}.{}", crate::core::time::now_micros()));
+            std::fs::create_dir_all(&folder)
+                .and_then(|_| std::fs::rename(entry.path(), &aside))
+                .map_err(|e| {
+                    OpenError(format!("cannot move aside {}: {e}", entry.path().display()))
+                })?;
             tracing::warn!(
                 file = %entry.path().display(),
                 moved_to = %aside.display(),
@@ -426,6 +441,9 @@ fn set_aside_unfinished_snapshots(path: &Path) -> Result<(), OpenError> {
     }
     Ok(())
 }
+
+/// Where half-written snapshots go, inside the database folder.
+pub const UNFINISHED_SNAPSHOTS: &str = "unfinished-snapshots";
 
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,242 @@
+use super::*;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Thing {
+    id: u64,
+    name: String,
+}
+
+impl Record for Thing {
+    const TREE: &'static str = migrate::META;
+}
+
+const NAMES: &str = migrate::META;
+
+fn open(dir: &Path) -> Db {
+    Db::open(dir, 8 * 1024 * 1024).expect("open")
+}
+
+fn put_thing(tx: &Tx<'_>, thing: &Thing) -> TxResult<()> {
+    tx.claim_unique(
+        NAMES,
+        format!("name:{}", thing.name).as_bytes(),
+        thing.id,
+        "name",
+    )?;
+    tx.put(thing.id + 1_000_000, thing)
+}
+
+#[test]
+fn records_round_trip_with_their_version() {
+    let thing = Thing {
+        id: 7,
+        name: "seven".into(),
+    };
+    let bytes = encode(&thing).unwrap();
+    assert_eq!(bytes[0], Thing::VERSION);
+    assert_eq!(decode::<Thing>(&bytes).unwrap(), thing);
+    let mut wrong = bytes.clone();
+    wrong[0] = 9;
+    assert!(matches!(
+        decode::<Thing>(&wrong),
+        Err(StoreError::Internal(_))
+    ));
+    assert!(decode::<Thing>(&[]).is_err());
+}
+
+#[tokio::test]
+async fn unique_conflict_leaves_nothing_half_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    let a = Thing {
+        id: 1,
+        name: "apple".into(),
+    };
+    db.write(|tx| put_thing(tx, &a)).await.unwrap();
+    let b = Thing {
+        id: 2,
+        name: "apple".into(),
+    };
+    // The record is written first, then the index claim fails: neither may remain.
+    let err = db
+        .write(|tx| {
+            tx.put(b.id + 1_000_000, &b)?;
+            tx.claim_unique(NAMES, b"name:apple", b.id, "name")
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)));
+    assert!(db.get::<Thing>(1_000_002).unwrap().is_none());
+    assert_eq!(db.unique_get(NAMES, b"name:apple").unwrap(), Some(1));
+    // Claiming a key again for the same id is not a conflict.
+    db.write(|tx| tx.claim_unique(NAMES, b"name:apple", 1, "name"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn one_to_many_index_lists_children_in_both_orders() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    db.write(|tx| {
+        for child in [3, 1, 300, 2] {
+            tx.link(NAMES, 7, child)?;
+        }
+        tx.link(NAMES, 8, 5)
+    })
+    .await
+    .unwrap();
+    assert_eq!(db.children(NAMES, 7, false).unwrap(), vec![1, 2, 3, 300]);
+    assert_eq!(db.children(NAMES, 7, true).unwrap(), vec![300, 3, 2, 1]);
+    db.write(|tx| tx.unlink(NAMES, 7, 3)).await.unwrap();
+    assert_eq!(db.children(NAMES, 7, false).unwrap(), vec![1, 2, 300]);
+}
+
+#[test]
+fn ids_are_dense_and_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = open(dir.path());
+        assert_eq!(db.next_id("orders").unwrap(), 1);
+        assert_eq!(db.next_id("orders").unwrap(), 2);
+        assert_eq!(db.next_id("users").unwrap(), 1);
+        db.bump_sequence("users", 40).unwrap();
+        db.flush_blocking().unwrap();
+    }
+    let db = open(dir.path());
+    assert_eq!(db.next_id("orders").unwrap(), 3);
+    assert_eq!(db.next_id("users").unwrap(), 41);
+}
+
+#[tokio::test]
+async fn concurrent_writers_share_flushes_and_all_persist() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    let mut tasks = Vec::new();
+    for i in 0..200u64 {
+        let db = db.clone();
+        tasks.push(tokio::spawn(async move {
+            let thing = Thing {
+                id: i,
+                name: format!("t{i}"),
+            };
+            db.write(|tx| put_thing(tx, &thing)).await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert!(
+        db.group_flushes() < 200,
+        "200 writers ran {} flushes",
+        db.group_flushes()
+    );
+    drop(db);
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let db = open(dir.path());
+    for i in 0..200u64 {
+        assert_eq!(
+            db.get::<Thing>(i + 1_000_000).unwrap().unwrap().name,
+            format!("t{i}")
+        );
+    }
+}
+
+#[test]
+fn second_open_of_a_folder_says_so_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let _db = open(dir.path());
+    let err = Db::open(dir.path(), 1024 * 1024)
+        .err()
+        .expect("second open must fail");
+    assert!(err.0.contains("in use by another process"), "{}", err.0);
+    assert!(!err.0.contains('\n'));
+}
+
+#[test]
+fn unfinished_snapshot_is_moved_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = open(dir.path());
+        db.write_blocking(|tx| {
+            put_thing(
+                tx,
+                &Thing {
+                    id: 1,
+                    name: "kept".into(),
+                },
+            )
+        })
+        .unwrap();
+    }
+    // What a kill during sled's start-up snapshot leaves behind: a truncated file.
+    let half = dir
+        .path()
+        .join("db")
+        .join("snap.00000000000FFFFF.generating");
+    std::fs::write(&half, b"\x00\x01truncated").unwrap();
+    let db = open(dir.path());
+    assert!(!half.exists());
+    let aside = std::fs::read_dir(dir.path().join("db").join(UNFINISHED_SNAPSHOTS))
+        .unwrap()
+        .flatten()
+        .any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("snap.00000000000FFFFF.generating.")
+        });
+    assert!(aside);
+    assert_eq!(db.get::<Thing>(1_000_001).unwrap().unwrap().name, "kept");
+}
+
+fn add_suffix(db: &Db) -> StoreResult<()> {
+    migrate::rewrite_tree(db, "things", 1, |old| {
+        let (mut thing, _): (Thing, usize) =
+            bincode::serde::decode_from_slice(old, bincode::config::standard())
+                .map_err(|e| StoreError::Internal(e.to_string()))?;
+        thing.name.push_str("-v2");
+        let mut out = vec![2];
+        out.extend(
+            bincode::serde::encode_to_vec(&thing, bincode::config::standard())
+                .map_err(|e| StoreError::Internal(e.to_string()))?,
+        );
+        Ok(out)
+    })
+    .map(|_| ())
+}
+
+#[test]
+fn migrations_upgrade_old_records_and_refuse_newer_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    assert_eq!(
+        migrate::schema_version(&db).unwrap(),
+        Some(migrate::CURRENT)
+    );
+    let things = db.inner.sled.open_tree("things").unwrap();
+    let old = Thing {
+        id: 1,
+        name: "old".into(),
+    };
+    things.insert(id_key(1), encode(&old).unwrap()).unwrap();
+
+    let steps = [migrate::Migration {
+        from: migrate::CURRENT,
+        run: add_suffix,
+    }];
+    migrate::run(&db, &steps, migrate::CURRENT + 1).unwrap();
+    assert_eq!(
+        migrate::schema_version(&db).unwrap(),
+        Some(migrate::CURRENT + 1)
+    );
+    let stored = things.get(id_key(1)).unwrap().unwrap();
+    assert_eq!(stored[0], 2);
+    let (upgraded, _): (Thing, usize) =
+        bincode::serde::decode_from_slice(&stored[1..], bincode::config::standard()).unwrap();
+    assert_eq!(upgraded.name, "old-v2");
+
+    // This build only knows CURRENT: a folder written by a newer one is refused.
+    let err = migrate::run(&db, migrate::MIGRATIONS, migrate::CURRENT).unwrap_err();
+    assert!(err.to_string().contains("newer"), "{err}");
+}

@@ -110,7 +110,12 @@ pub struct Health {
 #[get("/health")]
 fn health(state: &State<AppState>) -> (Status, Json<Health>) {
     if state.db.healthy() {
-        (Status::Ok, Json(Health { status: "ok".into() }))
+        (
+            Status::Ok,
+            Json(Health {
+                status: "ok".into(),
+            }),
+        )
     } else {
         (
             Status::ServiceUnavailable,
