@@ -1,6 +1,8 @@
 //! shopbox: an e-commerce backend in one executable. `rocket()` builds the whole app from
 //! a `Config` and an open `Db`; the binary and the tests use exactly this.
 
+pub mod account;
+pub mod commands;
 pub mod config;
 pub mod core;
 pub mod db;
@@ -21,7 +23,10 @@ use crate::db::Db;
 pub struct AppState {
     pub config: Arc<Config>,
     pub db: Db,
-    pub jwt_secret: String,
+    pub jwt: core::tokens::Jwt,
+    pub passwords: core::password::Passwords,
+    pub limiter: core::ratelimit::RateLimiter,
+    pub metrics: Arc<Metrics>,
 }
 
 /// A failure to start, in one line for the operator.
@@ -53,7 +58,8 @@ pub fn rocket(config: Config, db: Db) -> Result<Rocket<Build>, StartError> {
         .attach(RequestFairing {
             metrics: Arc::clone(&metrics),
         })
-        .manage(metrics)
+        .attach(core::origin::Cors)
+        .manage(Arc::clone(&metrics))
         .register("/", rocket::catchers![default_catcher]);
 
     let mut specs = Vec::new();
@@ -68,11 +74,15 @@ pub fn rocket(config: Config, db: Db) -> Result<Rocket<Build>, StartError> {
     rocket = rocket
         .mount("/", vec![rocket_okapi::get_openapi_route(spec, &settings)])
         .mount("/", web::plain_routes())
+        .mount("/", rocket::routes![core::origin::preflight])
         .mount("/docs", web::swagger_routes())
         .manage(AppState {
             config: Arc::new(config),
             db,
-            jwt_secret,
+            jwt: core::tokens::Jwt::new(&jwt_secret),
+            passwords: core::password::Passwords::default(),
+            limiter: core::ratelimit::RateLimiter::default(),
+            metrics,
         });
     Ok(rocket)
 }
@@ -84,7 +94,10 @@ fn documented_modules(
     &'static str,
     (Vec<rocket::Route>, rocket_okapi::okapi::openapi3::OpenApi),
 )> {
-    vec![("/", web::documented_routes(settings))]
+    vec![
+        ("/", web::documented_routes(settings)),
+        ("/api/account", account::routes::routes(settings)),
+    ]
 }
 
 fn rocket_config(config: &Config) -> Result<rocket::Config, StartError> {

@@ -1,34 +1,36 @@
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use shopbox::commands;
 use shopbox::config::Config;
 
 /// shopbox: a complete e-commerce backend in one executable.
+///
+/// With no command, `shopbox [OPTIONS]` runs the shop (`shopbox serve`).
 #[derive(Parser)]
-#[command(version, about, long_about = None, args_conflicts_with_subcommands = true)]
+#[command(version, about, args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
-    /// With no command, `shopbox [OPTIONS]` is `shopbox serve [OPTIONS]`.
     #[command(flatten)]
     serve: ServeArgs,
 }
 
-#[derive(Subcommand)]
-enum Command {
-    /// Run the shop (the default when no command is given).
-    Serve(ServeArgs),
+#[derive(Args, Default, Clone)]
+struct Common {
+    /// Configuration file (default: config.toml in the working folder, if present).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Data folder (database, media, secrets); overrides `data_dir`.
+    #[arg(long, global = true)]
+    data: Option<PathBuf>,
 }
 
-#[derive(clap::Args, Default)]
+#[derive(Args, Default)]
 struct ServeArgs {
-    /// Configuration file (default: config.toml in the working folder, if present).
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Data folder (database, media, secrets).
-    #[arg(long)]
-    data: Option<PathBuf>,
+    #[command(flatten)]
+    common: Common,
     /// Address to listen on.
     #[arg(long)]
     address: Option<String>,
@@ -37,29 +39,148 @@ struct ServeArgs {
     port: Option<u16>,
 }
 
-fn load_config(args: &ServeArgs) -> Result<Config, String> {
-    let mut config = Config::load(args.config.as_deref()).map_err(|e| e.0)?;
-    if let Some(data) = &args.data {
+#[derive(Subcommand)]
+enum Command {
+    /// Run the shop (the default) and print its URLs.
+    Serve(ServeArgs),
+    /// Manage admins (stop the server first: only one process may open the data folder).
+    Admin {
+        #[command(subcommand)]
+        action: AdminAction,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// List users.
+    Users {
+        #[command(subcommand)]
+        action: UsersAction,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Show the latest emails the shop has sent, with their links.
+    Outbox {
+        /// Only emails to this address.
+        #[arg(long)]
+        to: Option<String>,
+        /// How many to show.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminAction {
+    /// Create an admin, or promote an existing user. The password comes from --password,
+    /// SHOPBOX_ADMIN_PASSWORD or a prompt.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Make an existing user an admin.
+    Promote { email: String },
+    /// Take admin rights away from a user.
+    Demote { email: String },
+    /// Set a new password (from --password, SHOPBOX_ADMIN_PASSWORD or a prompt) and end
+    /// all of the user's sessions.
+    ResetPassword {
+        email: String,
+        #[arg(long)]
+        password: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersAction {
+    /// A table of all users.
+    List,
+}
+
+fn load_config(common: &Common) -> Result<Config, String> {
+    let mut config = Config::load(common.config.as_deref()).map_err(|e| e.0)?;
+    if let Some(data) = &common.data {
         config.data_dir = data.clone();
     }
-    if let Some(address) = &args.address {
-        config.address = address.clone();
-    }
-    if let Some(port) = args.port {
-        config.port = port;
-    }
-    config.validate().map_err(|e| e.0)?;
     Ok(config)
 }
 
-fn run(cli: Cli) -> Result<(), String> {
-    match cli.command.unwrap_or(Command::Serve(cli.serve)) {
-        Command::Serve(args) => {
-            let config = load_config(&args)?;
-            shopbox::init_logging(config.log.format);
-            rocket::execute(shopbox::serve(config)).map_err(|e| e.0)
-        }
+/// The password from the flag, the environment, or (in a terminal) a prompt.
+fn password_source(
+    flag: Option<String>,
+    prompt_if_missing: bool,
+) -> Result<Option<String>, String> {
+    if flag.is_some() {
+        return Ok(flag);
     }
+    if let Ok(p) = std::env::var("SHOPBOX_ADMIN_PASSWORD") {
+        return Ok(Some(p));
+    }
+    if !prompt_if_missing {
+        return Ok(None);
+    }
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        return Err(
+            "no password given: use --password, SHOPBOX_ADMIN_PASSWORD or a terminal".into(),
+        );
+    }
+    let first = rpassword::prompt_password("Password: ").map_err(|e| e.to_string())?;
+    let second = rpassword::prompt_password("Again: ").map_err(|e| e.to_string())?;
+    if first != second {
+        return Err("the passwords do not match".into());
+    }
+    Ok(Some(first))
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    let command = cli.command.unwrap_or(Command::Serve(cli.serve));
+    let output = match command {
+        Command::Serve(args) => {
+            let mut config = load_config(&args.common)?;
+            if let Some(address) = args.address {
+                config.address = address;
+            }
+            if let Some(port) = args.port {
+                config.port = port;
+            }
+            config.validate().map_err(|e| e.0)?;
+            shopbox::init_logging(config.log.format);
+            return rocket::execute(shopbox::serve(config)).map_err(|e| e.0);
+        }
+        Command::Admin { action, common } => {
+            let config = load_config(&common)?;
+            match action {
+                AdminAction::Create {
+                    email,
+                    name,
+                    password,
+                } => {
+                    // An existing user keeps their password unless one is given.
+                    commands::admin_create(&config, &email, name.as_deref(), |exists| {
+                        password_source(password, !exists)
+                    })?
+                }
+                AdminAction::Promote { email } => commands::set_admin(&config, &email, true)?,
+                AdminAction::Demote { email } => commands::set_admin(&config, &email, false)?,
+                AdminAction::ResetPassword { email, password } => {
+                    commands::reset_password(&config, &email, || password_source(password, true))?
+                }
+            }
+        }
+        Command::Users {
+            action: UsersAction::List,
+            common,
+        } => commands::users_list(&load_config(&common)?)?,
+        Command::Outbox { to, limit, common } => {
+            commands::outbox(&load_config(&common)?, to.as_deref(), limit)?
+        }
+    };
+    println!("{output}");
+    Ok(())
 }
 
 fn main() -> ExitCode {

@@ -84,13 +84,9 @@ pub async fn read_json_value<'r>(req: &'r Request<'_>, data: Data<'r>) -> Result
             "Request body larger than {limit}"
         )));
     }
-    if bytes.is_empty() {
-        return Err(ApiError::validation(FieldError::new(
-            "body",
-            "",
-            "Field required",
-            "missing",
-        )));
+    // An empty body is an empty object: required fields are then reported by name.
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Object(Default::default()));
     }
     serde_json::from_slice(&bytes).map_err(|e| ApiError::BadRequest(format!("Malformed JSON: {e}")))
 }

@@ -1,11 +1,16 @@
 //! What every module uses: errors, JSON bodies, pagination, request ids, metrics, time.
 
+pub mod auth;
 pub mod error;
 pub mod json;
 pub mod metrics;
+pub mod origin;
 pub mod pagination;
+pub mod password;
+pub mod ratelimit;
 pub mod request_id;
 pub mod time;
+pub mod tokens;
 
 pub use error::{ApiError, ApiResult, FieldError};
 pub use json::{ApiJson, Validate};

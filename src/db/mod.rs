@@ -18,7 +18,16 @@ pub use keys::{id_key, key_id, pair_key};
 
 /// Every tree the shop keeps: one per entity and one per index. All of them take part in
 /// every `Db::write`, so a store can touch any of them inside one transaction.
-pub const TREES: &[&str] = &[migrate::META];
+pub const TREES: &[&str] = &[
+    migrate::META,
+    crate::account::model::USERS,
+    crate::account::model::USERS_BY_EMAIL,
+    crate::account::model::SESSIONS,
+    crate::account::model::SESSIONS_BY_USER,
+    crate::account::model::REFRESH_TOKENS,
+    crate::account::model::MAIL_TOKENS,
+    crate::account::model::OUTBOX,
+];
 
 /// What a store answers when it cannot do what was asked.
 #[derive(Debug, Clone, PartialEq)]

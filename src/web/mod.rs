@@ -5,9 +5,7 @@ use rocket::http::{ContentType, Header, Status};
 use rocket::response::content::RawHtml;
 use rocket::serde::json::Json;
 use rocket::{get, Request, Response, State};
-use rocket_okapi::okapi::openapi3::{
-    Components, Info, OpenApi, SecurityScheme, SecuritySchemeData,
-};
+use rocket_okapi::okapi::openapi3::{Components, Info, OpenApi};
 use rocket_okapi::settings::OpenApiSettings;
 use rocket_okapi::swagger_ui::{make_swagger_ui, SwaggerUIConfig};
 use rocket_okapi::{openapi, openapi_get_routes_spec};
@@ -192,14 +190,7 @@ pub fn finish_spec(mut spec: OpenApi, shop_name: &str) -> OpenApi {
     ] {
         components.security_schemes.insert(
             name.to_string(),
-            rocket_okapi::okapi::openapi3::RefOr::Object(SecurityScheme {
-                description: Some(text.to_string()),
-                data: SecuritySchemeData::Http {
-                    scheme: "bearer".to_string(),
-                    bearer_format: Some("JWT".to_string()),
-                },
-                extensions: Default::default(),
-            }),
+            rocket_okapi::okapi::openapi3::RefOr::Object(crate::core::auth::security_scheme(text)),
         );
     }
     spec

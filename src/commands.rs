@@ -1,0 +1,173 @@
+//! The admin subcommands: each opens the data folder (refused while a server holds it),
+//! does one thing and returns what to print, or a one-line reason.
+
+use crate::account::model::{check_email, check_password, User};
+use crate::account::store::{self, NewUser};
+use crate::config::Config;
+use crate::core::password::hash_now;
+use crate::core::time::{now_micros, rfc3339};
+use crate::db::Db;
+
+fn open(config: &Config) -> Result<Db, String> {
+    crate::open_data(config).map_err(|e| e.0)
+}
+
+fn find(db: &Db, email: &str) -> Result<User, String> {
+    store::user_by_email(db, email)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no user with the email {email}"))
+}
+
+fn validate_password(password: &str, email: &str) -> Result<(), String> {
+    let mut errors = Vec::new();
+    check_password("password", password, Some(email), &mut errors);
+    match errors.first() {
+        Some(e) => Err(e.msg.clone()),
+        None => Ok(()),
+    }
+}
+
+/// Creates an admin, or promotes an existing user (setting the password when one is given).
+/// `password` is asked for it, told whether the user exists already.
+pub fn admin_create(
+    config: &Config,
+    email: &str,
+    name: Option<&str>,
+    password: impl FnOnce(bool) -> Result<Option<String>, String>,
+) -> Result<String, String> {
+    let mut errors = Vec::new();
+    check_email("email", email, &mut errors);
+    if !errors.is_empty() {
+        return Err(format!("{email} is not a valid email address"));
+    }
+    let db = open(config)?;
+    let now = now_micros();
+    if let Some(user) = store::user_by_email(&db, email).map_err(|e| e.to_string())? {
+        if let Some(password) = password(true)? {
+            validate_password(&password, email)?;
+            store::set_password_blocking(&db, user.id, &hash_now(&password)?, now)
+                .map_err(|e| e.to_string())?;
+        }
+        store::update_user_blocking(&db, user.id, now, |u| {
+            u.is_admin = true;
+            u.is_active = true;
+            Ok(())
+        })
+        .map_err(|e| e.to_string())?;
+        return Ok(format!("{} (id {}) is now an admin", user.email, user.id));
+    }
+    let password = password(false)?.ok_or("a password is needed to create a user")?;
+    validate_password(&password, email)?;
+    let user = store::create_user_blocking(
+        &db,
+        NewUser {
+            email: email.to_string(),
+            name: name
+                .map(str::to_string)
+                .unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_string()),
+            hashed_password: hash_now(&password)?,
+            is_admin: true,
+            is_verified: true,
+        },
+        now,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(format!("created admin {} (id {})", user.email, user.id))
+}
+
+pub fn set_admin(config: &Config, email: &str, admin: bool) -> Result<String, String> {
+    let db = open(config)?;
+    let user = find(&db, email)?;
+    store::update_user_blocking(&db, user.id, now_micros(), |u| {
+        u.is_admin = admin;
+        Ok(())
+    })
+    .map_err(|e| e.to_string())?;
+    Ok(if admin {
+        format!("{} is now an admin", user.email)
+    } else {
+        format!("{} is no longer an admin", user.email)
+    })
+}
+
+/// Sets a new password and ends every session of the user.
+pub fn reset_password(
+    config: &Config,
+    email: &str,
+    password: impl FnOnce() -> Result<Option<String>, String>,
+) -> Result<String, String> {
+    let db = open(config)?;
+    let user = find(&db, email)?;
+    let password = password()?.ok_or("a new password is needed")?;
+    validate_password(&password, &user.email)?;
+    store::set_password_blocking(&db, user.id, &hash_now(&password)?, now_micros())
+        .map_err(|e| e.to_string())?;
+    Ok(format!(
+        "password of {} changed; all their sessions have ended",
+        user.email
+    ))
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+pub fn users_list(config: &Config) -> Result<String, String> {
+    let db = open(config)?;
+    let users = store::list_users(&db, None).map_err(|e| e.to_string())?;
+    let email_width = users
+        .iter()
+        .map(|u| u.email.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    let name_width = users
+        .iter()
+        .map(|u| u.name.chars().count())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let mut out = format!(
+        "{:>6}  {:<email_width$}  {:<name_width$}  admin  active  verified  created\n",
+        "id", "email", "name"
+    );
+    for u in &users {
+        out.push_str(&format!(
+            "{:>6}  {:<email_width$}  {:<name_width$}  {:<5}  {:<6}  {:<8}  {}\n",
+            u.id,
+            u.email,
+            u.name,
+            yes_no(u.is_admin),
+            yes_no(u.is_active),
+            yes_no(u.is_verified),
+            rfc3339(u.created_at)
+        ));
+    }
+    out.push_str(&format!("{} user(s)", users.len()));
+    Ok(out)
+}
+
+pub fn outbox(config: &Config, to: Option<&str>, limit: usize) -> Result<String, String> {
+    let db = open(config)?;
+    let mails = store::latest_mail(&db, to, limit).map_err(|e| e.to_string())?;
+    if mails.is_empty() {
+        return Ok("the outbox is empty".into());
+    }
+    let mut out = String::new();
+    for m in &mails {
+        out.push_str(&format!(
+            "{}  to {}\n  {}\n",
+            rfc3339(m.created_at),
+            m.to,
+            m.subject
+        ));
+        if let Some(link) = &m.link {
+            out.push_str(&format!("  {link}\n"));
+        }
+    }
+    Ok(out.trim_end().to_string())
+}
