@@ -51,9 +51,18 @@ fn set_auth_cookies(jar: &CookieJar<'_>, state: &AppState, access: &str, refresh
     );
 }
 
+/// Expires both cookies, whether or not this request carried them.
 fn clear_auth_cookies(jar: &CookieJar<'_>) {
-    jar.remove(Cookie::build(ACCESS_COOKIE).path("/"));
-    jar.remove(Cookie::build(REFRESH_COOKIE).path("/api/account"));
+    for (name, path) in [(ACCESS_COOKIE, "/"), (REFRESH_COOKIE, "/api/account")] {
+        jar.add(
+            Cookie::build((name, ""))
+                .http_only(true)
+                .same_site(SameSite::Lax)
+                .path(path)
+                .max_age(rocket::time::Duration::ZERO)
+                .expires(rocket::time::OffsetDateTime::UNIX_EPOCH),
+        );
+    }
 }
 
 fn new_access_token(state: &AppState, user_id: u64, session_id: u64) -> String {

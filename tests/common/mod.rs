@@ -61,13 +61,19 @@ pub struct Server {
 
 impl Server {
     pub fn start(data: &Path, extra: &[&str]) -> Server {
+        Self::start_logging(data, extra, "warn")
+    }
+
+    /// Starts with `RUST_LOG` set to `log`; read stderr only after `kill`, since a full
+    /// pipe would stall the server.
+    pub fn start_logging(data: &Path, extra: &[&str], log: &str) -> Server {
         let port = free_port();
         let child = Command::new(binary())
             .args(["serve", "--data"])
             .arg(data)
             .args(["--port", &port.to_string()])
             .args(extra)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", log)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -140,4 +146,108 @@ pub fn http(
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
     Ok((status, headers, body.to_string()))
+}
+
+use rocket::http::{ContentType, Header, Status};
+use serde_json::{json, Value};
+use shopbox::AppState;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub fn state(t: &TestApp) -> &AppState {
+    t.client.rocket().state::<AppState>().expect("app state")
+}
+
+pub fn bearer(token: &str) -> Header<'static> {
+    Header::new("Authorization", format!("Bearer {token}"))
+}
+
+pub async fn post_json(t: &TestApp, path: &str, body: Value) -> (Status, Value) {
+    let res = t
+        .client
+        .post(path.to_string())
+        .header(ContentType::JSON)
+        .body(body.to_string())
+        .dispatch()
+        .await;
+    let status = res.status();
+    (status, res.into_json().await.unwrap_or(Value::Null))
+}
+
+pub async fn send(
+    t: &TestApp,
+    method: rocket::http::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (Status, Value) {
+    let mut req = t.client.req(method, path.to_string());
+    if let Some(token) = token {
+        req = req.header(bearer(token));
+    }
+    if let Some(body) = body {
+        req = req.header(ContentType::JSON).body(body.to_string());
+    }
+    let res = req.dispatch().await;
+    let status = res.status();
+    (status, res.into_json().await.unwrap_or(Value::Null))
+}
+
+pub async fn register(t: &TestApp, email: &str) -> Value {
+    let (status, body) = post_json(
+        t,
+        "/api/account/register",
+        json!({"email": email, "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, Status::Created, "{body}");
+    body
+}
+
+/// Logs in and answers `(access_token, refresh_token, body)`.
+pub async fn login(t: &TestApp, email: &str, password: &str) -> (String, String, Value) {
+    let (status, body) = post_json(
+        t,
+        "/api/account/login",
+        json!({"email": email, "password": password}),
+    )
+    .await;
+    assert_eq!(status, Status::Ok, "{body}");
+    (
+        body["access_token"].as_str().unwrap().to_string(),
+        body["refresh_token"].as_str().unwrap().to_string(),
+        body,
+    )
+}
+
+/// Registers and logs in a customer; answers the access token.
+pub async fn customer(t: &TestApp, email: &str) -> String {
+    register(t, email).await;
+    login(t, email, PASSWORD).await.0
+}
+
+/// Creates an admin directly in the store and logs in; answers the access token.
+pub async fn admin(t: &TestApp, email: &str) -> String {
+    let db = &state(t).db;
+    shopbox::account::store::create_user(
+        db,
+        shopbox::account::store::NewUser {
+            email: email.into(),
+            name: "Admin".into(),
+            hashed_password: shopbox::core::password::hash_now(PASSWORD).unwrap(),
+            is_admin: true,
+            is_verified: true,
+        },
+        shopbox::core::time::now_micros(),
+    )
+    .await
+    .unwrap();
+    login(t, email, PASSWORD).await.0
+}
+
+/// The token in the newest outbox link to `to`.
+pub fn last_link_token(t: &TestApp, to: &str) -> String {
+    let mails = shopbox::account::store::latest_mail(&state(t).db, Some(to), 1).unwrap();
+    let link = mails[0].link.clone().expect("a link");
+    link.split("token=").nth(1).unwrap().to_string()
 }
