@@ -6,6 +6,7 @@ pub mod commands;
 pub mod config;
 pub mod core;
 pub mod db;
+pub mod product;
 pub mod web;
 
 use rocket::http::Status;
@@ -75,6 +76,11 @@ pub fn rocket(config: Config, db: Db) -> Result<Rocket<Build>, StartError> {
         .mount("/", vec![rocket_okapi::get_openapi_route(spec, &settings)])
         .mount("/", web::plain_routes())
         .mount("/", rocket::routes![core::origin::preflight])
+        .mount("/", product::routes::media_routes())
+        .mount(
+            "/api/products-category",
+            product::routes::category_alias_routes(&settings),
+        )
         .mount("/docs", web::swagger_routes())
         .manage(AppState {
             config: Arc::new(config),
@@ -97,6 +103,7 @@ fn documented_modules(
     vec![
         ("/", web::documented_routes(settings)),
         ("/api/account", account::routes::routes(settings)),
+        ("/api/products", product::routes::routes(settings)),
     ]
 }
 

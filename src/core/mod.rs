@@ -4,11 +4,13 @@ pub mod auth;
 pub mod error;
 pub mod json;
 pub mod metrics;
+pub mod money;
 pub mod origin;
 pub mod pagination;
 pub mod password;
 pub mod ratelimit;
 pub mod request_id;
+pub mod text;
 pub mod time;
 pub mod tokens;
 

@@ -27,6 +27,18 @@ pub const TREES: &[&str] = &[
     crate::account::model::REFRESH_TOKENS,
     crate::account::model::MAIL_TOKENS,
     crate::account::model::OUTBOX,
+    crate::product::model::PRODUCTS,
+    crate::product::model::PRODUCTS_BY_SLUG,
+    crate::product::model::PRODUCTS_LIVE,
+    crate::product::model::PRODUCTS_BY_PRICE,
+    crate::product::model::PRODUCTS_BY_CATEGORY,
+    crate::product::model::PRODUCTS_BY_CATEGORY_PRICE,
+    crate::product::model::PRODUCTS_BY_TITLE,
+    crate::product::model::PRODUCTS_BY_RATING,
+    crate::product::model::SEARCH_POSTINGS,
+    crate::product::model::CATEGORIES,
+    crate::product::model::CATEGORIES_BY_NAME,
+    crate::product::model::CATEGORIES_BY_SLUG,
 ];
 
 /// What a store answers when it cannot do what was asked.

@@ -1,0 +1,107 @@
+//! Money: integer cents inside, a JSON number with at most 2 decimals outside.
+
+use schemars::gen::SchemaGenerator;
+use schemars::schema::{InstanceType, Schema, SchemaObject};
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The largest amount NUMERIC(12,2) holds.
+pub const MAX_CENTS: i64 = 999_999_999_999;
+
+/// An amount in cents. Deserializing accepts any number; `cents_or_error` checks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Money(pub i64);
+
+impl Serialize for Money {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(self.0 as f64 / 100.0)
+    }
+}
+
+impl JsonSchema for Money {
+    fn schema_name() -> String {
+        "Money".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let mut schema = SchemaObject {
+            instance_type: Some(InstanceType::Number.into()),
+            ..Default::default()
+        };
+        schema.number().minimum = Some(0.0);
+        schema.number().maximum = Some(MAX_CENTS as f64 / 100.0);
+        schema.number().multiple_of = Some(0.01);
+        schema.metadata().description =
+            Some("An amount in the shop's currency, at most 2 decimals".into());
+        schema.into()
+    }
+}
+
+/// A money amount as sent by a client, checked by `to_cents`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MoneyIn(pub f64);
+
+impl<'de> Deserialize<'de> for MoneyIn {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        f64::deserialize(d).map(MoneyIn)
+    }
+}
+
+impl JsonSchema for MoneyIn {
+    fn schema_name() -> String {
+        Money::schema_name()
+    }
+    fn json_schema(gen: &mut SchemaGenerator) -> Schema {
+        Money::json_schema(gen)
+    }
+}
+
+impl MoneyIn {
+    /// Cents, or why the amount is not acceptable (negative, more than 2 decimals, too big).
+    pub fn to_cents(self) -> Result<i64, &'static str> {
+        parse_cents(self.0)
+    }
+}
+
+pub fn parse_cents(amount: f64) -> Result<i64, &'static str> {
+    if !amount.is_finite() {
+        return Err("Input should be a finite number");
+    }
+    if amount < 0.0 {
+        return Err("Amount must not be negative");
+    }
+    let scaled = amount * 100.0;
+    let cents = scaled.round();
+    if (scaled - cents).abs() > 1e-6 * scaled.abs().max(1.0) {
+        return Err("Amount must have at most 2 decimals");
+    }
+    if cents > MAX_CENTS as f64 {
+        return Err("Amount is too large");
+    }
+    Ok(cents as i64)
+}
+
+/// Parses a money query parameter (`min_price=9.99`).
+pub fn parse_cents_text(text: &str) -> Result<i64, &'static str> {
+    let amount: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| "Input should be a number")?;
+    parse_cents(amount)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_decimals_at_most_and_never_negative() {
+        assert_eq!(parse_cents(19.99), Ok(1999));
+        assert_eq!(parse_cents(0.1 + 0.2), Ok(30));
+        assert_eq!(parse_cents(1e9), Ok(100_000_000_000));
+        assert!(parse_cents(1.999).is_err());
+        assert!(parse_cents(-1.0).is_err());
+        assert!(parse_cents(1e13).is_err());
+        assert_eq!(serde_json::to_string(&Money(1999)).unwrap(), "19.99");
+        assert_eq!(serde_json::to_string(&Money(500)).unwrap(), "5.0");
+    }
+}

@@ -1,0 +1,7 @@
+//! The catalog: products, categories, images, indexed listing and full-text search.
+
+pub mod images;
+pub mod model;
+pub mod routes;
+pub mod search;
+pub mod store;

@@ -1,0 +1,259 @@
+//! Catalog: stored records, index names and API shapes.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::core::money::{Money, MoneyIn};
+use crate::core::time::rfc3339;
+use crate::core::{FieldError, Validate};
+use crate::db::Record;
+
+pub const PRODUCTS: &str = "products";
+pub const PRODUCTS_BY_SLUG: &str = "products_by_slug";
+/// Live (not archived) product ids, in id (= creation) order.
+pub const PRODUCTS_LIVE: &str = "products_live";
+/// `price|id` of live products.
+pub const PRODUCTS_BY_PRICE: &str = "products_by_price";
+/// `category|id` of live products.
+pub const PRODUCTS_BY_CATEGORY: &str = "products_by_category";
+/// `category|price|id` of live products.
+pub const PRODUCTS_BY_CATEGORY_PRICE: &str = "products_by_category_price";
+/// `title prefix|id` of live products.
+pub const PRODUCTS_BY_TITLE: &str = "products_by_title";
+/// `rating rank|id` of live products (highest first, unrated last).
+pub const PRODUCTS_BY_RATING: &str = "products_by_rating";
+/// `term\0chunk` -> postings of live products.
+pub const SEARCH_POSTINGS: &str = "search_postings";
+pub const CATEGORIES: &str = "categories";
+pub const CATEGORIES_BY_NAME: &str = "categories_by_name";
+pub const CATEGORIES_BY_SLUG: &str = "categories_by_slug";
+
+pub const TREES: &[&str] = &[
+    PRODUCTS,
+    PRODUCTS_BY_SLUG,
+    PRODUCTS_LIVE,
+    PRODUCTS_BY_PRICE,
+    PRODUCTS_BY_CATEGORY,
+    PRODUCTS_BY_CATEGORY_PRICE,
+    PRODUCTS_BY_TITLE,
+    PRODUCTS_BY_RATING,
+    SEARCH_POSTINGS,
+    CATEGORIES,
+    CATEGORIES_BY_NAME,
+    CATEGORIES_BY_SLUG,
+];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Product {
+    pub id: u64,
+    pub title: String,
+    pub description: String,
+    pub slug: String,
+    pub price: i64,
+    pub stock_quantity: i64,
+    /// The generated file name under the media folder.
+    pub image: Option<String>,
+    pub category_ids: Vec<u64>,
+    pub rating_sum: u64,
+    pub rating_count: u64,
+    /// Set when deleted while orders name it: kept for their history, gone from the shop.
+    pub archived_at: Option<i64>,
+    /// Whether any order names it (then deleting archives instead of removing).
+    pub referenced: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Record for Product {
+    const TREE: &'static str = PRODUCTS;
+}
+
+impl Product {
+    pub fn image_url(&self) -> Option<String> {
+        self.image.as_ref().map(|f| format!("/media/{f}"))
+    }
+
+    /// Average rating, 0 when unrated.
+    pub fn rating_avg(&self) -> f64 {
+        if self.rating_count == 0 {
+            0.0
+        } else {
+            (self.rating_sum as f64 / self.rating_count as f64 * 100.0).round() / 100.0
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Category {
+    pub id: u64,
+    pub name: String,
+    pub slug: String,
+    /// Live products in this category.
+    pub product_count: u64,
+}
+
+impl Record for Category {
+    const TREE: &'static str = CATEGORIES;
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct CategoryRef {
+    pub id: u64,
+    pub name: String,
+    pub slug: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct CategoryOut {
+    pub id: u64,
+    pub name: String,
+    pub slug: String,
+    pub product_count: u64,
+}
+
+impl From<&Category> for CategoryOut {
+    fn from(c: &Category) -> Self {
+        CategoryOut {
+            id: c.id,
+            name: c.name.clone(),
+            slug: c.slug.clone(),
+            product_count: c.product_count,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ProductOut {
+    pub id: u64,
+    pub title: String,
+    pub description: String,
+    pub slug: String,
+    pub price: Money,
+    pub stock_quantity: i64,
+    pub in_stock: bool,
+    /// `/media/...`, or null without an image.
+    pub image_url: Option<String>,
+    pub categories: Vec<CategoryRef>,
+    /// Average review rating (0 when unrated).
+    pub rating_avg: f64,
+    pub rating_count: u64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl ProductOut {
+    pub fn new(p: &Product, categories: Vec<CategoryRef>) -> Self {
+        ProductOut {
+            id: p.id,
+            title: p.title.clone(),
+            description: p.description.clone(),
+            slug: p.slug.clone(),
+            price: Money(p.price),
+            stock_quantity: p.stock_quantity,
+            in_stock: p.stock_quantity > 0,
+            image_url: p.image_url(),
+            categories,
+            rating_avg: p.rating_avg(),
+            rating_count: p.rating_count,
+            created_at: rfc3339(p.created_at),
+            updated_at: rfc3339(p.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct CategoryIn {
+    pub name: String,
+}
+
+impl Validate for CategoryIn {
+    fn validate(&self, errors: &mut Vec<FieldError>) {
+        let len = self.name.trim().chars().count();
+        if len == 0 || len > 100 {
+            errors.push(FieldError::body("name", "Name must be 1 to 100 characters"));
+        }
+    }
+}
+
+/// Product fields as a client sends them (JSON or multipart); all optional so that one
+/// shape serves create (which requires some) and update.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct ProductIn {
+    /// 1 to 200 characters.
+    pub title: Option<String>,
+    /// Up to 10,000 characters.
+    pub description: Option<String>,
+    pub price: Option<MoneyIn>,
+    pub stock_quantity: Option<i64>,
+    pub category_ids: Option<Vec<u64>>,
+    /// Made from the title when left out; made unique with a suffix.
+    pub slug: Option<String>,
+}
+
+impl ProductIn {
+    pub fn check(&self, creating: bool, errors: &mut Vec<FieldError>) {
+        if creating {
+            for (name, missing) in [
+                ("title", self.title.is_none()),
+                ("price", self.price.is_none()),
+            ] {
+                if missing {
+                    errors.push(FieldError::new("body", name, "Field required", "missing"));
+                }
+            }
+        }
+        if let Some(t) = &self.title {
+            let len = t.trim().chars().count();
+            if len == 0 || len > 200 {
+                errors.push(FieldError::body(
+                    "title",
+                    "Title must be 1 to 200 characters",
+                ));
+            }
+        }
+        if self
+            .description
+            .as_ref()
+            .is_some_and(|d| d.chars().count() > 10_000)
+        {
+            errors.push(FieldError::body(
+                "description",
+                "Description must be at most 10,000 characters",
+            ));
+        }
+        if let Some(Err(msg)) = self.price.map(MoneyIn::to_cents) {
+            errors.push(FieldError::body("price", msg));
+        }
+        if self
+            .stock_quantity
+            .is_some_and(|q| !(0..=1_000_000_000).contains(&q))
+        {
+            errors.push(FieldError::body(
+                "stock_quantity",
+                "Stock must be 0 to 1,000,000,000",
+            ));
+        }
+        if let Some(slug) = &self.slug {
+            let ok = !slug.is_empty()
+                && slug.len() <= 80
+                && slug
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !ok {
+                errors.push(FieldError::body(
+                    "slug",
+                    "Slug must be 1 to 80 lowercase letters, digits or dashes",
+                ));
+            }
+        }
+        if self.category_ids.as_ref().is_some_and(|c| c.len() > 50) {
+            errors.push(FieldError::body("category_ids", "At most 50 categories"));
+        }
+    }
+}
+
+impl Validate for ProductIn {
+    fn validate(&self, errors: &mut Vec<FieldError>) {
+        self.check(false, errors);
+    }
+}

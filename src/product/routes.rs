@@ -1,0 +1,824 @@
+//! `/api/products`: catalog, categories, images, listing and search; `/media` files.
+
+use rocket::data::{Capped, Data, FromData};
+use rocket::form::{Form, FromForm};
+use rocket::fs::TempFile;
+use rocket::http::{ContentType, Header, Status};
+use rocket::response::status::{Created, NoContent};
+use rocket::serde::json::Json;
+use rocket::{delete, get, patch, post, Request, Response, State};
+use rocket_okapi::gen::OpenApiGenerator;
+use rocket_okapi::okapi::openapi3::{MediaType, OpenApi, RequestBody};
+use rocket_okapi::okapi::schemars::schema::{InstanceType, ObjectValidation, Schema, SchemaObject};
+use rocket_okapi::request::OpenApiFromData;
+use rocket_okapi::settings::OpenApiSettings;
+use rocket_okapi::{openapi, openapi_get_routes_spec};
+use schemars::JsonSchema;
+use std::collections::HashMap;
+use std::io::Cursor;
+use std::path::PathBuf;
+use tokio::io::AsyncReadExt;
+
+use crate::core::auth::AdminUser;
+use crate::core::json::{from_value, read_json_value};
+use crate::core::money::parse_cents_text;
+use crate::core::text::fold;
+use crate::core::time::now_micros;
+use crate::core::{ApiError, ApiJson, ApiResult, FieldError, Page, PageQuery, Pagination};
+use crate::db::Db;
+use crate::product::images;
+use crate::product::model::*;
+use crate::product::store::{self, Deleted, Filters, ProductChanges, Sort};
+use crate::AppState;
+
+fn media_dir(state: &AppState) -> PathBuf {
+    state.config.data_dir.join("media")
+}
+
+/// Shapes products for the API, looking each category up once.
+fn shape(db: &Db, products: &[Product]) -> ApiResult<Vec<ProductOut>> {
+    let mut cache = HashMap::new();
+    products
+        .iter()
+        .map(|p| {
+            Ok(ProductOut::new(
+                p,
+                store::category_refs(db, &p.category_ids, &mut cache)?,
+            ))
+        })
+        .collect()
+}
+
+fn shape_one(db: &Db, p: &Product) -> ApiResult<ProductOut> {
+    Ok(shape(db, std::slice::from_ref(p))?.remove(0))
+}
+
+/// Filters, sort and pagination of the product list and search.
+#[derive(Debug, Default, FromForm, JsonSchema)]
+pub struct ProductQuery {
+    /// Category id or slug; repeat to match any of several.
+    #[field(default = Vec::new())]
+    pub category: Vec<String>,
+    /// Category name; repeat to match any of several.
+    #[field(default = Vec::new())]
+    pub categories: Vec<String>,
+    /// Lowest price, inclusive.
+    #[schemars(with = "Option<f64>")]
+    pub min_price: Option<String>,
+    /// Highest price, inclusive.
+    #[schemars(with = "Option<f64>")]
+    pub max_price: Option<String>,
+    /// Only products in stock (`true`) or out of stock (`false`).
+    #[schemars(with = "Option<bool>")]
+    pub in_stock: Option<String>,
+    /// Case-insensitive substring of the title; repeat to match any.
+    #[field(default = Vec::new())]
+    pub title: Vec<String>,
+    /// Case-insensitive substring of the description; repeat to match any.
+    #[field(default = Vec::new())]
+    pub description: Vec<String>,
+    /// `newest` (list default), `price_asc`, `price_desc`, `title`, `rating` (highest
+    /// first, unrated last) or `relevance` (search default when `q` is given).
+    pub sort: Option<String>,
+    /// Search words (search only): all must match, the last one as a prefix.
+    pub q: Option<String>,
+    #[schemars(with = "Option<u32>")]
+    pub page: Option<String>,
+    #[schemars(with = "Option<u32>")]
+    pub limit: Option<String>,
+    #[schemars(with = "Option<u32>")]
+    pub size: Option<String>,
+}
+
+impl ProductQuery {
+    fn parse(&self, db: &Db, searching: bool) -> ApiResult<(Filters, Sort, Pagination)> {
+        let mut errors = Vec::new();
+        let pagination = PageQuery {
+            page: self.page.clone(),
+            limit: self.limit.clone(),
+            size: self.size.clone(),
+        }
+        .parse(&mut errors);
+        let mut money = |name: &str, raw: &Option<String>| {
+            raw.as_deref().and_then(|r| match parse_cents_text(r) {
+                Ok(c) => Some(c),
+                Err(msg) => {
+                    errors.push(FieldError::query(name, msg));
+                    None
+                }
+            })
+        };
+        let min_price = money("min_price", &self.min_price);
+        let max_price = money("max_price", &self.max_price);
+        let in_stock = match self
+            .in_stock
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None => None,
+            Some("true" | "1" | "yes") => Some(true),
+            Some("false" | "0" | "no") => Some(false),
+            Some(_) => {
+                errors.push(FieldError::new(
+                    "query",
+                    "in_stock",
+                    "Input should be a valid boolean",
+                    "bool_parsing",
+                ));
+                None
+            }
+        };
+        let has_q = self.q.as_deref().is_some_and(|q| !q.trim().is_empty());
+        let sort = match self.sort.as_deref() {
+            None if searching && has_q => Sort::Relevance,
+            None | Some("newest") => Sort::Newest,
+            Some("price_asc") => Sort::PriceAsc,
+            Some("price_desc") => Sort::PriceDesc,
+            Some("title") => Sort::Title,
+            Some("rating") => Sort::Rating,
+            Some("relevance") if searching && has_q => Sort::Relevance,
+            Some("relevance") => Sort::Newest,
+            Some(_) => {
+                errors.push(FieldError::query(
+                    "sort",
+                    "Input should be newest, price_asc, price_desc, title, rating or relevance",
+                ));
+                Sort::Newest
+            }
+        };
+        if self.q.as_deref().is_some_and(|q| q.len() > 200) {
+            errors.push(FieldError::query("q", "At most 200 characters"));
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+        let category_any = if self.category.is_empty() {
+            None
+        } else {
+            let mut ids = Vec::new();
+            for c in &self.category {
+                if let Some(cat) = store::category_by_id_or_slug(db, c.trim())? {
+                    ids.push(cat.id);
+                }
+            }
+            Some(ids)
+        };
+        let category_named_any = if self.categories.is_empty() {
+            None
+        } else {
+            let mut ids = Vec::new();
+            for name in &self.categories {
+                if let Some(cat) = store::category_by_name(db, name)? {
+                    ids.push(cat.id);
+                }
+            }
+            Some(ids)
+        };
+        let folded = |v: &Vec<String>| -> Vec<String> {
+            v.iter()
+                .map(|s| fold(s.trim()))
+                .filter(|s| !s.is_empty())
+                .collect()
+        };
+        let filters = Filters {
+            category_any,
+            category_named_any,
+            min_price,
+            max_price,
+            in_stock,
+            title: folded(&self.title),
+            description: folded(&self.description),
+        };
+        Ok((filters, sort, pagination))
+    }
+}
+
+/// Live products, newest first by default, with every filter of the query combinable.
+#[openapi(tag = "Catalog")]
+#[get("/?<query..>")]
+fn list_products(
+    state: &State<AppState>,
+    query: ProductQuery,
+) -> ApiResult<Json<Page<ProductOut>>> {
+    let (filters, sort, pagination) = query.parse(&state.db, false)?;
+    let page = store::list(&state.db, &filters, sort, pagination, None)?;
+    Ok(Json(Page {
+        items: shape(&state.db, &page.items)?,
+        total: page.total,
+        page: page.page,
+        limit: page.limit,
+        pages: page.pages,
+    }))
+}
+
+/// Full-text search over title, description and category names: every word must match,
+/// the last one as a prefix (`red sho` finds "Red Shoes"); ranked by BM25 with title
+/// matches above description matches. Every list filter combines with `q`; without `q`
+/// this is the list.
+#[openapi(tag = "Catalog")]
+#[get("/search?<query..>")]
+fn search_products(
+    state: &State<AppState>,
+    query: ProductQuery,
+) -> ApiResult<Json<Page<ProductOut>>> {
+    let (filters, sort, pagination) = query.parse(&state.db, true)?;
+    let hits = match query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        Some(q) => Some(crate::product::search::search(&state.db, q)?),
+        None => None,
+    };
+    let page = store::list(&state.db, &filters, sort, pagination, hits)?;
+    Ok(Json(Page {
+        items: shape(&state.db, &page.items)?,
+        total: page.total,
+        page: page.page,
+        limit: page.limit,
+        pages: page.pages,
+    }))
+}
+
+/// A product by slug (a number is taken as the product id).
+#[openapi(tag = "Catalog")]
+#[get("/<slug>", rank = 3)]
+fn get_product(state: &State<AppState>, slug: &str) -> ApiResult<Json<ProductOut>> {
+    let p = store::live_product_by_slug_or_id(&state.db, slug)?
+        .ok_or_else(|| ApiError::NotFound("Product not found".into()))?;
+    Ok(Json(shape_one(&state.db, &p)?))
+}
+
+/// Multipart form of a product; every value is text, checked like the JSON form.
+#[derive(FromForm)]
+pub struct ProductForm<'r> {
+    title: Option<String>,
+    description: Option<String>,
+    price: Option<String>,
+    stock_quantity: Option<String>,
+    #[field(default = Vec::new())]
+    category_ids: Vec<String>,
+    slug: Option<String>,
+    image: Option<Capped<TempFile<'r>>>,
+    image_url: Option<Capped<TempFile<'r>>>,
+    file: Option<Capped<TempFile<'r>>>,
+}
+
+/// A product body: JSON, or multipart with the same fields and an optional image file.
+pub struct ProductBody {
+    pub fields: ProductIn,
+    /// The image's bytes and the form field it came in.
+    pub image: Option<(Vec<u8>, &'static str)>,
+}
+
+async fn read_capped(
+    file: Capped<TempFile<'_>>,
+    field: &'static str,
+    max: u64,
+) -> Result<(Vec<u8>, &'static str), ApiError> {
+    if !file.is_complete() {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "Image larger than {max} bytes"
+        )));
+    }
+    let mut bytes = Vec::new();
+    let file = file.into_inner();
+    let mut reader = file
+        .open()
+        .await
+        .map_err(|e| ApiError::Internal(format!("cannot read upload: {e}")))?;
+    reader
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(|e| ApiError::Internal(format!("cannot read upload: {e}")))?;
+    Ok((bytes, field))
+}
+
+fn form_error(errors: rocket::form::Errors<'_>) -> ApiError {
+    if errors.status() == Status::PayloadTooLarge {
+        return ApiError::PayloadTooLarge("Request body too large".into());
+    }
+    let list = errors
+        .iter()
+        .map(|e| {
+            let name = e.name.as_ref().map(|n| n.to_string()).unwrap_or_default();
+            FieldError::new("body", &name, e.to_string(), "value_error")
+        })
+        .collect();
+    ApiError::Validation(list)
+}
+
+async fn parse_form<'r>(
+    req: &'r Request<'_>,
+    data: Data<'r>,
+    max: u64,
+) -> Result<ProductBody, ApiError> {
+    let form = match Form::<ProductForm<'r>>::from_data(req, data).await {
+        rocket::data::Outcome::Success(f) => f.into_inner(),
+        rocket::data::Outcome::Error((_, errors)) => return Err(form_error(errors)),
+        rocket::data::Outcome::Forward(_) => {
+            return Err(ApiError::BadRequest("Unreadable form".into()))
+        }
+    };
+    let mut errors = Vec::new();
+    let price = form
+        .price
+        .as_deref()
+        .and_then(|p| match p.trim().parse::<f64>() {
+            Ok(v) => Some(crate::core::money::MoneyIn(v)),
+            Err(_) => {
+                errors.push(FieldError::new(
+                    "body",
+                    "price",
+                    "Input should be a valid number",
+                    "float_parsing",
+                ));
+                None
+            }
+        });
+    let stock_quantity =
+        form.stock_quantity
+            .as_deref()
+            .and_then(|q| match q.trim().parse::<i64>() {
+                Ok(v) => Some(v),
+                Err(_) => {
+                    errors.push(FieldError::new(
+                        "body",
+                        "stock_quantity",
+                        "Input should be a valid integer",
+                        "int_parsing",
+                    ));
+                    None
+                }
+            });
+    let mut category_ids = Vec::new();
+    for raw in form
+        .category_ids
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+    {
+        match raw.parse::<u64>() {
+            Ok(id) => category_ids.push(id),
+            Err(_) => errors.push(FieldError::new(
+                "body",
+                "category_ids",
+                "Input should be a list of integers",
+                "int_parsing",
+            )),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let fields = ProductIn {
+        title: form.title,
+        description: form.description,
+        price,
+        stock_quantity,
+        category_ids: (!form.category_ids.is_empty()).then_some(category_ids),
+        slug: form.slug,
+    };
+    let file = match (form.image, form.image_url, form.file) {
+        (Some(f), _, _) => Some((f, "image")),
+        (None, Some(f), _) => Some((f, "image_url")),
+        (None, None, Some(f)) => Some((f, "file")),
+        _ => None,
+    };
+    let image = match file {
+        Some((f, field)) if !f.is_empty() => Some(read_capped(f, field, max).await?),
+        _ => None,
+    };
+    Ok(ProductBody { fields, image })
+}
+
+#[rocket::async_trait]
+impl<'r> FromData<'r> for ProductBody {
+    type Error = ();
+
+    async fn from_data(req: &'r Request<'_>, data: Data<'r>) -> rocket::data::Outcome<'r, Self> {
+        let max = req
+            .rocket()
+            .state::<AppState>()
+            .map(|s| s.config.uploads.max_bytes)
+            .unwrap_or(5 * 1024 * 1024);
+        let multipart = req.content_type().is_some_and(|c| c.is_form_data());
+        let result = if multipart {
+            parse_form(req, data, max).await
+        } else {
+            match read_json_value(req, data).await {
+                Ok(v) => from_value::<ProductIn>(v).map(|fields| ProductBody {
+                    fields,
+                    image: None,
+                }),
+                Err(e) => Err(e),
+            }
+        };
+        match result {
+            Ok(body) => rocket::data::Outcome::Success(body),
+            Err(e) => rocket::data::Outcome::Error((e.stash(req), ())),
+        }
+    }
+}
+
+fn multipart_schema(gen: &mut OpenApiGenerator, with_fields: bool) -> SchemaObject {
+    let mut object = ObjectValidation::default();
+    if with_fields {
+        let json = gen.json_schema::<ProductIn>();
+        let _ = json;
+        for (name, ty) in [
+            ("title", InstanceType::String),
+            ("description", InstanceType::String),
+            ("price", InstanceType::Number),
+            ("stock_quantity", InstanceType::Integer),
+            ("slug", InstanceType::String),
+        ] {
+            object.properties.insert(
+                name.into(),
+                Schema::Object(SchemaObject {
+                    instance_type: Some(ty.into()),
+                    ..Default::default()
+                }),
+            );
+        }
+        let mut ids = SchemaObject {
+            instance_type: Some(InstanceType::Array.into()),
+            ..Default::default()
+        };
+        ids.array().items = Some(
+            Schema::Object(SchemaObject {
+                instance_type: Some(InstanceType::Integer.into()),
+                ..Default::default()
+            })
+            .into(),
+        );
+        object
+            .properties
+            .insert("category_ids".into(), Schema::Object(ids));
+    }
+    for name in ["image", "image_url", "file"] {
+        object.properties.insert(
+            name.into(),
+            Schema::Object(SchemaObject {
+                instance_type: Some(InstanceType::String.into()),
+                format: Some("binary".into()),
+                ..Default::default()
+            }),
+        );
+    }
+    SchemaObject {
+        instance_type: Some(InstanceType::Object.into()),
+        object: Some(Box::new(object)),
+        ..Default::default()
+    }
+}
+
+impl<'r> OpenApiFromData<'r> for ProductBody {
+    fn request_body(gen: &mut OpenApiGenerator) -> rocket_okapi::Result<RequestBody> {
+        let json = gen.json_schema::<ProductIn>();
+        let form = multipart_schema(gen, true);
+        Ok(RequestBody {
+            description: Some("JSON, or multipart/form-data with the same fields (`category_ids` repeated) and an image file (`image` or `image_url`)".into()),
+            content: [
+                ("application/json".to_string(), MediaType { schema: Some(json), ..Default::default() }),
+                ("multipart/form-data".to_string(), MediaType { schema: Some(form), ..Default::default() }),
+            ]
+            .into_iter()
+            .collect(),
+            required: true,
+            ..Default::default()
+        })
+    }
+}
+
+fn changes(fields: &ProductIn, image: Option<String>) -> ProductChanges {
+    ProductChanges {
+        title: fields.title.clone(),
+        description: fields.description.clone(),
+        price: fields.price.and_then(|p| p.to_cents().ok()),
+        stock_quantity: fields.stock_quantity,
+        category_ids: fields.category_ids.clone(),
+        slug: fields.slug.clone(),
+        image,
+    }
+}
+
+/// Admin: creates a product from JSON or multipart (with an optional image). The slug
+/// comes from the title unless given, and is made unique with a suffix.
+#[openapi(tag = "Catalog admin")]
+#[post("/", data = "<body>")]
+async fn create_product(
+    state: &State<AppState>,
+    _admin: AdminUser,
+    body: ProductBody,
+) -> ApiResult<Created<Json<ProductOut>>> {
+    let mut errors = Vec::new();
+    body.fields.check(true, &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let media = media_dir(state);
+    let image = match &body.image {
+        Some((bytes, field)) => Some(images::store(
+            &media,
+            bytes,
+            state.config.uploads.max_bytes,
+            field,
+        )?),
+        None => None,
+    };
+    let result = store::create_product(
+        &state.db,
+        changes(&body.fields, image.clone()),
+        now_micros(),
+    )
+    .await;
+    let p = match result {
+        Ok(p) => p,
+        Err(e) => {
+            if let Some(img) = &image {
+                images::remove(&media, img);
+            }
+            return Err(e.into());
+        }
+    };
+    Ok(Created::new(format!("/api/products/{}", p.slug)).body(Json(shape_one(&state.db, &p)?)))
+}
+
+async fn apply_update(
+    state: &AppState,
+    product_id: u64,
+    fields: &ProductIn,
+    image: Option<(Vec<u8>, &'static str)>,
+) -> ApiResult<ProductOut> {
+    let mut errors = Vec::new();
+    fields.check(false, &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let media = media_dir(state);
+    let new_image = match &image {
+        Some((bytes, field)) => Some(images::store(
+            &media,
+            bytes,
+            state.config.uploads.max_bytes,
+            field,
+        )?),
+        None => None,
+    };
+    match store::update_product(
+        &state.db,
+        product_id,
+        changes(fields, new_image.clone()),
+        now_micros(),
+    )
+    .await
+    {
+        Ok((old, new)) => {
+            if let (Some(old_image), Some(_)) = (&old.image, &new_image) {
+                images::remove(&media, old_image);
+            }
+            shape_one(&state.db, &new)
+        }
+        Err(e) => {
+            if let Some(img) = &new_image {
+                images::remove(&media, img);
+            }
+            Err(e.into())
+        }
+    }
+}
+
+/// Admin: changes any subset of the create fields (JSON or multipart); a new image
+/// replaces the old file.
+#[openapi(tag = "Catalog admin")]
+#[patch("/<product_id>", data = "<body>")]
+async fn update_product(
+    state: &State<AppState>,
+    _admin: AdminUser,
+    product_id: u64,
+    body: ProductBody,
+) -> ApiResult<Json<ProductOut>> {
+    Ok(Json(
+        apply_update(state, product_id, &body.fields, body.image).await?,
+    ))
+}
+
+/// An image upload: multipart with the file as `file` (`image` or `image_url` accepted).
+pub struct ImageUpload(Option<(Vec<u8>, &'static str)>);
+
+#[rocket::async_trait]
+impl<'r> FromData<'r> for ImageUpload {
+    type Error = ();
+
+    async fn from_data(req: &'r Request<'_>, data: Data<'r>) -> rocket::data::Outcome<'r, Self> {
+        let max = req
+            .rocket()
+            .state::<AppState>()
+            .map(|s| s.config.uploads.max_bytes)
+            .unwrap_or(5 * 1024 * 1024);
+        if !req.content_type().is_some_and(|c| c.is_form_data()) {
+            let e = ApiError::UnsupportedMediaType("Send the image as multipart/form-data".into());
+            return rocket::data::Outcome::Error((e.stash(req), ()));
+        }
+        match parse_form(req, data, max).await {
+            Ok(body) => rocket::data::Outcome::Success(ImageUpload(body.image)),
+            Err(e) => rocket::data::Outcome::Error((e.stash(req), ())),
+        }
+    }
+}
+
+impl<'r> OpenApiFromData<'r> for ImageUpload {
+    fn request_body(gen: &mut OpenApiGenerator) -> rocket_okapi::Result<RequestBody> {
+        let form = multipart_schema(gen, false);
+        Ok(RequestBody {
+            content: [(
+                "multipart/form-data".to_string(),
+                MediaType {
+                    schema: Some(form),
+                    ..Default::default()
+                },
+            )]
+            .into_iter()
+            .collect(),
+            required: true,
+            ..Default::default()
+        })
+    }
+}
+
+/// Admin: sets a product's image (PNG, JPEG, WebP or GIF, recognised by content; at most
+/// `uploads.max_bytes` and 10,000 px a side). No file: 422; too large: 413; another
+/// type: 415.
+#[openapi(tag = "Catalog admin")]
+#[post("/<product_id>/image", data = "<upload>")]
+async fn upload_image(
+    state: &State<AppState>,
+    _admin: AdminUser,
+    product_id: u64,
+    upload: ImageUpload,
+) -> ApiResult<Json<ProductOut>> {
+    let image = upload.0.ok_or_else(|| {
+        ApiError::validation(FieldError::new("body", "file", "Field required", "missing"))
+    })?;
+    Ok(Json(
+        apply_update(state, product_id, &ProductIn::default(), Some(image)).await?,
+    ))
+}
+
+/// Admin: deletes a product. It leaves listing and search at once; one that past orders
+/// name is kept archived so their history and the export stay whole.
+#[openapi(tag = "Catalog admin")]
+#[delete("/<product_id>")]
+async fn delete_product(
+    state: &State<AppState>,
+    _admin: AdminUser,
+    product_id: u64,
+) -> ApiResult<NoContent> {
+    match store::delete_product(&state.db, product_id, now_micros()).await? {
+        Deleted::Removed(p) => {
+            if let Some(img) = &p.image {
+                images::remove(&media_dir(state), img);
+            }
+        }
+        Deleted::Archived(_) => {}
+    }
+    Ok(NoContent)
+}
+
+/// Every category with its number of live products.
+#[openapi(tag = "Categories")]
+#[get("/category")]
+fn list_categories(state: &State<AppState>) -> ApiResult<Json<Vec<CategoryOut>>> {
+    Ok(Json(
+        store::categories(&state.db)?
+            .iter()
+            .map(CategoryOut::from)
+            .collect(),
+    ))
+}
+
+/// Admin: creates a category; a name already used (ignoring case) is a 409.
+#[openapi(tag = "Categories")]
+#[post("/category", data = "<body>")]
+async fn create_category(
+    state: &State<AppState>,
+    _admin: AdminUser,
+    body: ApiJson<CategoryIn>,
+) -> ApiResult<Created<Json<CategoryOut>>> {
+    let c = store::create_category(&state.db, &body.name).await?;
+    Ok(Created::new(format!("/api/products/category/{}", c.id)).body(Json(CategoryOut::from(&c))))
+}
+
+/// Admin: renames a category (its slug follows).
+#[openapi(tag = "Categories")]
+#[patch("/category/<category_id>", data = "<body>")]
+async fn rename_category(
+    state: &State<AppState>,
+    _admin: AdminUser,
+    category_id: u64,
+    body: ApiJson<CategoryIn>,
+) -> ApiResult<Json<CategoryOut>> {
+    let c = store::rename_category(&state.db, category_id, &body.name).await?;
+    Ok(Json(CategoryOut::from(&c)))
+}
+
+/// Admin: deletes a category; its products lose it and nothing else.
+#[openapi(tag = "Categories")]
+#[delete("/category/<category_id>")]
+async fn delete_category(
+    state: &State<AppState>,
+    _admin: AdminUser,
+    category_id: u64,
+) -> ApiResult<NoContent> {
+    store::delete_category(&state.db, category_id, now_micros()).await?;
+    Ok(NoContent)
+}
+
+pub fn routes(settings: &OpenApiSettings) -> (Vec<rocket::Route>, OpenApi) {
+    openapi_get_routes_spec![settings:
+        list_products, search_products, get_product, create_product, update_product,
+        upload_image, delete_product, list_categories, create_category, rename_category,
+        delete_category
+    ]
+}
+
+/// Another route's handler, for an alias path.
+#[derive(Clone)]
+struct SameHandler(Box<dyn rocket::route::Handler>);
+
+#[rocket::async_trait]
+impl rocket::route::Handler for SameHandler {
+    async fn handle<'r>(&self, req: &'r Request<'_>, data: Data<'r>) -> rocket::route::Outcome<'r> {
+        self.0.handle(req, data).await
+    }
+}
+
+/// `/api/products-category/...`: the category routes again, undocumented.
+pub fn category_alias_routes(settings: &OpenApiSettings) -> Vec<rocket::Route> {
+    let (routes, _) = openapi_get_routes_spec![settings:
+        list_categories, create_category, rename_category, delete_category
+    ];
+    routes
+        .into_iter()
+        .filter_map(|r| {
+            let path = r.uri.path().to_string();
+            let rest = path.strip_prefix("/category")?.to_string();
+            let uri = if rest.is_empty() {
+                "/".to_string()
+            } else {
+                rest
+            };
+            let mut alias = rocket::Route::new(r.method, &uri, SameHandler(r.handler.clone()));
+            alias.name = r.name.clone();
+            alias.format = r.format.clone();
+            Some(alias)
+        })
+        .collect()
+}
+
+/// A stored image, with headers that stop browsers treating it as anything else.
+pub struct MediaFile {
+    bytes: Vec<u8>,
+    content_type: &'static str,
+    etag: String,
+}
+
+impl<'r> rocket::response::Responder<'r, 'static> for MediaFile {
+    fn respond_to(self, req: &'r Request<'_>) -> rocket::response::Result<'static> {
+        let mut res = Response::build();
+        res.header(Header::new("ETag", self.etag.clone()))
+            .header(Header::new(
+                "Cache-Control",
+                "public, max-age=31536000, immutable",
+            ))
+            .header(Header::new("X-Content-Type-Options", "nosniff"))
+            .header(Header::new("Content-Security-Policy", "sandbox"));
+        if req.headers().get("If-None-Match").any(|t| t == self.etag) {
+            res.status(Status::NotModified);
+        } else {
+            let ct = ContentType::parse_flexible(self.content_type).unwrap_or(ContentType::Binary);
+            res.header(ct)
+                .sized_body(self.bytes.len(), Cursor::new(self.bytes));
+        }
+        res.ok()
+    }
+}
+
+#[get("/media/<name>")]
+async fn media(state: &State<AppState>, name: &str) -> ApiResult<MediaFile> {
+    let missing = || ApiError::NotFound("Not found".into());
+    if !images::is_generated_name(name) {
+        return Err(missing());
+    }
+    let bytes = tokio::fs::read(media_dir(state).join(name))
+        .await
+        .map_err(|_| missing())?;
+    Ok(MediaFile {
+        content_type: images::content_type_of(name).ok_or_else(missing)?,
+        etag: format!("\"{}\"", &name[..32]),
+        bytes,
+    })
+}
+
+pub fn media_routes() -> Vec<rocket::Route> {
+    rocket::routes![media]
+}

@@ -1,0 +1,246 @@
+//! Full-text search: an inverted index in sled with chunked posting lists.
+//!
+//! A posting list is split by product id into chunks of 1,024 ids (`term\0chunk`), so a
+//! product write touches one known key per term (no scan, so it fits in a transaction)
+//! and a common term is not one huge value. Each posting carries what BM25 needs: the
+//! term's count in title, description and category names, and the document length.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::core::text::words;
+use crate::db::{abort, Db, StoreError, StoreResult, Tx, TxResult};
+use crate::product::model::{Product, SEARCH_POSTINGS};
+
+const CHUNK_BITS: u32 = 10;
+const POSTING_LEN: usize = 13;
+/// Key of `(live documents, total document length)`; terms never start with 0.
+const STATS_KEY: &[u8] = b"\x00stats";
+
+const TITLE_WEIGHT: f64 = 3.0;
+const CATEGORY_WEIGHT: f64 = 2.0;
+const DESCRIPTION_WEIGHT: f64 = 1.0;
+const K1: f64 = 1.2;
+const B: f64 = 0.75;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Posting {
+    id: u64,
+    title: u8,
+    description: u8,
+    category: u8,
+    length: u16,
+}
+
+impl Posting {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.id.to_be_bytes());
+        out.extend_from_slice(&[self.title, self.description, self.category]);
+        out.extend_from_slice(&self.length.to_be_bytes());
+    }
+
+    fn decode(b: &[u8]) -> Posting {
+        Posting {
+            id: u64::from_be_bytes(b[..8].try_into().unwrap_or_default()),
+            title: b[8],
+            description: b[9],
+            category: b[10],
+            length: u16::from_be_bytes([b[11], b[12]]),
+        }
+    }
+}
+
+fn chunk_key(term: &str, id: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(term.len() + 5);
+    key.extend_from_slice(term.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&((id >> CHUNK_BITS) as u32).to_be_bytes());
+    key
+}
+
+fn saturate(n: usize) -> u8 {
+    n.min(255) as u8
+}
+
+/// The postings one product contributes, by term.
+fn document(p: &Product, category_names: &[String]) -> BTreeMap<String, Posting> {
+    let title = words(&p.title);
+    let description = words(&p.description);
+    let categories: Vec<String> = category_names.iter().flat_map(|n| words(n)).collect();
+    let length = (title.len() + description.len() + categories.len()).min(u16::MAX as usize) as u16;
+    let mut counts: BTreeMap<String, (usize, usize, usize)> = BTreeMap::new();
+    for w in title {
+        counts.entry(w).or_default().0 += 1;
+    }
+    for w in description {
+        counts.entry(w).or_default().1 += 1;
+    }
+    for w in categories {
+        counts.entry(w).or_default().2 += 1;
+    }
+    counts
+        .into_iter()
+        .map(|(term, (t, d, c))| {
+            let posting = Posting {
+                id: p.id,
+                title: saturate(t),
+                description: saturate(d),
+                category: saturate(c),
+                length,
+            };
+            (term, posting)
+        })
+        .collect()
+}
+
+fn read_stats(tx: &Tx<'_>) -> TxResult<(u64, u64)> {
+    Ok(match tx.raw_get(SEARCH_POSTINGS, STATS_KEY)? {
+        Some(v) if v.len() == 16 => (
+            u64::from_be_bytes(v[..8].try_into().unwrap_or_default()),
+            u64::from_be_bytes(v[8..].try_into().unwrap_or_default()),
+        ),
+        _ => (0, 0),
+    })
+}
+
+fn write_stats(tx: &Tx<'_>, docs: u64, total_length: u64) -> TxResult<()> {
+    let mut v = docs.to_be_bytes().to_vec();
+    v.extend_from_slice(&total_length.to_be_bytes());
+    tx.raw_insert(SEARCH_POSTINGS, STATS_KEY, &v)
+}
+
+/// Rewrites one chunk with `id`'s posting replaced by `posting` (or removed when `None`).
+fn update_chunk(tx: &Tx<'_>, term: &str, id: u64, posting: Option<Posting>) -> TxResult<()> {
+    let key = chunk_key(term, id);
+    let old = tx.raw_get(SEARCH_POSTINGS, &key)?.unwrap_or_default();
+    if old.len() % POSTING_LEN != 0 {
+        return abort(StoreError::Internal(format!(
+            "corrupt posting chunk for {term}"
+        )));
+    }
+    let mut out = Vec::with_capacity(old.len() + POSTING_LEN);
+    let mut placed = false;
+    for entry in old.chunks_exact(POSTING_LEN) {
+        let existing = Posting::decode(entry);
+        if existing.id == id {
+            continue;
+        }
+        if !placed && existing.id > id {
+            if let Some(p) = posting {
+                p.encode(&mut out);
+            }
+            placed = true;
+        }
+        out.extend_from_slice(entry);
+    }
+    if !placed {
+        if let Some(p) = posting {
+            p.encode(&mut out);
+        }
+    }
+    if out.is_empty() {
+        tx.raw_remove(SEARCH_POSTINGS, &key)
+    } else {
+        tx.raw_insert(SEARCH_POSTINGS, &key, &out)
+    }
+}
+
+/// Adds a live product to the index.
+pub fn index(tx: &Tx<'_>, p: &Product, category_names: &[String]) -> TxResult<()> {
+    let doc = document(p, category_names);
+    let length = doc
+        .values()
+        .next()
+        .map(|p| u64::from(p.length))
+        .unwrap_or(0);
+    for (term, posting) in &doc {
+        update_chunk(tx, term, p.id, Some(*posting))?;
+    }
+    let (docs, total) = read_stats(tx)?;
+    write_stats(tx, docs + 1, total + length)
+}
+
+/// Removes a product (as it was indexed) from the index.
+pub fn unindex(tx: &Tx<'_>, p: &Product, category_names: &[String]) -> TxResult<()> {
+    let doc = document(p, category_names);
+    let length = doc
+        .values()
+        .next()
+        .map(|p| u64::from(p.length))
+        .unwrap_or(0);
+    for term in doc.keys() {
+        update_chunk(tx, term, p.id, None)?;
+    }
+    let (docs, total) = read_stats(tx)?;
+    write_stats(tx, docs.saturating_sub(1), total.saturating_sub(length))
+}
+
+/// How many live products the index holds.
+pub fn live_count(db: &Db) -> StoreResult<u64> {
+    Ok(db
+        .tree(SEARCH_POSTINGS)?
+        .get(STATS_KEY)?
+        .filter(|v| v.len() == 16)
+        .map(|v| u64::from_be_bytes(v[..8].try_into().unwrap_or_default()))
+        .unwrap_or(0))
+}
+
+/// Products matching every word of `query` (the last one as a prefix), with BM25 scores.
+pub fn search(db: &Db, query: &str) -> StoreResult<Vec<(u64, f64)>> {
+    let terms = words(query);
+    if terms.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tree = db.tree(SEARCH_POSTINGS)?;
+    let (docs, total_length) = match tree.get(STATS_KEY)? {
+        Some(v) if v.len() == 16 => (
+            u64::from_be_bytes(v[..8].try_into().unwrap_or_default()),
+            u64::from_be_bytes(v[8..].try_into().unwrap_or_default()),
+        ),
+        _ => return Ok(Vec::new()),
+    };
+    let n = docs.max(1) as f64;
+    let avg_length = (total_length as f64 / n).max(1.0);
+    let mut combined: Option<HashMap<u64, f64>> = None;
+    for (i, term) in terms.iter().enumerate() {
+        let last = i == terms.len() - 1;
+        let mut prefix = term.as_bytes().to_vec();
+        if !last {
+            prefix.push(0);
+        }
+        // Postings grouped by the actual term (a prefix matches several).
+        let mut by_term: BTreeMap<Vec<u8>, Vec<Posting>> = BTreeMap::new();
+        for kv in tree.scan_prefix(&prefix) {
+            let (key, value) = kv?;
+            let Some(zero) = key.iter().position(|b| *b == 0) else {
+                continue;
+            };
+            let postings = by_term.entry(key[..zero].to_vec()).or_default();
+            postings.extend(value.chunks_exact(POSTING_LEN).map(Posting::decode));
+        }
+        let mut scores: HashMap<u64, f64> = HashMap::new();
+        for postings in by_term.values() {
+            let df = postings.len() as f64;
+            let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
+            for p in postings {
+                let tf = TITLE_WEIGHT * f64::from(p.title)
+                    + DESCRIPTION_WEIGHT * f64::from(p.description)
+                    + CATEGORY_WEIGHT * f64::from(p.category);
+                let norm = K1 * (1.0 - B + B * f64::from(p.length) / avg_length);
+                *scores.entry(p.id).or_default() += idf * tf * (K1 + 1.0) / (tf + norm);
+            }
+        }
+        combined = Some(match combined {
+            None => scores,
+            Some(previous) => previous
+                .into_iter()
+                .filter_map(|(id, s)| scores.get(&id).map(|t| (id, s + t)))
+                .collect(),
+        });
+        if combined.as_ref().is_some_and(HashMap::is_empty) {
+            break;
+        }
+    }
+    let mut hits: Vec<(u64, f64)> = combined.unwrap_or_default().into_iter().collect();
+    hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    Ok(hits)
+}
