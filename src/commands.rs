@@ -171,3 +171,28 @@ pub fn outbox(config: &Config, to: Option<&str>, limit: usize) -> Result<String,
     }
     Ok(out.trim_end().to_string())
 }
+
+/// Verifies every index against its records; with `repair`, rebuilds the catalog's.
+pub fn check(config: &Config, repair: bool) -> Result<String, String> {
+    let db = open(config)?;
+    let mut problems = crate::product::store::check_indexes(&db).map_err(|e| e.to_string())?;
+    problems.extend(store::check_email_index(&db).map_err(|e| e.to_string())?);
+    if problems.is_empty() {
+        return Ok("every index matches its records".into());
+    }
+    let report = problems.join("\n");
+    if !repair {
+        return Err(format!(
+            "{} index problem(s) found; run `shopbox check --repair`:\n{report}",
+            problems.len()
+        ));
+    }
+    crate::product::store::repair_indexes(&db).map_err(|e| e.to_string())?;
+    store::repair_email_index(&db).map_err(|e| e.to_string())?;
+    let left = crate::product::store::check_indexes(&db).map_err(|e| e.to_string())?;
+    if left.is_empty() {
+        Ok(format!("repaired:\n{report}"))
+    } else {
+        Err(format!("repair left problems:\n{}", left.join("\n")))
+    }
+}

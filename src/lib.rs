@@ -7,6 +7,7 @@ pub mod config;
 pub mod core;
 pub mod db;
 pub mod product;
+pub mod seed;
 pub mod web;
 
 use rocket::http::Status;
@@ -77,10 +78,6 @@ pub fn rocket(config: Config, db: Db) -> Result<Rocket<Build>, StartError> {
         .mount("/", web::plain_routes())
         .mount("/", rocket::routes![core::origin::preflight])
         .mount("/", product::routes::media_routes())
-        .mount(
-            "/api/products-category",
-            product::routes::category_alias_routes(&settings),
-        )
         .mount("/docs", web::swagger_routes())
         .manage(AppState {
             config: Arc::new(config),

@@ -57,6 +57,25 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Fill the shop with a demo catalog (categories, products with images) and a demo
+    /// customer, with a progress bar.
+    Seed {
+        /// Required: says that demo data is what you want.
+        #[arg(long)]
+        demo: bool,
+        /// How many products.
+        #[arg(long, default_value_t = 200)]
+        products: u64,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Verify every index against its records; --repair rebuilds them.
+    Check {
+        #[arg(long)]
+        repair: bool,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Show the latest emails the shop has sent, with their links.
     Outbox {
         /// Only emails to this address.
@@ -175,6 +194,17 @@ fn run(cli: Cli) -> Result<(), String> {
             action: UsersAction::List,
             common,
         } => commands::users_list(&load_config(&common)?)?,
+        Command::Seed {
+            demo,
+            products,
+            common,
+        } => {
+            if !demo {
+                return Err("only demo data can be seeded: add --demo".into());
+            }
+            shopbox::seed::seed_demo(&load_config(&common)?, products)?
+        }
+        Command::Check { repair, common } => commands::check(&load_config(&common)?, repair)?,
         Command::Outbox { to, limit, common } => {
             commands::outbox(&load_config(&common)?, to.as_deref(), limit)?
         }

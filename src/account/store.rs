@@ -418,3 +418,33 @@ pub fn latest_mail(db: &Db, to: Option<&str>, limit: usize) -> StoreResult<Vec<M
         .take(limit)
         .collect())
 }
+
+/// Problems of the `email -> user` index: entries missing or pointing wrong.
+pub fn check_email_index(db: &Db) -> StoreResult<Vec<String>> {
+    let users: Vec<User> = db.scan(false)?;
+    let index = db.tree(USERS_BY_EMAIL)?;
+    let mut problems = Vec::new();
+    for u in &users {
+        if db.unique_get(USERS_BY_EMAIL, &email_key(&u.email))? != Some(u.id) {
+            problems.push(format!("{USERS_BY_EMAIL}: user {} not indexed", u.id));
+        }
+    }
+    if index.len() != users.len() {
+        problems.push(format!(
+            "{USERS_BY_EMAIL}: {} entries for {} users",
+            index.len(),
+            users.len()
+        ));
+    }
+    Ok(problems)
+}
+
+pub fn repair_email_index(db: &Db) -> StoreResult<()> {
+    let users: Vec<User> = db.scan(false)?;
+    let index = db.tree(USERS_BY_EMAIL)?;
+    index.clear()?;
+    for u in &users {
+        index.insert(email_key(&u.email), &crate::db::id_key(u.id))?;
+    }
+    db.flush_blocking()
+}

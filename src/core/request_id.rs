@@ -16,6 +16,8 @@ pub struct RequestId(pub String);
 
 struct Started(Instant);
 
+const CATEGORY_ALIAS: &str = "/api/products-category";
+
 impl RequestId {
     pub fn of(req: &Request<'_>) -> String {
         req.local_cache(|| RequestId(generate())).0.clone()
@@ -56,13 +58,23 @@ impl Fairing for RequestFairing {
             .map(str::to_string);
         req.local_cache(|| RequestId(incoming.unwrap_or_else(generate)));
 
-        // `/api/x/` and `/api/x` reach the same route, without a redirect.
+        // `/api/x/` and `/api/x` reach the same route, without a redirect; so do the
+        // aliases `/api/products-category/...` and `/api/products/category/...`.
         let path = req.uri().path().as_str();
+        let mut rewritten = None;
         if path.starts_with("/api/") && path.len() > 5 && path.ends_with('/') {
-            let trimmed = path.trim_end_matches('/');
+            rewritten = Some(path.trim_end_matches('/').to_string());
+        }
+        let current = rewritten.as_deref().unwrap_or(path);
+        if let Some(rest) = current.strip_prefix(CATEGORY_ALIAS) {
+            if rest.is_empty() || rest.starts_with('/') {
+                rewritten = Some(format!("/api/products/category{rest}"));
+            }
+        }
+        if let Some(path) = rewritten {
             let uri = match req.uri().query() {
-                Some(q) => format!("{trimmed}?{q}"),
-                None => trimmed.to_string(),
+                Some(q) => format!("{path}?{q}"),
+                None => path,
             };
             if let Ok(origin) = Origin::parse_owned(uri) {
                 req.set_uri(origin);

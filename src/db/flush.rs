@@ -2,8 +2,9 @@
 //! that arrive while a flush runs share the next one.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
 
 use super::{StoreError, StoreResult};
 
@@ -13,13 +14,15 @@ type Done = (u64, Option<String>);
 pub(super) struct Flusher {
     sled: sled::Db,
     state: Arc<State>,
+    /// The flush task, on the runtime of its first caller; started again if that runtime
+    /// went away (a CLI command runs several short-lived runtimes).
+    task: Mutex<Option<JoinHandle<()>>>,
 }
 
 struct State {
     requested: AtomicU64,
     wake: Notify,
     done: watch::Sender<Done>,
-    started: AtomicBool,
     closing: AtomicBool,
     flushes: AtomicU64,
 }
@@ -32,10 +35,10 @@ impl Flusher {
                 requested: AtomicU64::new(0),
                 wake: Notify::new(),
                 done: watch::channel((0, None)).0,
-                started: AtomicBool::new(false),
                 closing: AtomicBool::new(false),
                 flushes: AtomicU64::new(0),
             }),
+            task: Mutex::new(None),
         }
     }
 
@@ -60,12 +63,15 @@ impl Flusher {
     }
 
     fn start_once(&self) {
-        if self.state.started.swap(true, Ordering::SeqCst) {
+        let Ok(mut task) = self.task.lock() else {
+            return;
+        };
+        if task.as_ref().is_some_and(|t| !t.is_finished()) {
             return;
         }
         let state = Arc::clone(&self.state);
         let sled = self.sled.clone();
-        tokio::spawn(async move {
+        *task = Some(tokio::spawn(async move {
             loop {
                 state.wake.notified().await;
                 if state.closing.load(Ordering::SeqCst) {
@@ -88,7 +94,7 @@ impl Flusher {
                 }
                 state.done.send_replace((target, error));
             }
-        });
+        }));
     }
 }
 

@@ -240,3 +240,20 @@ fn migrations_upgrade_old_records_and_refuse_newer_folders() {
     let err = migrate::run(&db, migrate::MIGRATIONS, migrate::CURRENT).unwrap_err();
     assert!(err.to_string().contains("newer"), "{err}");
 }
+
+#[test]
+fn durable_writes_survive_a_change_of_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    for i in 0..3u64 {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let thing = Thing {
+            id: i,
+            name: format!("r{i}"),
+        };
+        runtime
+            .block_on(db.write(|tx| put_thing(tx, &thing)))
+            .unwrap();
+    }
+    assert_eq!(db.get::<Thing>(1_000_002).unwrap().unwrap().name, "r2");
+}

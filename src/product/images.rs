@@ -122,7 +122,10 @@ mod tests {
     fn recognises_by_bytes_and_names_are_confined() {
         let png = demo_png(3, 8);
         assert_eq!(kind(&png), Some(("png", "image/png")));
-        assert_eq!(kind(b"GIF89a\x01\x00\x01\x00"), Some(("gif", "image/gif")));
+        assert_eq!(
+            kind(b"GIF89a\x01\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00"),
+            Some(("gif", "image/gif"))
+        );
         assert_eq!(kind(b"<svg xmlns=...>"), None);
         assert!(is_generated_name("0123456789abcdef0123456789abcdef.png"));
         assert!(!is_generated_name("../../etc/passwd"));

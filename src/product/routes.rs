@@ -741,40 +741,6 @@ pub fn routes(settings: &OpenApiSettings) -> (Vec<rocket::Route>, OpenApi) {
     ]
 }
 
-/// Another route's handler, for an alias path.
-#[derive(Clone)]
-struct SameHandler(Box<dyn rocket::route::Handler>);
-
-#[rocket::async_trait]
-impl rocket::route::Handler for SameHandler {
-    async fn handle<'r>(&self, req: &'r Request<'_>, data: Data<'r>) -> rocket::route::Outcome<'r> {
-        self.0.handle(req, data).await
-    }
-}
-
-/// `/api/products-category/...`: the category routes again, undocumented.
-pub fn category_alias_routes(settings: &OpenApiSettings) -> Vec<rocket::Route> {
-    let (routes, _) = openapi_get_routes_spec![settings:
-        list_categories, create_category, rename_category, delete_category
-    ];
-    routes
-        .into_iter()
-        .filter_map(|r| {
-            let path = r.uri.path().to_string();
-            let rest = path.strip_prefix("/category")?.to_string();
-            let uri = if rest.is_empty() {
-                "/".to_string()
-            } else {
-                rest
-            };
-            let mut alias = rocket::Route::new(r.method, &uri, SameHandler(r.handler.clone()));
-            alias.name = r.name.clone();
-            alias.format = r.format.clone();
-            Some(alias)
-        })
-        .collect()
-}
-
 /// A stored image, with headers that stop browsers treating it as anything else.
 pub struct MediaFile {
     bytes: Vec<u8>,

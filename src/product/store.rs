@@ -185,13 +185,15 @@ pub async fn create_product(db: &Db, c: ProductChanges, now: i64) -> StoreResult
     .await
 }
 
-/// Writes many new products in one transaction (seeding, imports).
+/// Writes many new products in one transaction (seeding, imports); each slug is made
+/// unique with a suffix if taken.
 pub fn insert_products_batch(db: &Db, products: &[Product]) -> StoreResult<()> {
     db.write_blocking(|tx| {
         for p in products {
-            tx.claim_unique(PRODUCTS_BY_SLUG, p.slug.as_bytes(), p.id, "Slug")?;
-            tx.put(p.id, p)?;
-            add_live_indexes(tx, p)?;
+            let mut p = p.clone();
+            p.slug = claim_slug(tx, &p.slug, p.id)?;
+            tx.put(p.id, &p)?;
+            add_live_indexes(tx, &p)?;
         }
         Ok(())
     })

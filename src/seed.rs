@@ -1,0 +1,182 @@
+//! `shopbox seed --demo`: a plausible demo catalog with images and a demo customer.
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::account::store::{self as accounts, NewUser};
+use crate::config::Config;
+use crate::core::password::hash_now;
+use crate::core::text::slugify;
+use crate::core::time::now_micros;
+use crate::db::Db;
+use crate::product::images::demo_png;
+use crate::product::model::{Category, Product, PRODUCTS};
+use crate::product::store;
+
+const CATEGORIES: &[&str] = &[
+    "Shoes",
+    "Hats",
+    "Bags",
+    "Kitchen",
+    "Garden",
+    "Books",
+    "Toys",
+    "Lighting",
+    "Tea",
+    "Outdoor",
+    "Stationery",
+    "Audio",
+];
+const ADJECTIVES: &[&str] = &[
+    "Red", "Blue", "Green", "Classic", "Vintage", "Compact", "Deluxe", "Handmade", "Organic",
+    "Smart", "Rustic", "Modern", "Cozy", "Bold", "Light", "Sturdy", "Elegant", "Tiny", "Grand",
+    "Crème",
+];
+const MATERIALS: &[&str] = &[
+    "Leather", "Cotton", "Oak", "Steel", "Ceramic", "Bamboo", "Wool", "Linen", "Copper", "Glass",
+    "Canvas", "Walnut",
+];
+const NOUNS: &[&str] = &[
+    "Sneakers",
+    "Boots",
+    "Cap",
+    "Backpack",
+    "Tote",
+    "Teapot",
+    "Mug",
+    "Lamp",
+    "Notebook",
+    "Speaker",
+    "Planter",
+    "Kettle",
+    "Scarf",
+    "Wallet",
+    "Blanket",
+    "Puzzle",
+    "Lantern",
+    "Journal",
+    "Headphones",
+    "Basket",
+];
+const PHRASES: &[&str] = &[
+    "Made to last for years of daily use.",
+    "A favourite of our regulars.",
+    "Finished by hand in a small workshop.",
+    "Light enough to take anywhere.",
+    "Easy to clean and easy to love.",
+    "Comes gift-wrapped on request.",
+    "Pairs well with the rest of the collection.",
+    "Ships within two working days.",
+];
+
+pub const DEMO_CUSTOMER: &str = "customer@example.com";
+pub const DEMO_PASSWORD: &str = "customer password";
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} ({per_sec}, {eta} left)")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+/// Seeds the catalog; answers a summary line.
+pub fn seed_demo(config: &Config, products: u64) -> Result<String, String> {
+    let db: Db = crate::open_data(config).map_err(|e| e.0)?;
+    let media = config.data_dir.join("media");
+    let err = |e: crate::db::StoreError| e.to_string();
+    let mut rng = StdRng::seed_from_u64(42);
+
+    let mut category_ids = Vec::new();
+    for name in CATEGORIES {
+        let c: Category = match store::category_by_name(&db, name).map_err(err)? {
+            Some(c) => c,
+            None => rocket::execute(store::create_category(&db, name)).map_err(err)?,
+        };
+        category_ids.push(c.id);
+    }
+
+    let progress = bar(products, "products");
+    let now = now_micros();
+    let mut batch = Vec::with_capacity(300);
+    for n in 0..products {
+        let id = db.next_id(PRODUCTS).map_err(err)?;
+        let title = format!(
+            "{} {} {}",
+            ADJECTIVES[rng.gen_range(0..ADJECTIVES.len())],
+            MATERIALS[rng.gen_range(0..MATERIALS.len())],
+            NOUNS[rng.gen_range(0..NOUNS.len())]
+        );
+        let description = format!(
+            "{} {} {}",
+            PHRASES[rng.gen_range(0..PHRASES.len())],
+            PHRASES[rng.gen_range(0..PHRASES.len())],
+            format_args!("Item number {id}.")
+        );
+        let image = format!("{}.png", hex::encode(rand::random::<[u8; 16]>()));
+        std::fs::write(media.join(&image), demo_png(id, 32))
+            .map_err(|e| format!("cannot write an image: {e}"))?;
+        let mut cats = vec![category_ids[rng.gen_range(0..category_ids.len())]];
+        if rng.gen_bool(0.2) {
+            cats.push(category_ids[rng.gen_range(0..category_ids.len())]);
+        }
+        cats.sort_unstable();
+        cats.dedup();
+        batch.push(Product {
+            id,
+            slug: slugify(&title, "product"),
+            title,
+            description,
+            price: rng.gen_range(100..50_000),
+            stock_quantity: if rng.gen_bool(0.1) {
+                0
+            } else {
+                rng.gen_range(1..200)
+            },
+            image: Some(image),
+            category_ids: cats,
+            rating_sum: 0,
+            rating_count: 0,
+            archived_at: None,
+            referenced: false,
+            created_at: now + n as i64,
+            updated_at: now + n as i64,
+        });
+        if batch.len() == 300 {
+            store::insert_products_batch(&db, &batch).map_err(err)?;
+            progress.inc(batch.len() as u64);
+            batch.clear();
+        }
+    }
+    store::insert_products_batch(&db, &batch).map_err(err)?;
+    progress.inc(batch.len() as u64);
+    progress.finish();
+
+    let customer = match accounts::user_by_email(&db, DEMO_CUSTOMER).map_err(err)? {
+        Some(_) => format!("demo customer {DEMO_CUSTOMER} already exists"),
+        None => {
+            accounts::create_user_blocking(
+                &db,
+                NewUser {
+                    email: DEMO_CUSTOMER.into(),
+                    name: "Demo Customer".into(),
+                    hashed_password: hash_now(DEMO_PASSWORD)?,
+                    is_admin: false,
+                    is_verified: true,
+                },
+                now_micros(),
+            )
+            .map_err(err)?;
+            format!("demo customer {DEMO_CUSTOMER} / {DEMO_PASSWORD}")
+        }
+    };
+    db.flush_blocking().map_err(err)?;
+    Ok(format!(
+        "seeded {products} products in {} categories; {customer}",
+        CATEGORIES.len()
+    ))
+}
