@@ -35,6 +35,7 @@ pub const TREES: &[&str] = &[
     crate::product::model::PRODUCTS_BY_CATEGORY_PRICE,
     crate::product::model::PRODUCTS_BY_TITLE,
     crate::product::model::PRODUCTS_BY_RATING,
+    crate::product::model::PRODUCTS_FACETS,
     crate::product::model::SEARCH_POSTINGS,
     crate::product::model::CATEGORIES,
     crate::product::model::CATEGORIES_BY_NAME,

@@ -10,7 +10,7 @@ use crate::db::Record;
 
 pub const PRODUCTS: &str = "products";
 pub const PRODUCTS_BY_SLUG: &str = "products_by_slug";
-/// Live (not archived) product ids, in id (= creation) order.
+/// Live (not archived) product ids, newest first (`u64::MAX - id`).
 pub const PRODUCTS_LIVE: &str = "products_live";
 /// `price|id` of live products.
 pub const PRODUCTS_BY_PRICE: &str = "products_by_price";
@@ -22,6 +22,9 @@ pub const PRODUCTS_BY_CATEGORY_PRICE: &str = "products_by_category_price";
 pub const PRODUCTS_BY_TITLE: &str = "products_by_title";
 /// `rating rank|id` of live products (highest first, unrated last).
 pub const PRODUCTS_BY_RATING: &str = "products_by_rating";
+/// `id` -> price, stock, rating rank and categories of a live product: what filters and
+/// sorts need, without decoding the record.
+pub const PRODUCTS_FACETS: &str = "products_facets";
 /// `term\0chunk` -> postings of live products.
 pub const SEARCH_POSTINGS: &str = "search_postings";
 pub const CATEGORIES: &str = "categories";
@@ -37,6 +40,7 @@ pub const TREES: &[&str] = &[
     PRODUCTS_BY_CATEGORY_PRICE,
     PRODUCTS_BY_TITLE,
     PRODUCTS_BY_RATING,
+    PRODUCTS_FACETS,
     SEARCH_POSTINGS,
     CATEGORIES,
     CATEGORIES_BY_NAME,

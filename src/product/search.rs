@@ -5,7 +5,7 @@
 //! and a common term is not one huge value. Each posting carries what BM25 needs: the
 //! term's count in title, description and category names, and the document length.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use crate::core::text::words;
 use crate::db::{abort, Db, StoreError, StoreResult, Tx, TxResult};
@@ -184,7 +184,52 @@ pub fn live_count(db: &Db) -> StoreResult<u64> {
         .unwrap_or(0))
 }
 
-/// Products matching every word of `query` (the last one as a prefix), with BM25 scores.
+/// BM25 contributions of one term's postings.
+fn score_term(postings: &[Posting], n: f64, avg_length: f64, out: &mut Vec<(u64, f64)>) {
+    let df = postings.len() as f64;
+    let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
+    for p in postings {
+        let tf = TITLE_WEIGHT * f64::from(p.title)
+            + DESCRIPTION_WEIGHT * f64::from(p.description)
+            + CATEGORY_WEIGHT * f64::from(p.category);
+        let norm = K1 * (1.0 - B + B * f64::from(p.length) / avg_length);
+        out.push((p.id, idf * tf * (K1 + 1.0) / (tf + norm)));
+    }
+}
+
+/// Sorts by id and adds up the scores of repeated ids.
+fn merge_by_id(mut scores: Vec<(u64, f64)>) -> Vec<(u64, f64)> {
+    scores.sort_unstable_by_key(|s| s.0);
+    let mut out: Vec<(u64, f64)> = Vec::with_capacity(scores.len());
+    for (id, score) in scores {
+        match out.last_mut() {
+            Some(last) if last.0 == id => last.1 += score,
+            _ => out.push((id, score)),
+        }
+    }
+    out
+}
+
+/// The ids in both id-sorted lists, with their scores added.
+fn intersect(a: &[(u64, f64)], b: &[(u64, f64)]) -> Vec<(u64, f64)> {
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::with_capacity(a.len().min(b.len()));
+    while i < a.len() && j < b.len() {
+        match a[i].0.cmp(&b[j].0) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                out.push((a[i].0, a[i].1 + b[j].1));
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Products matching every word of `query` (the last one as a prefix), with BM25 scores,
+/// in id order (rank them with `rank`).
 pub fn search(db: &Db, query: &str) -> StoreResult<Vec<(u64, f64)>> {
     let terms = words(query);
     if terms.is_empty() {
@@ -200,47 +245,54 @@ pub fn search(db: &Db, query: &str) -> StoreResult<Vec<(u64, f64)>> {
     };
     let n = docs.max(1) as f64;
     let avg_length = (total_length as f64 / n).max(1.0);
-    let mut combined: Option<HashMap<u64, f64>> = None;
+    let mut combined: Option<Vec<(u64, f64)>> = None;
     for (i, term) in terms.iter().enumerate() {
         let last = i == terms.len() - 1;
         let mut prefix = term.as_bytes().to_vec();
         if !last {
             prefix.push(0);
         }
-        // Postings grouped by the actual term (a prefix matches several).
-        let mut by_term: BTreeMap<Vec<u8>, Vec<Posting>> = BTreeMap::new();
+        // Keys come sorted, so one term's chunks are contiguous (a prefix spans several).
+        let mut scores = Vec::new();
+        let mut current: Option<sled::IVec> = None;
+        let mut postings: Vec<Posting> = Vec::new();
         for kv in tree.scan_prefix(&prefix) {
             let (key, value) = kv?;
             let Some(zero) = key.iter().position(|b| *b == 0) else {
                 continue;
             };
-            let postings = by_term.entry(key[..zero].to_vec()).or_default();
+            if current.as_ref().is_some_and(|c| c[..] != key[..zero]) {
+                score_term(&postings, n, avg_length, &mut scores);
+                postings.clear();
+            }
+            if current.as_ref().is_none_or(|c| c[..] != key[..zero]) {
+                current = Some(sled::IVec::from(&key[..zero]));
+            }
             postings.extend(value.chunks_exact(POSTING_LEN).map(Posting::decode));
         }
-        let mut scores: HashMap<u64, f64> = HashMap::new();
-        for postings in by_term.values() {
-            let df = postings.len() as f64;
-            let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
-            for p in postings {
-                let tf = TITLE_WEIGHT * f64::from(p.title)
-                    + DESCRIPTION_WEIGHT * f64::from(p.description)
-                    + CATEGORY_WEIGHT * f64::from(p.category);
-                let norm = K1 * (1.0 - B + B * f64::from(p.length) / avg_length);
-                *scores.entry(p.id).or_default() += idf * tf * (K1 + 1.0) / (tf + norm);
-            }
-        }
-        combined = Some(match combined {
+        score_term(&postings, n, avg_length, &mut scores);
+        // Chunks of one term are in id order already; several terms need a merge.
+        let scores = merge_by_id(scores);
+        let next = match combined {
             None => scores,
-            Some(previous) => previous
-                .into_iter()
-                .filter_map(|(id, s)| scores.get(&id).map(|t| (id, s + t)))
-                .collect(),
-        });
-        if combined.as_ref().is_some_and(HashMap::is_empty) {
+            Some(previous) => intersect(&previous, &scores),
+        };
+        let empty = next.is_empty();
+        combined = Some(next);
+        if empty {
             break;
         }
     }
-    let mut hits: Vec<(u64, f64)> = combined.unwrap_or_default().into_iter().collect();
-    hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    Ok(hits)
+    Ok(combined.unwrap_or_default())
+}
+
+/// Orders hits best first (ties by id), sorting only as far as `needed` requires.
+pub fn rank(hits: &mut [(u64, f64)], needed: usize) {
+    let better = |a: &(u64, f64), b: &(u64, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    if needed > 0 && needed < hits.len() {
+        hits.select_nth_unstable_by(needed - 1, better);
+        hits[..needed].sort_unstable_by(better);
+    } else {
+        hits.sort_unstable_by(better);
+    }
 }

@@ -32,15 +32,67 @@ fn title_key(title: &str, id: u64) -> Vec<u8> {
     bytes
 }
 
-fn rating_key(p: &Product, id: u64) -> Vec<u8> {
-    let rank = if p.rating_count == 0 {
+/// Lower is better: highest rating first, unrated last.
+fn rating_rank(p: &Product) -> u64 {
+    if p.rating_count == 0 {
         u64::MAX
     } else {
         u64::MAX - 1 - (p.rating_avg() * 1000.0) as u64
-    };
-    let mut k = rank.to_be_bytes().to_vec();
+    }
+}
+
+fn rating_key(p: &Product, id: u64) -> Vec<u8> {
+    let mut k = rating_rank(p).to_be_bytes().to_vec();
     k.extend_from_slice(&id_key(id));
     k
+}
+
+/// What filters and sorts need of a product, stored apart from the record.
+#[derive(Debug, Clone, PartialEq)]
+struct Facet {
+    price: i64,
+    stock: i64,
+    rating_rank: u64,
+    categories: Vec<u64>,
+}
+
+impl Facet {
+    fn of(p: &Product) -> Facet {
+        Facet {
+            price: p.price,
+            stock: p.stock_quantity,
+            rating_rank: rating_rank(p),
+            categories: p.category_ids.clone(),
+        }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(24 + 8 * self.categories.len());
+        out.extend_from_slice(&self.price.to_be_bytes());
+        out.extend_from_slice(&self.stock.to_be_bytes());
+        out.extend_from_slice(&self.rating_rank.to_be_bytes());
+        for c in &self.categories {
+            out.extend_from_slice(&c.to_be_bytes());
+        }
+        out
+    }
+
+    fn decode(b: &[u8]) -> Option<Facet> {
+        if b.len() < 24 || (b.len() - 24) % 8 != 0 {
+            return None;
+        }
+        Some(Facet {
+            price: key_id(&b[0..8]) as i64,
+            stock: key_id(&b[8..16]) as i64,
+            rating_rank: key_id(&b[16..24]),
+            categories: b[24..].chunks_exact(8).map(key_id).collect(),
+        })
+    }
+}
+
+/// Newest first in a forward scan (sled scans forward faster than backward).
+fn newest_first_key(id: u64) -> [u8; 8] {
+    id_key(u64::MAX - id)
 }
 
 fn is_live(p: &Product) -> bool {
@@ -70,10 +122,11 @@ fn drop_live_indexes(tx: &Tx<'_>, p: &Product) -> TxResult<()> {
     if !is_live(p) {
         return Ok(());
     }
-    tx.raw_remove(PRODUCTS_LIVE, &id_key(p.id))?;
+    tx.raw_remove(PRODUCTS_LIVE, &newest_first_key(p.id))?;
     tx.raw_remove(PRODUCTS_BY_PRICE, &price_key(p.price, p.id))?;
     tx.raw_remove(PRODUCTS_BY_TITLE, &title_key(&p.title, p.id))?;
     tx.raw_remove(PRODUCTS_BY_RATING, &rating_key(p, p.id))?;
+    tx.raw_remove(PRODUCTS_FACETS, &id_key(p.id))?;
     for &c in &p.category_ids {
         tx.unlink(PRODUCTS_BY_CATEGORY, c, p.id)?;
         tx.raw_remove(
@@ -91,10 +144,11 @@ fn add_live_indexes(tx: &Tx<'_>, p: &Product) -> TxResult<()> {
     if !is_live(p) {
         return Ok(());
     }
-    tx.raw_insert(PRODUCTS_LIVE, &id_key(p.id), &[])?;
+    tx.raw_insert(PRODUCTS_LIVE, &newest_first_key(p.id), &[])?;
     tx.raw_insert(PRODUCTS_BY_PRICE, &price_key(p.price, p.id), &[])?;
     tx.raw_insert(PRODUCTS_BY_TITLE, &title_key(&p.title, p.id), &[])?;
     tx.raw_insert(PRODUCTS_BY_RATING, &rating_key(p, p.id), &[])?;
+    tx.raw_insert(PRODUCTS_FACETS, &id_key(p.id), &Facet::of(p).encode())?;
     for &c in &p.category_ids {
         tx.link(PRODUCTS_BY_CATEGORY, c, p.id)?;
         tx.raw_insert(
@@ -493,6 +547,22 @@ impl Filters {
             || self.category_any.as_ref().is_some_and(|c| c.len() > 1)
     }
 
+    fn needs_text(&self) -> bool {
+        !self.title.is_empty() || !self.description.is_empty()
+    }
+
+    fn matches_facet(&self, f: &Facet) -> bool {
+        let in_any = |set: &Option<Vec<u64>>| {
+            set.as_ref()
+                .is_none_or(|ids| f.categories.iter().any(|c| ids.contains(c)))
+        };
+        in_any(&self.category_any)
+            && in_any(&self.category_named_any)
+            && self.min_price.is_none_or(|m| f.price >= m)
+            && self.max_price.is_none_or(|m| f.price <= m)
+            && self.in_stock.is_none_or(|s| (f.stock > 0) == s)
+    }
+
     fn matches(&self, p: &Product) -> bool {
         let in_any = |set: &Option<Vec<u64>>| {
             set.as_ref()
@@ -586,7 +656,10 @@ pub fn list(
         match (sort, single_category, has_price) {
             (Sort::Newest, None, false) | (Sort::Relevance, None, false) => {
                 let iter = db.tree(PRODUCTS_LIVE)?.iter();
-                let ids = page_of_keys(iter_keys(iter, true), 0, page)?;
+                let ids: Vec<u64> = page_of_keys(iter_keys(iter, false), 0, page)?
+                    .into_iter()
+                    .map(|k| u64::MAX - k)
+                    .collect();
                 let total = search::live_count(db)?;
                 return Ok(page.page_of(decode_ids(db, &ids)?, total));
             }
@@ -691,13 +764,55 @@ pub fn list(
             .collect();
         return Ok(page.page_of(decode_ids(db, &ids)?, total));
     }
-    let ids: Vec<u64> = candidates.iter().map(|c| c.1).collect();
-    let mut products: Vec<Product> = decode_ids(db, &ids)?
-        .into_iter()
-        .filter(|p| is_live(p) && filters.matches(p))
+    let scored: Vec<(u64, f64)> = candidates.iter().map(|c| (c.1, 0.0)).collect();
+    filter_sort_page(db, filters, sort, page, scored)
+}
+
+/// Filters scored candidates and cuts one sorted page: from the small facet records when
+/// no text filter or title sort needs the whole product, decoding only the page.
+fn filter_sort_page(
+    db: &Db,
+    filters: &Filters,
+    sort: Sort,
+    page: Pagination,
+    candidates: Vec<(u64, f64)>,
+) -> StoreResult<Page<Product>> {
+    if filters.needs_text() || sort == Sort::Title {
+        let scores: HashMap<u64, f64> = candidates.iter().copied().collect();
+        let ids: Vec<u64> = candidates.iter().map(|c| c.0).collect();
+        let mut products: Vec<Product> = decode_ids(db, &ids)?
+            .into_iter()
+            .filter(|p| is_live(p) && filters.matches(p))
+            .collect();
+        sort_products(&mut products, sort, &scores);
+        return Ok(page.slice(products));
+    }
+    let facets = db.tree(PRODUCTS_FACETS)?;
+    let mut kept: Vec<(u64, f64, Facet)> = Vec::with_capacity(candidates.len());
+    for (id, score) in candidates {
+        if let Some(bytes) = facets.get(id_key(id))? {
+            if let Some(f) = Facet::decode(&bytes).filter(|f| filters.matches_facet(f)) {
+                kept.push((id, score, f));
+            }
+        }
+    }
+    match sort {
+        Sort::Newest => kept.sort_unstable_by_key(|k| std::cmp::Reverse(k.0)),
+        Sort::PriceAsc => kept.sort_unstable_by_key(|k| (k.2.price, k.0)),
+        Sort::PriceDesc => kept.sort_unstable_by_key(|k| std::cmp::Reverse((k.2.price, k.0))),
+        Sort::Rating => kept.sort_unstable_by_key(|k| (k.2.rating_rank, k.0)),
+        Sort::Relevance | Sort::Title => {
+            kept.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)))
+        }
+    }
+    let total = kept.len() as u64;
+    let ids: Vec<u64> = kept
+        .iter()
+        .skip(page.offset())
+        .take(page.limit as usize)
+        .map(|k| k.0)
         .collect();
-    sort_products(&mut products, sort, &HashMap::new());
-    Ok(page.slice(products))
+    Ok(page.page_of(decode_ids(db, &ids)?, total))
 }
 
 fn price_of_key(k: &[u8]) -> i64 {
@@ -740,7 +855,9 @@ fn list_hits(
         && filters.max_price.is_none()
         && !filters.needs_record();
     if unfiltered && sort == Sort::Relevance {
-        // Hits come ranked: decode only the page.
+        // Rank only as far as the page needs, and decode only the page.
+        let mut hits = hits;
+        search::rank(&mut hits, page.offset() + page.limit as usize);
         let total = hits.len() as u64;
         let ids: Vec<u64> = hits
             .iter()
@@ -750,14 +867,7 @@ fn list_hits(
             .collect();
         return Ok(page.page_of(decode_ids(db, &ids)?, total));
     }
-    let scores: HashMap<u64, f64> = hits.iter().copied().collect();
-    let ids: Vec<u64> = hits.iter().map(|h| h.0).collect();
-    let mut products: Vec<Product> = decode_ids(db, &ids)?
-        .into_iter()
-        .filter(|p| is_live(p) && filters.matches(p))
-        .collect();
-    sort_products(&mut products, sort, &scores);
-    Ok(page.slice(products))
+    filter_sort_page(db, filters, sort, page, hits)
 }
 
 // Integrity.
@@ -838,6 +948,7 @@ fn rebuild_into_memory(db: &Db) -> StoreResult<Expected> {
     let mut out: Expected = Vec::new();
     for tree in [
         PRODUCTS_BY_SLUG,
+        PRODUCTS_FACETS,
         PRODUCTS_LIVE,
         PRODUCTS_BY_PRICE,
         PRODUCTS_BY_CATEGORY,
