@@ -78,7 +78,7 @@ impl Facet {
     }
 
     fn decode(b: &[u8]) -> Option<Facet> {
-        if b.len() < 24 || (b.len() - 24) % 8 != 0 {
+        if b.len() < 24 || !(b.len() - 24).is_multiple_of(8) {
             return None;
         }
         Some(Facet {
