@@ -2,12 +2,16 @@
 //! a `Config` and an open `Db`; the binary and the tests use exactly this.
 
 pub mod account;
+pub mod cart;
 pub mod commands;
 pub mod config;
 pub mod core;
 pub mod db;
+pub mod order;
+pub mod payment;
 pub mod product;
 pub mod seed;
+pub mod shipping;
 pub mod web;
 
 use rocket::http::Status;
@@ -29,6 +33,7 @@ pub struct AppState {
     pub passwords: core::password::Passwords,
     pub limiter: core::ratelimit::RateLimiter,
     pub metrics: Arc<Metrics>,
+    pub clock: core::time::Clock,
 }
 
 /// A failure to start, in one line for the operator.
@@ -86,6 +91,7 @@ pub fn rocket(config: Config, db: Db) -> Result<Rocket<Build>, StartError> {
             passwords: core::password::Passwords::default(),
             limiter: core::ratelimit::RateLimiter::default(),
             metrics,
+            clock: core::time::Clock::default(),
         });
     Ok(rocket)
 }
@@ -101,6 +107,11 @@ fn documented_modules(
         ("/", web::documented_routes(settings)),
         ("/api/account", account::routes::routes(settings)),
         ("/api/products", product::routes::routes(settings)),
+        ("/api/products", product::reviews::routes(settings)),
+        ("/api/carts", cart::routes::routes(settings)),
+        ("/api/orders", order::routes::routes(settings)),
+        ("/api/payments", payment::routes::routes(settings)),
+        ("/api/shippings", shipping::routes::routes(settings)),
     ]
 }
 

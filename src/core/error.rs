@@ -118,7 +118,7 @@ impl ApiError {
         }
     }
 
-    fn body(&self, request_id: &str) -> serde_json::Value {
+    pub fn body(&self, request_id: &str) -> serde_json::Value {
         match self {
             ApiError::BadRequest(m)
             | ApiError::Unauthorized(m)

@@ -37,7 +37,7 @@ impl JsonSchema for Money {
 }
 
 /// A money amount as sent by a client, checked by `to_cents`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct MoneyIn(pub f64);
 
 impl<'de> Deserialize<'de> for MoneyIn {

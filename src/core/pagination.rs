@@ -85,6 +85,19 @@ impl PageQuery {
     }
 }
 
+impl PageQuery {
+    /// The pagination, or a 422 naming the bad parameters.
+    pub fn checked(&self) -> Result<Pagination, crate::core::ApiError> {
+        let mut errors = Vec::new();
+        let p = self.parse(&mut errors);
+        if errors.is_empty() {
+            Ok(p)
+        } else {
+            Err(crate::core::ApiError::Validation(errors))
+        }
+    }
+}
+
 impl Pagination {
     pub fn offset(&self) -> usize {
         (self.page as usize - 1) * self.limit as usize

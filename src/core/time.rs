@@ -7,6 +7,26 @@ pub fn now_micros() -> i64 {
     (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000) as i64
 }
 
+/// The shop's clock: real time plus an offset that tests can move forward.
+#[derive(Default)]
+pub struct Clock {
+    offset_micros: std::sync::atomic::AtomicI64,
+}
+
+impl Clock {
+    pub fn now(&self) -> i64 {
+        now_micros()
+            + self
+                .offset_micros
+                .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn advance(&self, micros: i64) {
+        self.offset_micros
+            .fetch_add(micros, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 pub fn rfc3339(micros: i64) -> String {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
         .ok()

@@ -40,6 +40,18 @@ pub const TREES: &[&str] = &[
     crate::product::model::CATEGORIES,
     crate::product::model::CATEGORIES_BY_NAME,
     crate::product::model::CATEGORIES_BY_SLUG,
+    crate::product::reviews::REVIEWS,
+    crate::product::reviews::REVIEWS_BY_PRODUCT,
+    crate::product::reviews::REVIEWS_BY_AUTHOR,
+    crate::cart::CARTS,
+    crate::shipping::ADDRESSES,
+    crate::shipping::ADDRESSES_BY_USER,
+    crate::shipping::SHIPPING,
+    crate::order::ORDERS,
+    crate::order::ORDERS_BY_USER,
+    crate::order::IDEMPOTENCY,
+    crate::payment::PAYMENTS,
+    crate::payment::PAYMENTS_BY_USER,
 ];
 
 /// What a store answers when it cannot do what was asked.
@@ -258,6 +270,17 @@ impl Db {
             Some(id_key(n).to_vec())
         })?;
         Ok(next.map(|v| key_id(&v)).unwrap_or(1))
+    }
+
+    /// Allocates `n` consecutive ids of a sequence; answers the first.
+    pub fn next_ids(&self, sequence: &str, n: u64) -> StoreResult<u64> {
+        let meta = self.tree(migrate::META)?;
+        let key = format!("seq:{sequence}");
+        let last = meta.update_and_fetch(key.as_bytes(), |old| {
+            let last = old.map(keys::key_id).unwrap_or(0) + n;
+            Some(id_key(last).to_vec())
+        })?;
+        Ok(last.map(|v| key_id(&v)).unwrap_or(n) + 1 - n)
     }
 
     /// Makes sure a sequence will hand out ids above `id` (imports, repairs).

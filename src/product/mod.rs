@@ -2,6 +2,7 @@
 
 pub mod images;
 pub mod model;
+pub mod reviews;
 pub mod routes;
 pub mod search;
 pub mod store;

@@ -327,6 +327,47 @@ pub async fn delete_product(db: &Db, id: u64, now: i64) -> StoreResult<Deleted> 
     .await
 }
 
+/// Changes a live product's stock by `delta` inside a transaction (checkout, cancel);
+/// going below zero is a conflict naming the product.
+pub fn change_stock(tx: &Tx<'_>, id: u64, delta: i64) -> TxResult<Product> {
+    let Some(mut p) = tx.get::<Product>(id)? else {
+        return abort(StoreError::Conflict(format!(
+            "Product {id} is no longer available"
+        )));
+    };
+    let stock = p.stock_quantity + delta;
+    if stock < 0 {
+        return abort(StoreError::Conflict(format!(
+            "Not enough \"{}\" in stock (only {} left)",
+            p.title, p.stock_quantity
+        )));
+    }
+    p.stock_quantity = stock;
+    tx.put(id, &p)?;
+    if is_live(&p) {
+        tx.raw_insert(PRODUCTS_FACETS, &id_key(id), &Facet::of(&p).encode())?;
+    }
+    Ok(p)
+}
+
+/// Adds (or with negative numbers removes) a review rating; keeps the rating index and
+/// facets in step.
+pub fn change_rating(tx: &Tx<'_>, id: u64, sum_delta: i64, count_delta: i64) -> TxResult<()> {
+    let Some(old) = tx.get::<Product>(id)? else {
+        return Ok(());
+    };
+    let mut p = old.clone();
+    p.rating_sum = (p.rating_sum as i64 + sum_delta).max(0) as u64;
+    p.rating_count = (p.rating_count as i64 + count_delta).max(0) as u64;
+    tx.put(id, &p)?;
+    if is_live(&p) {
+        tx.raw_remove(PRODUCTS_BY_RATING, &rating_key(&old, id))?;
+        tx.raw_insert(PRODUCTS_BY_RATING, &rating_key(&p, id), &[])?;
+        tx.raw_insert(PRODUCTS_FACETS, &id_key(id), &Facet::of(&p).encode())?;
+    }
+    Ok(())
+}
+
 /// Marks a product as named by an order, so that deleting it archives it. For the order
 /// store, inside its checkout transaction.
 pub fn mark_referenced(tx: &Tx<'_>, id: u64) -> TxResult<Option<Product>> {

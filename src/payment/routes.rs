@@ -1,0 +1,56 @@
+//! `/api/payments`: the logged-in user's payments.
+
+use rocket::serde::json::Json;
+use rocket::{get, State};
+use rocket_okapi::okapi::openapi3::OpenApi;
+use rocket_okapi::settings::OpenApiSettings;
+use rocket_okapi::{openapi, openapi_get_routes_spec};
+
+use crate::core::auth::CurrentUser;
+use crate::core::{ApiError, ApiResult, Page, PageQuery};
+use crate::payment::{Payment, PaymentOut, PAYMENTS_BY_USER};
+use crate::AppState;
+
+/// The user's payments, newest first.
+#[openapi(tag = "Payments")]
+#[get("/?<page..>")]
+fn list_payments(
+    state: &State<AppState>,
+    user: CurrentUser,
+    page: PageQuery,
+) -> ApiResult<Json<Page<PaymentOut>>> {
+    let pagination = page.checked()?;
+    let ids = state.db.children(PAYMENTS_BY_USER, user.user.id, true)?;
+    let total = ids.len() as u64;
+    let mut items = Vec::new();
+    for id in ids
+        .iter()
+        .skip(pagination.offset())
+        .take(pagination.limit as usize)
+    {
+        if let Some(p) = state.db.get::<Payment>(*id)? {
+            items.push(PaymentOut::from(&p));
+        }
+    }
+    Ok(Json(pagination.page_of(items, total)))
+}
+
+/// One payment; another user's is a 404 (admins may read any).
+#[openapi(tag = "Payments")]
+#[get("/<payment_id>")]
+fn get_payment(
+    state: &State<AppState>,
+    user: CurrentUser,
+    payment_id: u64,
+) -> ApiResult<Json<PaymentOut>> {
+    let p = state
+        .db
+        .get::<Payment>(payment_id)?
+        .filter(|p| p.user_id == user.user.id || user.user.is_admin)
+        .ok_or_else(|| ApiError::NotFound("Payment not found".into()))?;
+    Ok(Json(PaymentOut::from(&p)))
+}
+
+pub fn routes(settings: &OpenApiSettings) -> (Vec<rocket::Route>, OpenApi) {
+    openapi_get_routes_spec![settings: list_payments, get_payment]
+}

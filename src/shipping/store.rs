@@ -1,0 +1,116 @@
+//! Addresses and shipping statuses in sled.
+
+use crate::db::{abort, Db, StoreError, StoreResult, Tx, TxResult};
+use crate::shipping::*;
+
+pub fn address(db: &Db, id: u64) -> StoreResult<Option<Address>> {
+    Ok(db.get::<Address>(id)?.filter(|a| !a.deleted))
+}
+
+/// A live address of `user_id` inside a transaction (checkout).
+pub fn user_address(tx: &Tx<'_>, user_id: u64, id: u64) -> TxResult<Option<Address>> {
+    Ok(tx
+        .get::<Address>(id)?
+        .filter(|a| !a.deleted && a.user_id == user_id))
+}
+
+pub fn addresses(db: &Db, user_id: u64) -> StoreResult<Vec<Address>> {
+    let ids = db.children(ADDRESSES_BY_USER, user_id, false)?;
+    let mut out = Vec::new();
+    for id in ids {
+        if let Some(a) = address(db, id)? {
+            out.push(a);
+        }
+    }
+    Ok(out)
+}
+
+pub async fn create_address(db: &Db, user_id: u64, fields: AddressFields) -> StoreResult<Address> {
+    let a = Address {
+        id: db.next_id(ADDRESSES)?,
+        user_id,
+        fields,
+        deleted: false,
+    };
+    db.write(|tx| {
+        tx.put(a.id, &a)?;
+        tx.link(ADDRESSES_BY_USER, user_id, a.id)
+    })
+    .await?;
+    Ok(a)
+}
+
+/// Replaces an address's fields with what `make` builds from the current ones.
+pub async fn update_address(
+    db: &Db,
+    id: u64,
+    make: impl Fn(&AddressFields) -> Result<AddressFields, StoreError>,
+) -> StoreResult<Address> {
+    db.write(|tx| {
+        let Some(mut a) = tx.get::<Address>(id)?.filter(|a| !a.deleted) else {
+            return abort(StoreError::NotFound("Address not found".into()));
+        };
+        a.fields = make(&a.fields).or_else(abort)?;
+        tx.put(id, &a)?;
+        Ok(a)
+    })
+    .await
+}
+
+/// Hides an address; orders keep their copy and their reference.
+pub async fn delete_address(db: &Db, id: u64) -> StoreResult<()> {
+    db.write(|tx| {
+        let Some(mut a) = tx.get::<Address>(id)?.filter(|a| !a.deleted) else {
+            return abort(StoreError::NotFound("Address not found".into()));
+        };
+        a.deleted = true;
+        tx.put(id, &a)?;
+        tx.unlink(ADDRESSES_BY_USER, a.user_id, id)
+    })
+    .await
+}
+
+pub fn shipping(db: &Db, order_id: u64) -> StoreResult<Option<Shipping>> {
+    db.get(order_id)
+}
+
+pub fn start(tx: &Tx<'_>, id: u64, order_id: u64, now: i64) -> TxResult<Shipping> {
+    let s = Shipping {
+        id,
+        order_id,
+        status: ShipState::Pending,
+        updated_at: now,
+        history: vec![(ShipState::Pending, now)],
+    };
+    tx.put(order_id, &s)?;
+    Ok(s)
+}
+
+/// Moves a shipping status; `Ok(false)` when it already was `to` (nothing changes).
+/// Forward only, `cancelled` only from `pending` or `processing`: otherwise a conflict.
+pub fn advance(tx: &Tx<'_>, order_id: u64, to: ShipState, now: i64) -> TxResult<(Shipping, bool)> {
+    let Some(mut s) = tx.get::<Shipping>(order_id)? else {
+        return abort(StoreError::Conflict(
+            "This order has no shipping (its payment failed)".into(),
+        ));
+    };
+    if s.status == to {
+        return Ok((s, false));
+    }
+    let allowed = match to {
+        ShipState::Cancelled => s.status.cancellable(),
+        _ => s.status != ShipState::Cancelled && to > s.status,
+    };
+    if !allowed {
+        return abort(StoreError::Conflict(format!(
+            "Shipping cannot go from {} to {}",
+            s.status.as_str(),
+            to.as_str()
+        )));
+    }
+    s.status = to;
+    s.updated_at = now;
+    s.history.push((to, now));
+    tx.put(order_id, &s)?;
+    Ok((s, true))
+}
