@@ -189,7 +189,28 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let db = open_data(&config)?;
     let public_url = config.public_url();
     let shop_name = config.shop_name.clone();
+    let purge_db = db.clone();
     let rocket = rocket(config, db)?.attach(rocket::fairing::AdHoc::on_liftoff(
+        "purge idempotency keys",
+        move |_| {
+            Box::pin(async move {
+                tokio::spawn(async move {
+                    loop {
+                        let now = core::time::now_micros();
+                        match order::store::purge_expired_keys(&purge_db, now) {
+                            Ok(0) => {}
+                            Ok(n) => {
+                                tracing::info!("purged {n} idempotency keys older than 24 hours")
+                            }
+                            Err(e) => tracing::warn!("purging idempotency keys failed: {e}"),
+                        }
+                        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+                    }
+                });
+            })
+        },
+    ));
+    let rocket = rocket.attach(rocket::fairing::AdHoc::on_liftoff(
         "print urls",
         move |_| {
             Box::pin(async move {
