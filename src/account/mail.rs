@@ -40,7 +40,13 @@ pub async fn send(
         },
     )
     .await?;
-    match (&config.smtp.host, &link) {
+    log_sent(config, &mail);
+    Ok(())
+}
+
+/// The log line of a mail that is in the outbox (with its link while there is no SMTP).
+pub fn log_sent(config: &Config, mail: &Mail) {
+    match (&config.smtp.host, &mail.link) {
         (None, Some(link)) => {
             tracing::info!(
                 "mail to={} subject=\"{}\" link={link}",
@@ -50,5 +56,4 @@ pub async fn send(
         }
         _ => tracing::info!("mail to={} subject=\"{}\"", mail.to, mail.subject),
     }
-    Ok(())
 }

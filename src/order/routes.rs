@@ -187,7 +187,7 @@ async fn run_checkout(
     state: &AppState,
     user: &CurrentUser,
     body: &CheckoutIn,
-) -> Result<(Status, Value, Option<Order>), ApiError> {
+) -> Result<(Status, Value), ApiError> {
     let db = &state.db;
     let cart = crate::cart::store::cart(db, user.user.id)?;
     let lines = cart.lines.len().max(1) as u64 + 4;
@@ -207,6 +207,13 @@ async fn run_checkout(
         gateway: gateway.name(),
         charge: gateway.charge(0, body.simulate_success.unwrap_or(true)),
         now,
+        mail: (
+            db.next_id(crate::account::model::OUTBOX)?,
+            user.user.email.clone(),
+            user.user.name.clone(),
+            state.config.shop_name.clone(),
+            state.config.currency.clone(),
+        ),
     };
     let outcome = match store::checkout(db, &plan).await {
         Ok(o) => o,
@@ -220,13 +227,13 @@ async fn run_checkout(
         Err(e) => return Err(e.into()),
     };
     match outcome {
-        CheckoutOutcome::Confirmed(order, _, _) => {
+        CheckoutOutcome::Confirmed(order, _, _, mail) => {
             state.metrics.count("orders", 1);
+            mail::log_sent(&state.config, &mail);
             let out = order_out(db, &order)?;
             Ok((
                 Status::Created,
                 serde_json::to_value(out).map_err(|e| ApiError::Internal(e.to_string()))?,
-                Some(order),
             ))
         }
         CheckoutOutcome::PaymentFailed(order, payment) => {
@@ -236,45 +243,8 @@ async fn run_checkout(
                 order_id: order.id,
                 payment_id: payment.id,
             };
-            Ok((Status::PaymentRequired, e.body(""), None))
+            Ok((Status::PaymentRequired, e.body("")))
         }
-    }
-}
-
-async fn confirmation_mail(state: &AppState, user: &CurrentUser, order: &Order) {
-    let lines: Vec<String> = order
-        .items
-        .iter()
-        .map(|i| {
-            format!(
-                "  {} x {} at {:.2}",
-                i.quantity,
-                i.title,
-                i.price as f64 / 100.0
-            )
-        })
-        .collect();
-    let body = format!(
-        "Hello {},\n\nthank you for your order #{} at {}:\n{}\nTotal: {:.2} {}\n",
-        user.user.name,
-        order.id,
-        state.config.shop_name,
-        lines.join("\n"),
-        order.total_price as f64 / 100.0,
-        state.config.currency
-    );
-    let subject = format!("Your order #{} at {}", order.id, state.config.shop_name);
-    if let Err(e) = mail::send(
-        &state.db,
-        &state.config,
-        &user.user.email,
-        &subject,
-        body,
-        None,
-    )
-    .await
-    {
-        tracing::warn!("order {} confirmation mail not recorded: {e}", order.id);
     }
 }
 
@@ -317,7 +287,7 @@ async fn checkout(
         }
     }
     let result = run_checkout(state, &user, &body.parsed).await;
-    let (status, value, order) = match result {
+    let (status, value) = match result {
         Ok(r) => r,
         Err(e) => {
             if let Some(k) = &key {
@@ -331,9 +301,6 @@ async fn checkout(
     let text = value.to_string();
     if let Some(k) = &key {
         store::finish_key(db, user.user.id, k, Some((status.code, text.clone()))).await?;
-    }
-    if let Some(order) = &order {
-        confirmation_mail(state, &user, order).await;
     }
     Ok(Answer {
         status,

@@ -23,10 +23,13 @@ pub struct CheckoutPlan {
     pub gateway: &'static str,
     pub charge: Charge,
     pub now: i64,
+    /// The confirmation email, written with the order: `(mail id, to, greeting name,
+    /// shop name, currency)`.
+    pub mail: (u64, String, String, String, String),
 }
 
 pub enum CheckoutOutcome {
-    Confirmed(Order, Payment, Shipping),
+    Confirmed(Order, Payment, Shipping, crate::account::model::Mail),
     PaymentFailed(Order, Payment),
 }
 
@@ -126,7 +129,38 @@ fn checkout_tx(tx: &Tx<'_>, plan: &CheckoutPlan) -> TxResult<CheckoutOutcome> {
     tx.put(payment.id, &payment)?;
     let shipping = shipping::store::start(tx, plan.shipping_id, order.id, plan.now)?;
     cart::store::clear(tx, plan.user_id)?;
-    Ok(CheckoutOutcome::Confirmed(order, payment, shipping))
+    let mail = confirmation(&order, plan);
+    tx.put(mail.id, &mail)?;
+    Ok(CheckoutOutcome::Confirmed(order, payment, shipping, mail))
+}
+
+fn confirmation(order: &Order, plan: &CheckoutPlan) -> crate::account::model::Mail {
+    let (id, to, name, shop, currency) = &plan.mail;
+    let lines: Vec<String> = order
+        .items
+        .iter()
+        .map(|i| {
+            format!(
+                "  {} x {} at {:.2}",
+                i.quantity,
+                i.title,
+                i.price as f64 / 100.0
+            )
+        })
+        .collect();
+    crate::account::model::Mail {
+        id: *id,
+        to: to.clone(),
+        subject: format!("Your order #{} at {shop}", order.id),
+        body: format!(
+            "Hello {name},\n\nthank you for your order #{} at {shop}:\n{}\nTotal: {:.2} {currency}\n",
+            order.id,
+            lines.join("\n"),
+            order.total_price as f64 / 100.0
+        ),
+        link: None,
+        created_at: plan.now,
+    }
 }
 
 pub fn order(db: &Db, id: u64) -> StoreResult<Option<Order>> {

@@ -1,0 +1,227 @@
+//! Checkout benchmark over loopback against the release binary: 64 customers, each
+//! looping add-to-cart (quantity 1 of a product with ample stock) and checkout; then
+//! `GET /api/carts` at 64 connections. Run: `cargo bench --bench checkout [-- SECONDS]`.
+
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const CUSTOMERS: usize = 64;
+const PASSWORD: &str = "bench password 1";
+
+/// A keep-alive HTTP/1.1 connection.
+struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    async fn open(port: u16) -> Conn {
+        let stream = TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
+        stream.set_nodelay(true).ok();
+        Conn {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    async fn call(
+        &mut self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: &str,
+    ) -> (u16, String) {
+        let auth = token
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        self.stream.write_all(req.as_bytes()).await.expect("write");
+        loop {
+            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&self.buf[..end]).to_string();
+                let status = head
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap_or(0))
+                    })
+                    .unwrap_or(0);
+                while self.buf.len() < end + 4 + len {
+                    self.read_more().await;
+                }
+                let body = String::from_utf8_lossy(&self.buf[end + 4..end + 4 + len]).to_string();
+                self.buf.drain(..end + 4 + len);
+                return (status, body);
+            }
+            self.read_more().await;
+        }
+    }
+
+    async fn read_more(&mut self) {
+        let mut chunk = [0u8; 16384];
+        let n = self.stream.read(&mut chunk).await.expect("read");
+        assert!(n > 0, "server closed the connection");
+        self.buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn field(body: &str, name: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    match &v[name] {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)].as_secs_f64() * 1000.0
+}
+
+fn main() {
+    let secs: u64 = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(10);
+    let bin = env!("CARGO_BIN_EXE_shopbox");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let ok = std::process::Command::new(bin)
+        .args([
+            "admin",
+            "create",
+            "--email",
+            "admin@bench.test",
+            "--password",
+            PASSWORD,
+            "--data",
+        ])
+        .arg(&data)
+        .output()
+        .expect("admin create")
+        .status
+        .success();
+    assert!(ok);
+    let mut server = std::process::Command::new(bin)
+        .args(["serve", "--port", &port.to_string(), "--data"])
+        .arg(&data)
+        .env("SHOPBOX_RATE_LIMIT__ENABLED", "false")
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("serve");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let mut conn = loop {
+            if let Ok(s) = TcpStream::connect(("127.0.0.1", port)).await {
+                drop(s);
+                break Conn::open(port).await;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let login = |email: String| format!(r#"{{"email":"{email}","password":"{PASSWORD}"}}"#);
+        let (_, body) = conn.call("POST", "/api/account/login", None, &login("admin@bench.test".into())).await;
+        let admin = field(&body, "access_token");
+        let (_, body) = conn.call("POST", "/api/products", Some(&admin), r#"{"title":"Bench Lamp","price":9.99,"stock_quantity":1000000000}"#).await;
+        let product = field(&body, "id");
+        let mut customers = Vec::new();
+        for i in 0..CUSTOMERS {
+            let email = format!("c{i}@bench.test");
+            conn.call("POST", "/api/account/register", None, &login(email.clone())).await;
+            let (_, body) = conn.call("POST", "/api/account/login", None, &login(email)).await;
+            let token = field(&body, "access_token");
+            let (_, body) = conn
+                .call("POST", "/api/shippings/addresses", Some(&token), r#"{"address_line1":"1 Way","city":"C","state":"S","postal_code":"1","country":"US"}"#)
+                .await;
+            customers.push((token, field(&body, "id")));
+        }
+
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let mut tasks = Vec::new();
+        for (token, address) in customers.clone() {
+            let add = format!(r#"{{"product_id":{product},"quantity":1}}"#);
+            let checkout = format!(r#"{{"shipping_address_id":{address}}}"#);
+            tasks.push(tokio::spawn(async move {
+                let mut conn = Conn::open(port).await;
+                let mut latencies = Vec::new();
+                let mut failures = 0;
+                while Instant::now() < deadline {
+                    conn.call("POST", "/api/carts/add", Some(&token), &add).await;
+                    let start = Instant::now();
+                    let (status, _) = conn.call("POST", "/api/orders/checkout", Some(&token), &checkout).await;
+                    latencies.push(start.elapsed());
+                    if status != 201 {
+                        failures += 1;
+                    }
+                }
+                (latencies, failures)
+            }));
+        }
+        let mut all = Vec::new();
+        let mut failures = 0;
+        for t in tasks {
+            let (l, f) = t.await.unwrap();
+            all.extend(l);
+            failures += f;
+        }
+        all.sort();
+        println!(
+            "checkout: {} orders in {secs} s = {:.0} orders/s (64 customers, add + checkout each), p50 {:.2} ms, p99 {:.2} ms, {failures} not 201",
+            all.len(),
+            all.len() as f64 / secs as f64,
+            percentile(&all, 0.5),
+            percentile(&all, 0.99)
+        );
+
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let mut tasks = Vec::new();
+        for (token, _) in customers {
+            tasks.push(tokio::spawn(async move {
+                let mut conn = Conn::open(port).await;
+                let mut latencies = Vec::new();
+                while Instant::now() < deadline {
+                    let start = Instant::now();
+                    conn.call("GET", "/api/carts", Some(&token), "").await;
+                    latencies.push(start.elapsed());
+                }
+                latencies
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.unwrap());
+        }
+        all.sort();
+        println!(
+            "GET /api/carts: {:.0} req/s at 64 connections, p50 {:.2} ms, p99 {:.2} ms",
+            all.len() as f64 / secs as f64,
+            percentile(&all, 0.5),
+            percentile(&all, 0.99)
+        );
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+}
