@@ -72,33 +72,59 @@ fn new_access_token(state: &AppState, user_id: u64, session_id: u64) -> String {
         .issue(user_id, session_id, now, access_ttl_secs(state))
 }
 
-async fn send_verification(state: &AppState, user: &User) -> ApiResult<()> {
+/// Issues a single-use token of `kind`, valid `ttl_micros`, and mails its link.
+async fn send_token_mail(
+    state: &AppState,
+    user: &User,
+    kind: MailTokenKind,
+    ttl_micros: i64,
+    subject: String,
+    body: impl FnOnce(&str) -> String,
+) -> ApiResult<()> {
     let token = random_token();
     let now = now_micros();
     store::issue_mail_token(
         &state.db,
         token_hash(&token),
         MailToken {
-            kind: MailTokenKind::Verify,
+            kind,
             user_id: user.id,
             created_at: now,
-            expires_at: now + VERIFY_TOKEN_MICROS,
+            expires_at: now + ttl_micros,
             used: false,
         },
     )
     .await?;
-    let link = mail::link(&state.config, &state.config.links.verify, &token);
-    let body = format!(
-        "Hello {},\n\nconfirm your email address for {} by opening this link (valid for 24 hours):\n{link}\n",
-        user.name, state.config.shop_name
-    );
+    let target = match kind {
+        MailTokenKind::Verify => &state.config.links.verify,
+        MailTokenKind::Reset => &state.config.links.reset,
+    };
+    let link = mail::link(&state.config, target, &token);
     mail::send(
         &state.db,
         &state.config,
         &user.email,
-        &format!("Confirm your email for {}", state.config.shop_name),
-        body,
+        &subject,
+        body(&link),
         Some(link),
+    )
+    .await
+}
+
+async fn send_verification(state: &AppState, user: &User) -> ApiResult<()> {
+    let shop = &state.config.shop_name;
+    send_token_mail(
+        state,
+        user,
+        MailTokenKind::Verify,
+        VERIFY_TOKEN_MICROS,
+        format!("Confirm your email for {shop}"),
+        |link| {
+            format!(
+                "Hello {},\n\nconfirm your email address for {shop} by opening this link (valid for 24 hours):\n{link}\n",
+                user.name
+            )
+        },
     )
     .await
 }
@@ -381,32 +407,19 @@ const FORGOT_REPLY: &str = "If an account exists for that email, a reset link ha
 async fn forgot_inner(state: &AppState, email: &str) -> ApiResult<Accepted<Json<Message>>> {
     match store::user_by_email(&state.db, email)?.filter(|u| u.is_active) {
         Some(user) => {
-            let token = random_token();
-            let now = now_micros();
-            store::issue_mail_token(
-                &state.db,
-                token_hash(&token),
-                MailToken {
-                    kind: MailTokenKind::Reset,
-                    user_id: user.id,
-                    created_at: now,
-                    expires_at: now + RESET_TOKEN_MICROS,
-                    used: false,
+            let shop = &state.config.shop_name;
+            send_token_mail(
+                state,
+                &user,
+                MailTokenKind::Reset,
+                RESET_TOKEN_MICROS,
+                format!("Reset your {shop} password"),
+                |link| {
+                    format!(
+                        "Hello {},\n\nsomeone asked to reset the password of your {shop} account. If it was you, open this link within 30 minutes:\n{link}\n\nIf not, ignore this email.\n",
+                        user.name
+                    )
                 },
-            )
-            .await?;
-            let link = mail::link(&state.config, &state.config.links.reset, &token);
-            let body = format!(
-                "Hello {},\n\nsomeone asked to reset the password of your {} account. If it was you, open this link within 30 minutes:\n{link}\n\nIf not, ignore this email.\n",
-                user.name, state.config.shop_name
-            );
-            mail::send(
-                &state.db,
-                &state.config,
-                &user.email,
-                &format!("Reset your {} password", state.config.shop_name),
-                body,
-                Some(link),
             )
             .await?;
         }

@@ -144,8 +144,8 @@ fn update_chunk(tx: &Tx<'_>, term: &str, id: u64, posting: Option<Posting>) -> T
     }
 }
 
-/// Adds a live product to the index.
-pub fn index(tx: &Tx<'_>, p: &Product, category_names: &[String]) -> TxResult<()> {
+/// Adds a live product to the index (`add`), or removes it as it was indexed.
+fn apply(tx: &Tx<'_>, p: &Product, category_names: &[String], add: bool) -> TxResult<()> {
     let doc = document(p, category_names);
     let length = doc
         .values()
@@ -153,25 +153,22 @@ pub fn index(tx: &Tx<'_>, p: &Product, category_names: &[String]) -> TxResult<()
         .map(|p| u64::from(p.length))
         .unwrap_or(0);
     for (term, posting) in &doc {
-        update_chunk(tx, term, p.id, Some(*posting))?;
+        update_chunk(tx, term, p.id, add.then_some(*posting))?;
     }
     let (docs, total) = read_stats(tx)?;
-    write_stats(tx, docs + 1, total + length)
+    if add {
+        write_stats(tx, docs + 1, total + length)
+    } else {
+        write_stats(tx, docs.saturating_sub(1), total.saturating_sub(length))
+    }
 }
 
-/// Removes a product (as it was indexed) from the index.
+pub fn index(tx: &Tx<'_>, p: &Product, category_names: &[String]) -> TxResult<()> {
+    apply(tx, p, category_names, true)
+}
+
 pub fn unindex(tx: &Tx<'_>, p: &Product, category_names: &[String]) -> TxResult<()> {
-    let doc = document(p, category_names);
-    let length = doc
-        .values()
-        .next()
-        .map(|p| u64::from(p.length))
-        .unwrap_or(0);
-    for term in doc.keys() {
-        update_chunk(tx, term, p.id, None)?;
-    }
-    let (docs, total) = read_stats(tx)?;
-    write_stats(tx, docs.saturating_sub(1), total.saturating_sub(length))
+    apply(tx, p, category_names, false)
 }
 
 /// How many live products the index holds.
