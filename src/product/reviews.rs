@@ -150,26 +150,7 @@ async fn create_review(
         created_at: now,
         updated_at: now,
     };
-    db.write(|tx| {
-        if tx
-            .unique_get(REVIEWS_BY_AUTHOR, &author_key(review.user_id, product_id))?
-            .is_some()
-        {
-            return abort(StoreError::Conflict(
-                "You have reviewed this product already".into(),
-            ));
-        }
-        tx.claim_unique(
-            REVIEWS_BY_AUTHOR,
-            &author_key(review.user_id, product_id),
-            review.id,
-            "Review",
-        )?;
-        tx.link(REVIEWS_BY_PRODUCT, product_id, review.id)?;
-        tx.put(review.id, &review)?;
-        store::change_rating(tx, product_id, i64::from(review.rating), 1)
-    })
-    .await?;
+    insert_review(db, &review).await?;
     Ok(Created::new(format!("/api/products/{product_id}/reviews"))
         .body(Json(ReviewOut::from(&review))))
 }
@@ -185,33 +166,58 @@ async fn update_my_review(
 ) -> ApiResult<Json<ReviewOut>> {
     let db = &state.db;
     let now = now_micros();
-    let review = db
-        .write(|tx| {
-            let Some(id) =
-                tx.unique_get(REVIEWS_BY_AUTHOR, &author_key(user.user.id, product_id))?
-            else {
-                return abort(StoreError::NotFound(
-                    "You have not reviewed this product".into(),
-                ));
-            };
-            let Some(mut r) = tx.get::<Review>(id)? else {
-                return abort(StoreError::NotFound("Review not found".into()));
-            };
-            let old_rating = i64::from(r.rating);
-            r.rating = body.rating as u8;
-            if let Some(t) = &body.title {
-                r.title = t.clone();
-            }
-            if let Some(b) = &body.body {
-                r.body = b.clone();
-            }
-            r.updated_at = now;
-            tx.put(id, &r)?;
-            store::change_rating(tx, product_id, i64::from(r.rating) - old_rating, 0)?;
-            Ok(r)
-        })
-        .await?;
+    let review = edit_review(db, user.user.id, product_id, &body, now).await?;
     Ok(Json(ReviewOut::from(&review)))
+}
+
+/// Writes a new review and adds its rating; a second review by the same author is a conflict.
+async fn insert_review(db: &Db, review: &Review) -> StoreResult<()> {
+    let key = author_key(review.user_id, review.product_id);
+    db.write(|tx| {
+        if tx.unique_get(REVIEWS_BY_AUTHOR, &key)?.is_some() {
+            return abort(StoreError::Conflict(
+                "You have reviewed this product already".into(),
+            ));
+        }
+        tx.claim_unique(REVIEWS_BY_AUTHOR, &key, review.id, "Review")?;
+        tx.link(REVIEWS_BY_PRODUCT, review.product_id, review.id)?;
+        tx.put(review.id, review)?;
+        store::change_rating(tx, review.product_id, i64::from(review.rating), 1)
+    })
+    .await
+}
+
+/// Changes an author's review of a product, keeping the product's rating in step.
+async fn edit_review(
+    db: &Db,
+    user_id: u64,
+    product_id: u64,
+    change: &ReviewIn,
+    now: i64,
+) -> StoreResult<Review> {
+    db.write(|tx| {
+        let Some(id) = tx.unique_get(REVIEWS_BY_AUTHOR, &author_key(user_id, product_id))? else {
+            return abort(StoreError::NotFound(
+                "You have not reviewed this product".into(),
+            ));
+        };
+        let Some(mut r) = tx.get::<Review>(id)? else {
+            return abort(StoreError::NotFound("Review not found".into()));
+        };
+        let old_rating = i64::from(r.rating);
+        r.rating = change.rating as u8;
+        if let Some(t) = &change.title {
+            r.title = t.clone();
+        }
+        if let Some(b) = &change.body {
+            r.body = b.clone();
+        }
+        r.updated_at = now;
+        tx.put(id, &r)?;
+        store::change_rating(tx, product_id, i64::from(r.rating) - old_rating, 0)?;
+        Ok(r)
+    })
+    .await
 }
 
 async fn remove_review(db: &Db, review: &Review) -> StoreResult<()> {
