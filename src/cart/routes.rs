@@ -15,13 +15,11 @@ use crate::core::auth::CurrentUser;
 use crate::core::money::Money;
 use crate::core::{ApiError, ApiJson, ApiResult};
 use crate::db::Db;
-use crate::product::model::Product;
 use crate::AppState;
 
 fn item_out(db: &Db, line: &CartLine) -> ApiResult<Option<CartItemOut>> {
-    let Some(p) = db
-        .get::<Product>(line.product_id)?
-        .filter(|p| p.archived_at.is_none())
+    let Some(p) =
+        crate::product::store::product(db, line.product_id)?.filter(|p| p.archived_at.is_none())
     else {
         return Ok(None);
     };

@@ -23,15 +23,14 @@ use crate::core::{ApiError, ApiJson, ApiResult, FieldError, Page, PageQuery};
 use crate::db::{Db, StoreError};
 use crate::order::store::{self, CheckoutOutcome, CheckoutPlan, Claim};
 use crate::order::*;
-use crate::payment::{Payment, PaymentGateway, PaymentOut};
-use crate::shipping::{ShipState, Shipping, ShippingOut};
+use crate::payment::{PaymentGateway, PaymentOut};
+use crate::shipping::{ShipState, ShippingOut};
 use crate::AppState;
 
 pub fn order_out(db: &Db, order: &Order) -> ApiResult<OrderOut> {
-    let payment = db
-        .get::<Payment>(order.payment_id)?
+    let payment = crate::payment::store::payment(db, order.payment_id)?
         .ok_or_else(|| ApiError::Internal(format!("order {} has no payment", order.id)))?;
-    let shipping = db.get::<Shipping>(order.id)?;
+    let shipping = crate::shipping::store::shipping(db, order.id)?;
     Ok(OrderOut {
         id: order.id,
         user_id: order.user_id,
@@ -451,7 +450,7 @@ fn admin_orders(
             continue;
         }
         if !ships.is_empty() {
-            let ship = db.get::<Shipping>(o.id)?.map(|s| s.status.as_str());
+            let ship = crate::shipping::store::shipping(db, o.id)?.map(|s| s.status.as_str());
             if !ship.is_some_and(|s| ships.iter().any(|x| x == s)) {
                 continue;
             }

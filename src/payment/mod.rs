@@ -1,6 +1,7 @@
 //! Payments: records, the gateway seam, and the simulated `mock` gateway.
 
 pub mod routes;
+pub mod store;
 
 use rand::Rng;
 use schemars::JsonSchema;

@@ -8,7 +8,7 @@ use rocket_okapi::{openapi, openapi_get_routes_spec};
 
 use crate::core::auth::CurrentUser;
 use crate::core::{ApiError, ApiResult, Page, PageQuery};
-use crate::payment::{Payment, PaymentOut, PAYMENTS_BY_USER};
+use crate::payment::{store, PaymentOut};
 use crate::AppState;
 
 /// The user's payments, newest first.
@@ -20,18 +20,13 @@ fn list_payments(
     page: PageQuery,
 ) -> ApiResult<Json<Page<PaymentOut>>> {
     let pagination = page.checked()?;
-    let ids = state.db.children(PAYMENTS_BY_USER, user.user.id, true)?;
-    let total = ids.len() as u64;
-    let mut items = Vec::new();
-    for id in ids
-        .iter()
-        .skip(pagination.offset())
-        .take(pagination.limit as usize)
-    {
-        if let Some(p) = state.db.get::<Payment>(*id)? {
-            items.push(PaymentOut::from(&p));
-        }
-    }
+    let (payments, total) = store::user_payments(
+        &state.db,
+        user.user.id,
+        pagination.offset(),
+        pagination.limit as usize,
+    )?;
+    let items = payments.iter().map(PaymentOut::from).collect();
     Ok(Json(pagination.page_of(items, total)))
 }
 
@@ -43,9 +38,7 @@ fn get_payment(
     user: CurrentUser,
     payment_id: u64,
 ) -> ApiResult<Json<PaymentOut>> {
-    let p = state
-        .db
-        .get::<Payment>(payment_id)?
+    let p = store::payment(&state.db, payment_id)?
         .filter(|p| p.user_id == user.user.id || user.user.is_admin)
         .ok_or_else(|| ApiError::NotFound("Payment not found".into()))?;
     Ok(Json(PaymentOut::from(&p)))

@@ -109,14 +109,11 @@ fn list_reviews(
 ) -> ApiResult<Json<Page<ReviewOut>>> {
     let p = page.checked()?;
     live_product(&state.db, product_id)?;
-    let ids = state.db.children(REVIEWS_BY_PRODUCT, product_id, true)?;
-    let mut items = Vec::new();
-    for id in ids.iter().skip(p.offset()).take(p.limit as usize) {
-        if let Some(r) = state.db.get::<Review>(*id)? {
-            items.push(ReviewOut::from(&r));
-        }
-    }
-    Ok(Json(p.page_of(items, ids.len() as u64)))
+    let (reviews, total) = reviews_of(&state.db, product_id, p.offset(), p.limit as usize)?;
+    Ok(Json(p.page_of(
+        reviews.iter().map(ReviewOut::from).collect(),
+        total,
+    )))
 }
 
 use crate::AppState;
@@ -168,6 +165,27 @@ async fn update_my_review(
     let now = now_micros();
     let review = edit_review(db, user.user.id, product_id, &body, now).await?;
     Ok(Json(ReviewOut::from(&review)))
+}
+
+fn review(db: &Db, id: u64) -> StoreResult<Option<Review>> {
+    db.get(id)
+}
+
+/// One page of a product's reviews, newest first, and how many there are.
+fn reviews_of(
+    db: &Db,
+    product_id: u64,
+    offset: usize,
+    limit: usize,
+) -> StoreResult<(Vec<Review>, u64)> {
+    let ids = db.children(REVIEWS_BY_PRODUCT, product_id, true)?;
+    let mut page = Vec::new();
+    for id in ids.iter().skip(offset).take(limit) {
+        if let Some(r) = db.get::<Review>(*id)? {
+            page.push(r);
+        }
+    }
+    Ok((page, ids.len() as u64))
 }
 
 /// Writes a new review and adds its rating; a second review by the same author is a conflict.
@@ -241,9 +259,7 @@ async fn delete_review(
     user: CurrentUser,
     review_id: u64,
 ) -> ApiResult<NoContent> {
-    let review = state
-        .db
-        .get::<Review>(review_id)?
+    let review = review(&state.db, review_id)?
         .filter(|r| r.user_id == user.user.id || user.user.is_admin)
         .ok_or_else(|| ApiError::NotFound("Review not found".into()))?;
     remove_review(&state.db, &review).await?;

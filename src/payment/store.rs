@@ -1,0 +1,25 @@
+//! Payment reads; payments are written by the order store inside checkout and cancel.
+
+use crate::db::{Db, StoreResult};
+use crate::payment::{Payment, PAYMENTS_BY_USER};
+
+pub fn payment(db: &Db, id: u64) -> StoreResult<Option<Payment>> {
+    db.get(id)
+}
+
+/// One page of a user's payments, newest first, and how many there are.
+pub fn user_payments(
+    db: &Db,
+    user_id: u64,
+    offset: usize,
+    limit: usize,
+) -> StoreResult<(Vec<Payment>, u64)> {
+    let ids = db.children(PAYMENTS_BY_USER, user_id, true)?;
+    let mut page = Vec::new();
+    for id in ids.iter().skip(offset).take(limit) {
+        if let Some(p) = db.get::<Payment>(*id)? {
+            page.push(p);
+        }
+    }
+    Ok((page, ids.len() as u64))
+}
