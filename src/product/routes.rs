@@ -49,6 +49,16 @@ fn shape(db: &Db, products: &[Product]) -> ApiResult<Vec<ProductOut>> {
         .collect()
 }
 
+fn shape_page(db: &Db, page: Page<Product>) -> ApiResult<Page<ProductOut>> {
+    Ok(Page {
+        items: shape(db, &page.items)?,
+        total: page.total,
+        page: page.page,
+        limit: page.limit,
+        pages: page.pages,
+    })
+}
+
 fn shape_one(db: &Db, p: &Product) -> ApiResult<ProductOut> {
     Ok(shape(db, std::slice::from_ref(p))?.remove(0))
 }
@@ -203,13 +213,7 @@ fn list_products(
 ) -> ApiResult<Json<Page<ProductOut>>> {
     let (filters, sort, pagination) = query.parse(&state.db, false)?;
     let page = store::list(&state.db, &filters, sort, pagination, None)?;
-    Ok(Json(Page {
-        items: shape(&state.db, &page.items)?,
-        total: page.total,
-        page: page.page,
-        limit: page.limit,
-        pages: page.pages,
-    }))
+    Ok(Json(shape_page(&state.db, page)?))
 }
 
 /// Full-text search over title, description and category names: every word must match,
@@ -228,13 +232,7 @@ fn search_products(
         None => None,
     };
     let page = store::list(&state.db, &filters, sort, pagination, hits)?;
-    Ok(Json(Page {
-        items: shape(&state.db, &page.items)?,
-        total: page.total,
-        page: page.page,
-        limit: page.limit,
-        pages: page.pages,
-    }))
+    Ok(Json(shape_page(&state.db, page)?))
 }
 
 /// A product by slug (a number is taken as the product id).
