@@ -66,7 +66,6 @@ pub fn rocket(config: Config, db: Db) -> Result<Rocket<Build>, StartError> {
             metrics: Arc::clone(&metrics),
         })
         .attach(core::origin::Cors)
-        .manage(Arc::clone(&metrics))
         .register("/", rocket::catchers![default_catcher]);
 
     let mut specs = Vec::new();

@@ -316,10 +316,6 @@ impl Db {
         .collect()
     }
 
-    pub fn count(&self, tree: &str) -> StoreResult<u64> {
-        Ok(self.tree(tree)?.len() as u64)
-    }
-
     /// Looks up a unique index (`key -> id`).
     pub fn unique_get(&self, index: &str, key: &[u8]) -> StoreResult<Option<u64>> {
         Ok(self.tree(index)?.get(key)?.map(|v| key_id(&v)))
@@ -360,11 +356,6 @@ impl Db {
 
     pub fn path(&self) -> &Path {
         &self.inner.path
-    }
-
-    /// Bytes the database takes on disk.
-    pub fn size_on_disk(&self) -> u64 {
-        self.inner.sled.size_on_disk().unwrap_or(0)
     }
 }
 

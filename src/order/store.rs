@@ -172,7 +172,7 @@ pub fn payment(db: &Db, id: u64) -> StoreResult<Option<Payment>> {
 }
 
 /// Cancels a confirmed order whose shipping has not left: stock returned, payment refunded,
-/// shipping cancelled. Answers `false` if it was cancelled already.
+/// shipping cancelled. A cancelled or failed order is a conflict.
 fn cancel_tx(tx: &Tx<'_>, order_id: u64, now: i64) -> TxResult<Order> {
     let Some(mut order) = tx.get::<Order>(order_id)? else {
         return abort(StoreError::NotFound("Order not found".into()));

@@ -256,8 +256,6 @@ impl ProductIn {
     }
 }
 
-impl Validate for ProductIn {
-    fn validate(&self, errors: &mut Vec<FieldError>) {
-        self.check(false, errors);
-    }
-}
+/// Checked by the handlers with `check`, which know whether they create or update, for
+/// the JSON and the multipart forms alike.
+impl Validate for ProductIn {}

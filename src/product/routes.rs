@@ -417,11 +417,9 @@ impl<'r> FromData<'r> for ProductBody {
     }
 }
 
-fn multipart_schema(gen: &mut OpenApiGenerator, with_fields: bool) -> SchemaObject {
+fn multipart_schema(with_fields: bool) -> SchemaObject {
     let mut object = ObjectValidation::default();
     if with_fields {
-        let json = gen.json_schema::<ProductIn>();
-        let _ = json;
         for (name, ty) in [
             ("title", InstanceType::String),
             ("description", InstanceType::String),
@@ -472,7 +470,7 @@ fn multipart_schema(gen: &mut OpenApiGenerator, with_fields: bool) -> SchemaObje
 impl<'r> OpenApiFromData<'r> for ProductBody {
     fn request_body(gen: &mut OpenApiGenerator) -> rocket_okapi::Result<RequestBody> {
         let json = gen.json_schema::<ProductIn>();
-        let form = multipart_schema(gen, true);
+        let form = multipart_schema(true);
         Ok(RequestBody {
             description: Some("JSON, or multipart/form-data with the same fields (`category_ids` repeated) and an image file (`image` or `image_url`)".into()),
             content: [
@@ -625,8 +623,8 @@ impl<'r> FromData<'r> for ImageUpload {
 }
 
 impl<'r> OpenApiFromData<'r> for ImageUpload {
-    fn request_body(gen: &mut OpenApiGenerator) -> rocket_okapi::Result<RequestBody> {
-        let form = multipart_schema(gen, false);
+    fn request_body(_gen: &mut OpenApiGenerator) -> rocket_okapi::Result<RequestBody> {
+        let form = multipart_schema(false);
         Ok(RequestBody {
             content: [(
                 "multipart/form-data".to_string(),

@@ -16,7 +16,6 @@ use std::borrow::Cow;
 use std::io::Cursor;
 use std::path::PathBuf;
 
-use crate::core::metrics::Metrics;
 use crate::AppState;
 
 #[derive(RustEmbed)]
@@ -90,10 +89,10 @@ fn static_file(path: PathBuf) -> Option<Asset> {
 /// Prometheus metrics: requests by route template and status, latency histograms,
 /// domain counters.
 #[get("/metrics")]
-fn metrics(metrics: &State<std::sync::Arc<Metrics>>) -> (ContentType, String) {
+fn metrics(state: &State<AppState>) -> (ContentType, String) {
     (
         ContentType::new("text", "plain").with_params(("version", "0.0.4")),
-        metrics.render(),
+        state.metrics.render(),
     )
 }
 
