@@ -9,9 +9,11 @@ pub mod core;
 pub mod db;
 pub mod order;
 pub mod payment;
+pub mod pg;
 pub mod product;
 pub mod seed;
 pub mod shipping;
+pub mod transfer;
 pub mod web;
 
 use rocket::http::Status;

@@ -76,6 +76,31 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Copy the whole shop into PostgreSQL tables (SPEC.md's data model), in one
+    /// transaction, with a progress bar per table. Stop the server first.
+    ExportPg {
+        /// The target database, e.g. postgres://user:password@host:5432/shop
+        #[arg(long, env = "SHOPBOX_PG_URL")]
+        url: String,
+        /// Replace the shop's tables when they already hold rows (dropped with CASCADE).
+        #[arg(long)]
+        drop_existing: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Read a shop from PostgreSQL: tables written by export-pg, or those of the FastAPI
+    /// reference backend (recognised and mapped; every change is listed). Everything is
+    /// checked before anything is written. Stop the server first.
+    ImportPg {
+        /// The source database, e.g. postgres://user:password@host:5432/shop
+        #[arg(long, env = "SHOPBOX_PG_URL")]
+        url: String,
+        /// Replace the shop already in the data folder.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Show the latest emails the shop has sent, with their links.
     Outbox {
         /// Only emails to this address.
@@ -203,6 +228,14 @@ fn run(cli: Cli) -> Result<(), String> {
                 return Err("only demo data can be seeded: add --demo".into());
             }
             shopbox::seed::seed_demo(&load_config(&common)?, products)?
+        }
+        Command::ExportPg {
+            url,
+            drop_existing,
+            common,
+        } => shopbox::pg::export(&load_config(&common)?, &url, drop_existing)?,
+        Command::ImportPg { url, force, common } => {
+            shopbox::pg::import(&load_config(&common)?, &url, force)?
         }
         Command::Check { repair, common } => commands::check(&load_config(&common)?, repair)?,
         Command::Outbox { to, limit, common } => {

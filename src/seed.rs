@@ -1,6 +1,5 @@
 //! `shopbox seed --demo`: a plausible demo catalog with images and a demo customer.
 
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -153,17 +152,6 @@ const PHRASES: &[&str] = &[
 pub const DEMO_CUSTOMER: &str = "customer@example.com";
 pub const DEMO_PASSWORD: &str = "customer password";
 
-fn bar(len: u64, what: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} ({per_sec}, {eta} left)")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.set_message(what.to_string());
-    bar
-}
-
 /// Seeds the catalog; answers a summary line.
 pub fn seed_demo(config: &Config, products: u64) -> Result<String, String> {
     let db: Db = crate::open_data(config).map_err(|e| e.0)?;
@@ -180,7 +168,7 @@ pub fn seed_demo(config: &Config, products: u64) -> Result<String, String> {
         category_ids.push(c.id);
     }
 
-    let progress = bar(products, "products");
+    let progress = crate::commands::progress_bar(products, "products");
     let now = now_micros();
     let mut batch = Vec::with_capacity(300);
     for n in 0..products {

@@ -29,7 +29,9 @@ pub fn hash_now(password: &str) -> Result<String, String> {
 /// Checks a password against a stored PHC string (argon2id, or bcrypt from an import).
 pub fn verify_now(password: &str, stored: &str) -> bool {
     if stored.starts_with("$2") {
-        return false;
+        // bcrypt, from a shop imported from the FastAPI reference backend; `needs_rehash`
+        // then has the login replace it with argon2id.
+        return bcrypt::verify(password, stored).unwrap_or(false);
     }
     match PasswordHash::new(stored) {
         Ok(parsed) => argon2()

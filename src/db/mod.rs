@@ -316,6 +316,45 @@ impl Db {
         .collect()
     }
 
+    /// How many entries a tree holds (counts every entry: use on small trees or rarely).
+    pub fn tree_len(&self, tree: &str) -> StoreResult<usize> {
+        Ok(self.tree(tree)?.len())
+    }
+
+    /// Every entry of a tree, in key order (integrity checks).
+    pub fn tree_entries(&self, tree: &str) -> StoreResult<BTreeMap<Vec<u8>, Vec<u8>>> {
+        self.tree(tree)?
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok((k.to_vec(), v.to_vec()))
+            })
+            .collect()
+    }
+
+    /// Replaces a whole tree with `entries`, in batches and outside any transaction: for
+    /// rebuilding derived indexes (`check --repair`) and filling a database that no server
+    /// has open yet (imports). Answers how many entries it wrote; flush afterwards.
+    pub fn replace_tree(
+        &self,
+        tree: &str,
+        entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
+    ) -> StoreResult<u64> {
+        let t = self.tree(tree)?;
+        t.clear()?;
+        let mut batch = sled::Batch::default();
+        let mut n = 0u64;
+        for (k, v) in entries {
+            batch.insert(k, v);
+            n += 1;
+            if n.is_multiple_of(10_000) {
+                t.apply_batch(std::mem::take(&mut batch))?;
+            }
+        }
+        t.apply_batch(batch)?;
+        Ok(n)
+    }
+
     /// Looks up a unique index (`key -> id`).
     pub fn unique_get(&self, index: &str, key: &[u8]) -> StoreResult<Option<u64>> {
         Ok(self.tree(index)?.get(key)?.map(|v| key_id(&v)))
@@ -483,3 +522,32 @@ pub const UNFINISHED_SNAPSHOTS: &str = "unfinished-snapshots";
 
 #[cfg(test)]
 mod tests;
+
+/// Swaps two folders in one step where the kernel can (`renameat2` with
+/// `RENAME_EXCHANGE`), else with two renames: imports put a finished database in place.
+pub fn swap_folders(a: &Path, b: &Path) -> std::io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| {
+        CString::new(p.as_os_str().as_bytes())
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+    };
+    let (ca, cb) = (c(a)?, c(b)?);
+    // SAFETY: both are valid NUL-terminated paths that outlive the call.
+    let done = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            ca.as_ptr(),
+            libc::AT_FDCWD,
+            cb.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if done == 0 {
+        return Ok(());
+    }
+    let aside = a.with_extension("swapping");
+    std::fs::rename(a, &aside)?;
+    std::fs::rename(b, a)?;
+    std::fs::rename(&aside, b)
+}

@@ -13,6 +13,8 @@ use crate::shipping::AddressFields;
 
 pub const ORDERS: &str = "orders";
 pub const ORDERS_BY_USER: &str = "orders_by_user";
+/// The id sequence of order items (they live inside their order's record).
+pub const ORDER_ITEMS: &str = "order_items";
 /// `user|Idempotency-Key` -> the first answer.
 pub const IDEMPOTENCY: &str = "idempotency";
 

@@ -201,7 +201,7 @@ async fn run_checkout(
         order_id: db.next_id(ORDERS)?,
         payment_id: db.next_id(crate::payment::PAYMENTS)?,
         shipping_id: db.next_id(crate::shipping::SHIPPING)?,
-        first_item_id: db.next_ids("order_items", lines)?,
+        first_item_id: db.next_ids(crate::order::ORDER_ITEMS, lines)?,
         item_ids: lines,
         gateway: gateway.name(),
         charge: gateway.charge(0, body.simulate_success.unwrap_or(true)),

@@ -248,6 +248,13 @@ impl ProductIn {
                     "slug",
                     "Slug must be 1 to 80 lowercase letters, digits or dashes",
                 ));
+            } else if slug.bytes().all(|b| b.is_ascii_digit())
+                || crate::core::text::RESERVED_SLUGS.contains(&slug.as_str())
+            {
+                errors.push(FieldError::body(
+                    "slug",
+                    "Slug cannot be a number or a word the routes use",
+                ));
             }
         }
         if self.category_ids.as_ref().is_some_and(|c| c.len() > 50) {

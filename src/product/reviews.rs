@@ -89,7 +89,7 @@ impl Validate for ReviewIn {
     }
 }
 
-fn author_key(user_id: u64, product_id: u64) -> [u8; 16] {
+pub fn author_key(user_id: u64, product_id: u64) -> [u8; 16] {
     pair_key(user_id, product_id)
 }
 

@@ -102,10 +102,19 @@ fn read_stats(tx: &Tx<'_>) -> TxResult<(u64, u64)> {
     })
 }
 
-fn write_stats(tx: &Tx<'_>, docs: u64, total_length: u64) -> TxResult<()> {
+fn stats_value(docs: u64, total_length: u64) -> Vec<u8> {
     let mut v = docs.to_be_bytes().to_vec();
     v.extend_from_slice(&total_length.to_be_bytes());
-    tx.raw_insert(SEARCH_POSTINGS, STATS_KEY, &v)
+    v
+}
+
+/// Writes the stats entry; an index with no document has none (as a fresh one).
+fn write_stats(tx: &Tx<'_>, docs: u64, total_length: u64) -> TxResult<()> {
+    if docs == 0 {
+        tx.raw_remove(SEARCH_POSTINGS, STATS_KEY)
+    } else {
+        tx.raw_insert(SEARCH_POSTINGS, STATS_KEY, &stats_value(docs, total_length))
+    }
 }
 
 /// Rewrites one chunk with `id`'s posting replaced by `posting` (or removed when `None`).
@@ -169,6 +178,38 @@ pub fn index(tx: &Tx<'_>, p: &Product, category_names: &[String]) -> TxResult<()
 
 pub fn unindex(tx: &Tx<'_>, p: &Product, category_names: &[String]) -> TxResult<()> {
     apply(tx, p, category_names, false)
+}
+
+/// The whole index for these live products, built in memory exactly as `index` would
+/// build it one product at a time (imports, integrity checks). Each product comes with
+/// its category names.
+pub fn build<'a>(
+    products: impl Iterator<Item = (&'a Product, Vec<String>)>,
+) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    let mut docs: Vec<(u64, BTreeMap<String, Posting>)> = products
+        .map(|(p, names)| (p.id, document(p, &names)))
+        .collect();
+    docs.sort_unstable_by_key(|d| d.0);
+    let mut out: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+    let mut total_length = 0u64;
+    for (id, doc) in &docs {
+        total_length += doc
+            .values()
+            .next()
+            .map(|p| u64::from(p.length))
+            .unwrap_or(0);
+        for (term, posting) in doc {
+            // Ids ascend, so appending keeps every chunk in id order.
+            posting.encode(out.entry(chunk_key(term, *id)).or_default());
+        }
+    }
+    if !docs.is_empty() {
+        out.insert(
+            STATS_KEY.to_vec(),
+            stats_value(docs.len() as u64, total_length),
+        );
+    }
+    out
 }
 
 /// How many live products the index holds.

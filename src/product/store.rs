@@ -1,11 +1,11 @@
 //! All sled reads and writes of the catalog, indexes and search included.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::core::pagination::{Page, Pagination};
 use crate::core::text::{fold, slugify};
 use crate::db::keys::ordered_i64;
-use crate::db::{abort, id_key, key_id, Db, StoreError, StoreResult, Tx, TxResult};
+use crate::db::{abort, id_key, key_id, pair_key, Db, StoreError, StoreResult, Tx, TxResult};
 use crate::product::model::*;
 use crate::product::search;
 
@@ -918,13 +918,15 @@ pub fn check_indexes(db: &Db) -> StoreResult<Vec<String>> {
     let expected = rebuild_into_memory(db)?;
     let mut problems = Vec::new();
     for (tree, want) in &expected {
-        let have: BTreeSet<(Vec<u8>, Vec<u8>)> = db
-            .tree(tree)?
+        let have = db.tree_entries(tree)?;
+        let missing = want
             .iter()
-            .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())))
-            .collect::<sled::Result<_>>()?;
-        let missing = want.difference(&have).count();
-        let extra = have.difference(want).count();
+            .filter(|(k, v)| have.get(*k) != Some(*v))
+            .count();
+        let extra = have
+            .iter()
+            .filter(|(k, v)| want.get(*k) != Some(*v))
+            .count();
         if missing + extra > 0 {
             problems.push(format!("{tree}: {missing} missing, {extra} stale entries"));
         }
@@ -934,96 +936,81 @@ pub fn check_indexes(db: &Db) -> StoreResult<Vec<String>> {
 
 /// Rebuilds every catalog index from the product and category records.
 pub fn repair_indexes(db: &Db) -> StoreResult<()> {
-    let expected = rebuild_into_memory(db)?;
-    for (tree, want) in expected {
-        let t = db.tree(tree)?;
-        t.clear()?;
-        let mut batch = sled::Batch::default();
-        let mut n = 0;
-        for (k, v) in want {
-            batch.insert(k, v);
-            n += 1;
-            if n % 500 == 0 {
-                t.apply_batch(std::mem::take(&mut batch))?;
-            }
-        }
-        t.apply_batch(batch)?;
+    for (tree, want) in rebuild_into_memory(db)? {
+        db.replace_tree(tree, want)?;
     }
     db.flush_blocking()
 }
 
-type Expected = Vec<(&'static str, BTreeSet<(Vec<u8>, Vec<u8>)>)>;
+/// Index entries by tree: `(key, value)` pairs in key order.
+pub type TreeEntries = Vec<(&'static str, BTreeMap<Vec<u8>, Vec<u8>>)>;
 
-/// Every index entry the records imply, computed in a scratch in-memory sled database by
-/// replaying the same index code the writes use.
-fn rebuild_into_memory(db: &Db) -> StoreResult<Expected> {
-    let scratch_dir = tempdir_in(db.path())?;
-    let scratch =
-        Db::open(&scratch_dir, 16 * 1024 * 1024).map_err(|e| StoreError::Internal(e.0))?;
+fn rebuild_into_memory(db: &Db) -> StoreResult<TreeEntries> {
     let categories: Vec<Category> = db.scan(false)?;
     let products: Vec<Product> = db.scan(false)?;
-    scratch.write_blocking(|tx| {
-        for c in &categories {
-            let mut c = c.clone();
-            c.product_count = 0;
-            tx.put(c.id, &c)?;
-            tx.claim_unique(
-                CATEGORIES_BY_NAME,
-                fold(&c.name).as_bytes(),
-                c.id,
-                "Category",
-            )?;
-            tx.claim_unique(CATEGORIES_BY_SLUG, c.slug.as_bytes(), c.id, "Category slug")?;
-        }
-        Ok(())
-    })?;
-    for chunk in products.chunks(300) {
-        scratch.write_blocking(|tx| {
-            for p in chunk {
-                tx.claim_unique(PRODUCTS_BY_SLUG, p.slug.as_bytes(), p.id, "Slug")?;
-                add_live_indexes(tx, p)?;
-            }
-            Ok(())
-        })?;
-    }
-    let mut out: Expected = Vec::new();
-    for tree in [
-        PRODUCTS_BY_SLUG,
-        PRODUCTS_FACETS,
-        PRODUCTS_LIVE,
-        PRODUCTS_BY_PRICE,
-        PRODUCTS_BY_CATEGORY,
-        PRODUCTS_BY_CATEGORY_PRICE,
-        PRODUCTS_BY_TITLE,
-        PRODUCTS_BY_RATING,
-        SEARCH_POSTINGS,
-        CATEGORIES_BY_NAME,
-        CATEGORIES_BY_SLUG,
-    ] {
-        let set = scratch
-            .tree(tree)?
-            .iter()
-            .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())))
-            .collect::<sled::Result<_>>()?;
-        out.push((tree, set));
-    }
-    // Category counts live in the category records.
-    let counted: Vec<Category> = scratch.scan(false)?;
-    let mut set = BTreeSet::new();
-    for c in counted {
-        set.insert((id_key(c.id).to_vec(), crate::db::encode(&c)?));
-    }
-    out.push((CATEGORIES, set));
-    drop(scratch);
-    let _ = std::fs::remove_dir_all(&scratch_dir);
-    Ok(out)
+    index_entries(&categories, &products)
 }
 
-fn tempdir_in(path: &std::path::Path) -> StoreResult<std::path::PathBuf> {
-    let dir = path
-        .parent()
-        .unwrap_or(path)
-        .join(format!("check-{}", crate::core::time::now_micros()));
-    std::fs::create_dir_all(&dir).map_err(|e| StoreError::Internal(e.to_string()))?;
-    Ok(dir)
+/// Every catalog index entry these records imply, computed in memory with the same key
+/// functions the writes use, and the category records with their product counts. Used by
+/// `check`, `check --repair` and imports (which write the product records themselves).
+pub fn index_entries(categories: &[Category], products: &[Product]) -> StoreResult<TreeEntries> {
+    let mut counts: HashMap<u64, u64> = HashMap::new();
+    let names: HashMap<u64, &str> = categories.iter().map(|c| (c.id, c.name.as_str())).collect();
+    let mut by_slug = BTreeMap::new();
+    let mut live = BTreeMap::new();
+    let mut by_price = BTreeMap::new();
+    let mut by_title = BTreeMap::new();
+    let mut by_rating = BTreeMap::new();
+    let mut facets = BTreeMap::new();
+    let mut by_category = BTreeMap::new();
+    let mut by_category_price = BTreeMap::new();
+    for p in products {
+        by_slug.insert(p.slug.as_bytes().to_vec(), id_key(p.id).to_vec());
+        if !is_live(p) {
+            continue;
+        }
+        live.insert(newest_first_key(p.id).to_vec(), Vec::new());
+        by_price.insert(price_key(p.price, p.id), Vec::new());
+        by_title.insert(title_key(&p.title, p.id), Vec::new());
+        by_rating.insert(rating_key(p, p.id), Vec::new());
+        facets.insert(id_key(p.id).to_vec(), Facet::of(p).encode());
+        for &c in &p.category_ids {
+            by_category.insert(pair_key(c, p.id).to_vec(), Vec::new());
+            by_category_price.insert(category_price_key(c, p.price, p.id), Vec::new());
+            *counts.entry(c).or_default() += 1;
+        }
+    }
+    let postings = search::build(products.iter().filter(|p| is_live(p)).map(|p| {
+        let cats = p
+            .category_ids
+            .iter()
+            .filter_map(|c| names.get(c).map(|n| n.to_string()))
+            .collect();
+        (p, cats)
+    }));
+    let mut records = BTreeMap::new();
+    let mut by_name = BTreeMap::new();
+    let mut category_slugs = BTreeMap::new();
+    for c in categories {
+        let mut c = c.clone();
+        c.product_count = counts.get(&c.id).copied().unwrap_or(0);
+        records.insert(id_key(c.id).to_vec(), crate::db::encode(&c)?);
+        by_name.insert(fold(&c.name).into_bytes(), id_key(c.id).to_vec());
+        category_slugs.insert(c.slug.as_bytes().to_vec(), id_key(c.id).to_vec());
+    }
+    Ok(vec![
+        (PRODUCTS_BY_SLUG, by_slug),
+        (PRODUCTS_FACETS, facets),
+        (PRODUCTS_LIVE, live),
+        (PRODUCTS_BY_PRICE, by_price),
+        (PRODUCTS_BY_CATEGORY, by_category),
+        (PRODUCTS_BY_CATEGORY_PRICE, by_category_price),
+        (PRODUCTS_BY_TITLE, by_title),
+        (PRODUCTS_BY_RATING, by_rating),
+        (SEARCH_POSTINGS, postings),
+        (CATEGORIES, records),
+        (CATEGORIES_BY_NAME, by_name),
+        (CATEGORIES_BY_SLUG, category_slugs),
+    ])
 }

@@ -1,0 +1,833 @@
+//! Reading a shop out of PostgreSQL (shopbox's own tables, or the FastAPI reference
+//! backend's through `reference`), then writing it into the data folder.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::time::Instant;
+
+use futures_util::{pin_mut, StreamExt};
+use tokio_postgres::binary_copy::{BinaryCopyOutRow, BinaryCopyOutStream};
+use tokio_postgres::types::{FromSql, Type};
+use tokio_postgres::Client;
+
+use super::{connect, pg_error, rate, reference, runtime, shown};
+use crate::account::model::User;
+use crate::cart::{Cart, CartLine};
+use crate::commands::progress_bar;
+use crate::config::Config;
+use crate::db::Db;
+use crate::order::{Order, OrderItem, OrderStatus};
+use crate::payment::{Payment, PaymentStatus};
+use crate::product::images::is_generated_name;
+use crate::product::model::{Category, Product};
+use crate::product::reviews::Review;
+use crate::shipping::{Address, AddressFields, ShipState, Shipping};
+use crate::transfer::{self, ShopData};
+
+/// Which tables the source database holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// SPEC.md's tables, as `export-pg` writes them.
+    Shopbox,
+    /// The FastAPI reference backend's tables (REFERENCE_SCHEMA.md).
+    Reference,
+}
+
+/// What an import changed on the way in, by kind of change, with the ids it touched.
+#[derive(Debug, Default)]
+pub struct Changes(BTreeMap<String, Vec<u64>>);
+
+impl Changes {
+    pub fn note(&mut self, what: impl Into<String>, id: u64) {
+        self.0.entry(what.into()).or_default().push(id);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn lines(&self) -> Vec<String> {
+        const IDS_SHOWN: usize = 10;
+        self.0
+            .iter()
+            .map(|(what, ids)| {
+                let shown: Vec<String> =
+                    ids.iter().take(IDS_SHOWN).map(|i| i.to_string()).collect();
+                let more = if ids.len() > IDS_SHOWN { ", ..." } else { "" };
+                format!("{what}: {} (ids {}{more})", ids.len(), shown.join(", "))
+            })
+            .collect()
+    }
+}
+
+/// The SQL that reads each kind of record, in the row shapes `read_shop` maps. Every
+/// column is cast to int8, text or bool; times are microseconds since the epoch and money
+/// is whole cents.
+pub struct Queries {
+    pub users: String,
+    pub categories: String,
+    pub products: String,
+    pub product_categories: String,
+    pub cart_items: String,
+    pub addresses: String,
+    pub orders: String,
+    pub order_items: String,
+    pub payments: String,
+    pub shippings: String,
+    pub history: String,
+    /// The reference backend has no reviews.
+    pub reviews: Option<String>,
+}
+
+/// A timestamp column as microseconds since the epoch.
+pub fn micros(column: &str) -> String {
+    format!("(extract(epoch from {column}) * 1000000)::int8")
+}
+
+/// A money column as whole cents, rounded to the nearest cent.
+pub fn cents(column: &str) -> String {
+    format!("round(({column})::numeric * 100)::int8")
+}
+
+fn shopbox_queries() -> Queries {
+    let m = micros;
+    Queries {
+        users: format!(
+            "SELECT id::int8, email::text, hashed_password::text, name::text, is_active, \
+             is_admin, is_verified, {}, {} FROM users ORDER BY id",
+            m("created_at"),
+            m("updated_at")
+        ),
+        categories: "SELECT id::int8, name::text, slug::text FROM categories ORDER BY id".into(),
+        products: format!(
+            "SELECT id::int8, title::text, description::text, slug::text, {}, \
+             stock_quantity::int8, image_url::text, {}, {}, {} FROM products ORDER BY id",
+            cents("price"),
+            m("archived_at"),
+            m("created_at"),
+            m("updated_at")
+        ),
+        product_categories: "SELECT product_id::int8, category_id::int8 \
+                             FROM product_categories ORDER BY product_id, category_id"
+            .into(),
+        cart_items: "SELECT id::int8, user_id::int8, product_id::int8, quantity::int8 \
+                     FROM cart_items ORDER BY id"
+            .into(),
+        addresses: "SELECT id::int8, user_id::int8, name::text, phone::text, \
+                    address_line1::text, address_line2::text, city::text, state::text, \
+                    postal_code::text, country::text, is_deleted FROM shipping_addresses \
+                    ORDER BY id"
+            .into(),
+        orders: format!(
+            "SELECT id::int8, user_id::int8, {}, status::text, {}, {}, \
+             shipping_address_id::int8, ship_name::text, ship_phone::text, \
+             ship_address_line1::text, ship_address_line2::text, ship_city::text, \
+             ship_state::text, ship_postal_code::text, ship_country::text \
+             FROM orders ORDER BY id",
+            cents("total_price"),
+            m("created_at"),
+            m("updated_at")
+        ),
+        order_items: format!(
+            "SELECT id::int8, order_id::int8, product_id::int8, title::text, \
+             quantity::int8, {} FROM order_items ORDER BY id",
+            cents("price")
+        ),
+        payments: format!(
+            "SELECT id::int8, order_id::int8, user_id::int8, {}, status::text, \
+             payment_gateway::text, transaction_id::text, is_paid, {} \
+             FROM payments ORDER BY id",
+            cents("amount"),
+            m("created_at")
+        ),
+        shippings: format!(
+            "SELECT id::int8, order_id::int8, status::text, {} \
+             FROM shipping_statuses ORDER BY id",
+            m("updated_at")
+        ),
+        history: format!(
+            "SELECT id::int8, order_id::int8, status::text, {} \
+             FROM shipping_status_history ORDER BY order_id, id",
+            m("at")
+        ),
+        reviews: Some(format!(
+            "SELECT id::int8, product_id::int8, user_id::int8, rating::int8, title::text, \
+             body::text, {}, {} FROM reviews ORDER BY id",
+            m("created_at"),
+            m("updated_at")
+        )),
+    }
+}
+
+/// Recognises the source's tables.
+async fn layout(client: &Client) -> Result<Layout, String> {
+    let tables: Vec<String> = client
+        .query(
+            "SELECT table_name::text FROM information_schema.tables \
+             WHERE table_schema = current_schema()",
+            &[],
+        )
+        .await
+        .map_err(pg_error)?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let has = |t: &str| tables.iter().any(|n| n == t);
+    if has("product_categories") && has("shipping_status_history") {
+        Ok(Layout::Shopbox)
+    } else if has("product_category") && has("shipping_status") {
+        Ok(Layout::Reference)
+    } else {
+        Err(
+            "the database holds neither shopbox's tables (from export-pg) nor the FastAPI \
+             reference backend's; nothing was imported"
+                .into(),
+        )
+    }
+}
+
+/// A row reader that notes problems instead of stopping at the first.
+struct Row<'a> {
+    row: &'a BinaryCopyOutRow,
+    table: &'static str,
+    bad: &'a mut Vec<String>,
+    changes: &'a mut Changes,
+}
+
+impl Row<'_> {
+    fn id(&self) -> u64 {
+        self.row.try_get::<i64>(0).map(|v| v as u64).unwrap_or(0)
+    }
+
+    fn opt<'b, T: FromSql<'b>>(&'b self, i: usize) -> Option<T> {
+        self.row.try_get::<Option<T>>(i).ok().flatten()
+    }
+
+    /// A required whole number; a null is a bad row.
+    fn int(&mut self, i: usize, column: &str) -> i64 {
+        match self.row.try_get::<Option<i64>>(i).ok().flatten() {
+            Some(v) => v,
+            None => {
+                let id = self.id();
+                self.bad
+                    .push(format!("{} id {id}: {column} is null", self.table));
+                0
+            }
+        }
+    }
+
+    /// A required reference; zero or negative ids are bad rows.
+    fn id_at(&mut self, i: usize, column: &str) -> u64 {
+        let v = self.int(i, column);
+        if v < 0 {
+            let id = self.id();
+            self.bad
+                .push(format!("{} id {id}: {column} {v} is negative", self.table));
+        }
+        v.max(0) as u64
+    }
+
+    /// Text, where a null becomes empty (and is noted).
+    fn text(&mut self, i: usize, column: &str) -> String {
+        match self.row.try_get::<Option<String>>(i).ok().flatten() {
+            Some(v) => v,
+            None => {
+                let id = self.id();
+                self.changes
+                    .note(format!("{}.{column}: null became empty", self.table), id);
+                String::new()
+            }
+        }
+    }
+
+    fn flag(&self, i: usize) -> bool {
+        self.row
+            .try_get::<Option<bool>>(i)
+            .ok()
+            .flatten()
+            .unwrap_or(false)
+    }
+
+    fn status<S: serde::de::DeserializeOwned>(&mut self, text: &str) -> Option<S> {
+        let parsed = serde_json::from_value(serde_json::Value::String(text.to_string())).ok();
+        if parsed.is_none() {
+            let id = self.id();
+            self.bad
+                .push(format!("{} id {id}: unknown status {text:?}", self.table));
+        }
+        parsed
+    }
+}
+
+const I8: Type = Type::INT8;
+const T: Type = Type::TEXT;
+const B: Type = Type::BOOL;
+
+/// Streams one query's rows through `each`, with a progress bar over `table`'s rows.
+async fn read(
+    client: &Client,
+    table: &str,
+    sql: &str,
+    types: &[Type],
+    mut each: impl FnMut(&BinaryCopyOutRow),
+) -> Result<u64, String> {
+    let expected: i64 = client
+        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .await
+        .map_err(pg_error)?
+        .get(0);
+    let bar = progress_bar(expected.max(0) as u64, table);
+    let stream = client
+        .copy_out(&format!("COPY ({sql}) TO STDOUT (FORMAT binary)"))
+        .await
+        .map_err(|e| format!("reading {table}: {}", pg_error(e)))?;
+    let rows = BinaryCopyOutStream::new(stream, types);
+    pin_mut!(rows);
+    let mut n = 0u64;
+    while let Some(row) = rows.next().await {
+        let row = row.map_err(|e| format!("reading {table}: {}", pg_error(e)))?;
+        each(&row);
+        n += 1;
+        if n.is_multiple_of(1024) {
+            bar.inc(1024);
+        }
+    }
+    bar.set_position(n);
+    bar.finish();
+    Ok(n)
+}
+
+/// Reads every table into a `ShopData`; problems that make a row meaningless go to `bad`.
+async fn read_shop(
+    client: &Client,
+    layout: Layout,
+    q: &Queries,
+    changes: &mut Changes,
+    bad: &mut Vec<String>,
+) -> Result<ShopData, String> {
+    let reference = layout == Layout::Reference;
+    let table = |shopbox: &'static str, theirs: &'static str| {
+        if reference {
+            theirs
+        } else {
+            shopbox
+        }
+    };
+    let mut data = ShopData::default();
+
+    read(
+        client,
+        "users",
+        &q.users,
+        &[I8, T, T, T, B, B, B, I8, I8],
+        |row| {
+            let mut r = Row {
+                row,
+                table: "users",
+                bad,
+                changes,
+            };
+            data.users.push(User {
+                id: r.id(),
+                email: r.text(1, "email"),
+                hashed_password: r.text(2, "hashed_password"),
+                name: r.text(3, "name"),
+                is_active: r.flag(4),
+                is_admin: r.flag(5),
+                is_verified: r.flag(6),
+                created_at: r.int(7, "created_at"),
+                updated_at: r.int(8, "updated_at"),
+                tokens_valid_after: 0,
+            });
+        },
+    )
+    .await?;
+
+    read(client, "categories", &q.categories, &[I8, T, T], |row| {
+        let mut r = Row {
+            row,
+            table: "categories",
+            bad,
+            changes,
+        };
+        data.categories.push(Category {
+            id: r.id(),
+            name: r.text(1, "name"),
+            // The reference has no slug: `reference::fix` makes one from the name.
+            slug: r.opt::<String>(2).unwrap_or_default(),
+            product_count: 0,
+        });
+    })
+    .await?;
+
+    let types = [I8, T, T, T, I8, I8, T, I8, I8, I8];
+    read(client, "products", &q.products, &types, |row| {
+        let mut r = Row {
+            row,
+            table: "products",
+            bad,
+            changes,
+        };
+        let id = r.id();
+        let image = r
+            .opt::<String>(6)
+            .and_then(|url| image_name(&url, id, r.changes));
+        data.products.push(Product {
+            id,
+            title: r.text(1, "title"),
+            description: r.text(2, "description"),
+            slug: r.text(3, "slug"),
+            price: r.int(4, "price"),
+            stock_quantity: r.int(5, "stock_quantity"),
+            image,
+            category_ids: Vec::new(),
+            rating_sum: 0,
+            rating_count: 0,
+            archived_at: r.opt(7),
+            referenced: false,
+            created_at: r.int(8, "created_at"),
+            updated_at: r.int(9, "updated_at"),
+        });
+    })
+    .await?;
+
+    let index: HashMap<u64, usize> = data
+        .products
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.id, i))
+        .collect();
+    let name = table("product_categories", "product_category");
+    read(client, name, &q.product_categories, &[I8, I8], |row| {
+        let mut r = Row {
+            row,
+            table: "product_categories",
+            bad,
+            changes,
+        };
+        let product = r.id_at(0, "product_id");
+        let category = r.id_at(1, "category_id");
+        match index.get(&product) {
+            Some(&i) => data.products[i].category_ids.push(category),
+            None => r.bad.push(format!(
+                "product_categories: product {product} (with category {category}) does not exist"
+            )),
+        }
+    })
+    .await?;
+
+    let mut carts: BTreeMap<u64, Cart> = BTreeMap::new();
+    read(
+        client,
+        "cart_items",
+        &q.cart_items,
+        &[I8, I8, I8, I8],
+        |row| {
+            let mut r = Row {
+                row,
+                table: "cart_items",
+                bad,
+                changes,
+            };
+            let id = r.id();
+            let user_id = r.id_at(1, "user_id");
+            let quantity = r.int(3, "quantity");
+            let Some(product_id) = r.opt::<i64>(2) else {
+                r.changes
+                    .note("cart_items: dropped, the product is gone", id);
+                return;
+            };
+            if quantity < 1 && reference {
+                r.changes
+                    .note("cart_items: dropped, the quantity was below 1", id);
+                return;
+            }
+            let cart = carts.entry(user_id).or_insert_with(|| Cart {
+                user_id,
+                lines: Vec::new(),
+            });
+            match cart
+                .lines
+                .iter_mut()
+                .find(|l| l.product_id == product_id as u64)
+            {
+                Some(line) if reference => {
+                    line.quantity += quantity;
+                    r.changes
+                        .note("cart_items: merged into the same product's line", id);
+                }
+                _ => cart.lines.push(CartLine {
+                    id,
+                    product_id: product_id as u64,
+                    quantity,
+                }),
+            }
+        },
+    )
+    .await?;
+    data.carts = carts.into_values().collect();
+
+    let types = [I8, I8, T, T, T, T, T, T, T, T, B];
+    let name = table("shipping_addresses", "shipping_addresses");
+    read(client, name, &q.addresses, &types, |row| {
+        let mut r = Row {
+            row,
+            table: "shipping_addresses",
+            bad,
+            changes,
+        };
+        data.addresses.push(Address {
+            id: r.id(),
+            user_id: r.id_at(1, "user_id"),
+            fields: AddressFields {
+                name: r.text(2, "name"),
+                phone: r.text(3, "phone"),
+                address_line1: r.text(4, "address_line1"),
+                address_line2: r.text(5, "address_line2"),
+                city: r.text(6, "city"),
+                state: r.text(7, "state"),
+                postal_code: r.text(8, "postal_code"),
+                country: r.text(9, "country"),
+            },
+            deleted: r.flag(10),
+        });
+    })
+    .await?;
+
+    let types = [I8, I8, I8, T, I8, I8, I8, T, T, T, T, T, T, T, T];
+    read(client, "orders", &q.orders, &types, |row| {
+        let mut r = Row {
+            row,
+            table: "orders",
+            bad,
+            changes,
+        };
+        let id = r.id();
+        let raw = r.text(3, "status");
+        let status = if reference && raw == "pending" {
+            r.changes.note("orders: pending became payment_failed", id);
+            Some(OrderStatus::PaymentFailed)
+        } else {
+            r.status(&raw)
+        };
+        let address_id = r.opt::<i64>(6);
+        if address_id.is_none() {
+            r.bad
+                .push(format!("orders id {id}: it has no shipping address"));
+        }
+        let order = Order {
+            id,
+            user_id: r.id_at(1, "user_id"),
+            status: status.unwrap_or(OrderStatus::PaymentFailed),
+            total_price: r.int(2, "total_price"),
+            created_at: r.int(4, "created_at"),
+            updated_at: r.int(5, "updated_at"),
+            shipping_address_id: address_id.unwrap_or(0).max(0) as u64,
+            address: AddressFields {
+                name: r.text(7, "ship_name"),
+                phone: r.text(8, "ship_phone"),
+                address_line1: r.text(9, "ship_address_line1"),
+                address_line2: r.text(10, "ship_address_line2"),
+                city: r.text(11, "ship_city"),
+                state: r.text(12, "ship_state"),
+                postal_code: r.text(13, "ship_postal_code"),
+                country: r.text(14, "ship_country"),
+            },
+            items: Vec::new(),
+            payment_id: 0,
+        };
+        data.orders.push(order);
+    })
+    .await?;
+
+    let index: HashMap<u64, usize> = data
+        .orders
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (o.id, i))
+        .collect();
+    let types = [I8, I8, I8, T, I8, I8];
+    read(client, "order_items", &q.order_items, &types, |row| {
+        let mut r = Row {
+            row,
+            table: "order_items",
+            bad,
+            changes,
+        };
+        let id = r.id();
+        let order_id = r.id_at(1, "order_id");
+        let product_id = r.opt::<i64>(2).map(|v| v.max(0) as u64);
+        if product_id.is_none() && reference {
+            r.changes.note(
+                "order_items: the product is gone, titled \"Deleted product\"",
+                id,
+            );
+        }
+        let item = OrderItem {
+            id,
+            product_id: product_id.unwrap_or(0),
+            title: r.text(3, "title"),
+            quantity: r.int(4, "quantity"),
+            price: r.int(5, "price"),
+        };
+        match index.get(&order_id) {
+            Some(&i) => data.orders[i].items.push(item),
+            None => r.bad.push(format!(
+                "order_items id {id}: order {order_id} does not exist"
+            )),
+        }
+    })
+    .await?;
+
+    let status_of: HashMap<u64, OrderStatus> =
+        data.orders.iter().map(|o| (o.id, o.status)).collect();
+    let types = [I8, I8, I8, I8, T, T, T, B, I8];
+    read(client, "payments", &q.payments, &types, |row| {
+        let mut r = Row {
+            row,
+            table: "payments",
+            bad,
+            changes,
+        };
+        let id = r.id();
+        let order_id = r.id_at(1, "order_id");
+        let raw = r.text(4, "status");
+        let status = if reference {
+            Some(reference::payment_status(
+                &raw,
+                status_of.get(&order_id).copied(),
+                id,
+                r.changes,
+            ))
+        } else {
+            r.status::<PaymentStatus>(&raw)
+        };
+        data.payments.push(Payment {
+            id,
+            order_id,
+            user_id: r.id_at(2, "user_id"),
+            amount: r.int(3, "amount"),
+            status: status.unwrap_or(PaymentStatus::Failed),
+            payment_gateway: r.text(5, "payment_gateway"),
+            transaction_id: r.text(6, "transaction_id"),
+            is_paid: r.flag(7),
+            created_at: r.int(8, "created_at"),
+        });
+    })
+    .await?;
+
+    let name = table("shipping_statuses", "shipping_status");
+    read(client, name, &q.shippings, &[I8, I8, T, I8], |row| {
+        let mut r = Row {
+            row,
+            table: "shipping_statuses",
+            bad,
+            changes,
+        };
+        let raw = r.text(2, "status");
+        let status = r.status::<ShipState>(&raw);
+        data.shippings.push(Shipping {
+            id: r.id(),
+            order_id: r.id_at(1, "order_id"),
+            status: status.unwrap_or(ShipState::Pending),
+            updated_at: r.int(3, "updated_at"),
+            history: Vec::new(),
+        });
+    })
+    .await?;
+
+    let index: HashMap<u64, usize> = data
+        .shippings
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.order_id, i))
+        .collect();
+    let name = table("shipping_status_history", "shipping_status");
+    read(client, name, &q.history, &[I8, I8, T, I8], |row| {
+        let mut r = Row {
+            row,
+            table: "shipping_status_history",
+            bad,
+            changes,
+        };
+        let id = r.id();
+        let order_id = r.id_at(1, "order_id");
+        let raw = r.text(2, "status");
+        let status = r.status::<ShipState>(&raw);
+        let at = r.int(3, "at");
+        match (index.get(&order_id), status) {
+            (Some(&i), Some(status)) => data.shippings[i].history.push((status, at)),
+            (None, _) => r.bad.push(format!(
+                "shipping_status_history id {id}: order {order_id} has no shipping status"
+            )),
+            _ => {}
+        }
+    })
+    .await?;
+
+    let Some(reviews) = &q.reviews else {
+        return Ok(data);
+    };
+    let types = [I8, I8, I8, I8, T, T, I8, I8];
+    read(client, "reviews", reviews, &types, |row| {
+        let mut r = Row {
+            row,
+            table: "reviews",
+            bad,
+            changes,
+        };
+        let id = r.id();
+        let rating = r.int(3, "rating");
+        if !(1..=5).contains(&rating) {
+            r.bad
+                .push(format!("reviews id {id}: rating {rating} is not 1 to 5"));
+        }
+        data.reviews.push(Review {
+            id,
+            product_id: r.id_at(1, "product_id"),
+            user_id: r.id_at(2, "user_id"),
+            user_name: String::new(),
+            rating: rating.clamp(1, 5) as u8,
+            title: r.text(4, "title"),
+            body: r.text(5, "body"),
+            created_at: r.int(6, "created_at"),
+            updated_at: r.int(7, "updated_at"),
+        });
+    })
+    .await?;
+    Ok(data)
+}
+
+/// The media file name of an image URL (`/media/<name>`, or the reference's
+/// `media/images/<name>`); a name shopbox would not serve is dropped (and noted).
+fn image_name(url: &str, product: u64, changes: &mut Changes) -> Option<String> {
+    let name = url.rsplit('/').next().unwrap_or("").to_ascii_lowercase();
+    if is_generated_name(&name) {
+        Some(name)
+    } else {
+        changes.note(
+            "products: image dropped, its file name is not one shopbox serves",
+            product,
+        );
+        None
+    }
+}
+
+/// Notes products whose image file is not in the media folder yet.
+fn missing_images(data: &ShopData, media: &Path, changes: &mut Changes) {
+    for p in &data.products {
+        if let Some(name) = &p.image {
+            if !media.join(name).exists() {
+                changes.note(
+                    format!(
+                        "products: image file missing from {} (copy it there)",
+                        media.display()
+                    ),
+                    p.id,
+                );
+            }
+        }
+    }
+}
+
+pub fn import(config: &Config, url: &str, force: bool) -> Result<String, String> {
+    let db = crate::open_data(config).map_err(|e| e.0)?;
+    let had_data = !transfer::is_empty(&db).map_err(|e| e.to_string())?;
+    if had_data && !force {
+        return Err(format!(
+            "the data folder {} already holds a shop; nothing was imported (add --force to \
+             replace it)",
+            config.data_dir.display()
+        ));
+    }
+    let started = Instant::now();
+    let rt = runtime()?;
+    let mut changes = Changes::default();
+    let mut bad = Vec::new();
+    let (layout, mut data) = rt.block_on(async {
+        let client = connect(url).await?;
+        let layout = layout(&client).await?;
+        let queries = match layout {
+            Layout::Shopbox => shopbox_queries(),
+            Layout::Reference => reference::queries(),
+        };
+        let data = read_shop(&client, layout, &queries, &mut changes, &mut bad).await?;
+        if layout == Layout::Reference {
+            reference::note_source_changes(&client, &mut changes).await?;
+        }
+        Ok::<_, String>((layout, data))
+    })?;
+    if layout == Layout::Reference {
+        reference::fix(&mut data, &mut changes);
+    }
+    if bad.is_empty() {
+        if let Err(invalid) = data.check() {
+            bad = invalid.0;
+        }
+    }
+    if !bad.is_empty() {
+        return Err(format!(
+            "nothing was imported: {} problem(s) in {}:\n{}",
+            bad.len(),
+            shown(url),
+            transfer::Invalid(bad).to_string().trim_end()
+        ));
+    }
+    missing_images(&data, &config.data_dir.join("media"), &mut changes);
+
+    let rows = data.total_rows();
+    write_and_swap(config, &db, &data)?;
+    drop(db);
+
+    let source = match layout {
+        Layout::Shopbox => "shopbox tables",
+        Layout::Reference => "the FastAPI reference schema",
+    };
+    let mut out = format!(
+        "imported {source} from {} into {}: {}\n",
+        shown(url),
+        config.data_dir.display(),
+        rate(rows, started.elapsed())
+    );
+    for (table, n) in data.row_counts() {
+        out.push_str(&format!("  {table:<24} {n:>10}\n"));
+    }
+    if had_data {
+        out.push_str("the shop that was in the folder before was replaced (--force)\n");
+    }
+    if changes.is_empty() {
+        out.push_str("no row needed a change\n");
+    } else {
+        out.push_str("changes made on the way in:\n");
+        for line in changes.lines() {
+            out.push_str(&format!("  {line}\n"));
+        }
+    }
+    Ok(out.trim_end().to_string())
+}
+
+/// Writes the shop into a new database beside the current one, then swaps the two
+/// folders, so the data folder holds either the old shop or the whole new one.
+fn write_and_swap(config: &Config, current: &Db, data: &ShopData) -> Result<(), String> {
+    let staging = config.data_dir.join("import-staging");
+    let io = |what: &str, e: std::io::Error| format!("{what}: {e}");
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging)
+            .map_err(|e| io("cannot clear the folder of an earlier import", e))?;
+    }
+    let fresh = Db::open(&staging, config.cache_capacity_mb * 1024 * 1024).map_err(|e| e.0)?;
+    let steps = indicatif::ProgressBar::new_spinner();
+    steps.enable_steady_tick(std::time::Duration::from_millis(100));
+    data.write_new(&fresh, &|tree| steps.set_message(format!("writing {tree}")))
+        .map_err(|e| format!("cannot write the new database: {e}"))?;
+    steps.finish_with_message("written the new database");
+    drop(fresh);
+    current
+        .flush_blocking()
+        .map_err(|e| format!("cannot flush the current database: {e}"))?;
+    crate::db::swap_folders(current.path(), &staging.join("db"))
+        .map_err(|e| io("cannot put the new database in place", e))?;
+    // The old database (now in the staging folder) goes once this process lets go of it.
+    let _ = std::fs::remove_dir_all(&staging);
+    Ok(())
+}

@@ -1,0 +1,584 @@
+//! `export-pg` and `import-pg` against a real PostgreSQL (`SHOPBOX_TEST_PG_URL`, by default
+//! the local server): each test makes its own databases and drops them at the end.
+
+mod common;
+
+use common::*;
+use rocket::http::{Method, Status};
+use rocket::local::asynchronous::Client;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn base_url() -> String {
+    std::env::var("SHOPBOX_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+async fn pg(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {url} (set SHOPBOX_TEST_PG_URL): {e}"));
+    tokio::spawn(conn);
+    client
+}
+
+/// A database of its own, dropped when the test ends.
+struct TestDb {
+    name: String,
+    url: String,
+}
+
+impl TestDb {
+    async fn new() -> TestDb {
+        let name = format!("shopbox_test_{}", hex::encode(rand::random::<[u8; 6]>()));
+        pg(&base_url())
+            .await
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        let base = base_url();
+        let server = base.rsplit_once('/').map(|(s, _)| s).unwrap_or(&base);
+        TestDb {
+            url: format!("{server}/{name}"),
+            name,
+        }
+    }
+
+    async fn client(&self) -> tokio_postgres::Client {
+        pg(&self.url).await
+    }
+
+    /// Every row of a table as text, sorted: two databases with equal tables answer equal.
+    async fn rows(&self, table: &str) -> Vec<String> {
+        self.texts(&format!("SELECT t::text FROM {table} t ORDER BY 1"))
+            .await
+    }
+
+    async fn texts(&self, sql: &str) -> Vec<String> {
+        self.client()
+            .await
+            .query(sql, &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    }
+
+    async fn scalar(&self, sql: &str) -> i64 {
+        self.client()
+            .await
+            .query_one(sql, &[])
+            .await
+            .unwrap()
+            .get(0)
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime: a thread of its own may block.
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                pg(&base_url())
+                    .await
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await
+                    .unwrap();
+            });
+        })
+        .join()
+        .unwrap();
+    }
+}
+
+fn shopbox(args: &[&str], data: &Path) -> Output {
+    Command::new(binary())
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The one-line reason of a refused command.
+fn refused(out: &Output) -> String {
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).trim().to_string()
+}
+
+/// The app over an existing data folder.
+async fn open(dir: &Path) -> Client {
+    let config = test_config(dir);
+    let db = shopbox::open_data(&config).unwrap();
+    Client::untracked(shopbox::rocket(config, db).unwrap())
+        .await
+        .unwrap()
+}
+
+async fn call(
+    c: &Client,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (Status, Value) {
+    let mut req = c.req(method, path.to_string());
+    if let Some(token) = token {
+        req = req.header(bearer(token));
+    }
+    if let Some(body) = body {
+        req = req
+            .header(rocket::http::ContentType::JSON)
+            .body(body.to_string());
+    }
+    let res = req.dispatch().await;
+    let status = res.status();
+    (status, res.into_json().await.unwrap_or(Value::Null))
+}
+
+async fn sign_in(c: &Client, email: &str, password: &str) -> (Status, String) {
+    let (status, body) = call(
+        c,
+        Method::Post,
+        "/api/account/login",
+        None,
+        Some(json!({"email": email, "password": password})),
+    )
+    .await;
+    (
+        status,
+        body["access_token"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+const TABLES: &[&str] = &[
+    "users",
+    "categories",
+    "products",
+    "product_categories",
+    "cart_items",
+    "shipping_addresses",
+    "orders",
+    "order_items",
+    "payments",
+    "shipping_statuses",
+    "shipping_status_history",
+    "reviews",
+];
+
+/// A shop with orders of every outcome, a review, an archived product, a deleted address
+/// and a full cart, built through the API.
+async fn build_shop(t: &TestApp) {
+    let admin = admin(t, "admin@example.com").await;
+    let ann = customer(t, "ann@example.com").await;
+    let bob = customer(t, "Bob@Example.com").await;
+    let (_, lamps) = send(
+        t,
+        Method::Post,
+        "/api/products/category",
+        Some(&admin),
+        Some(json!({"name": "Lamps"})),
+    )
+    .await;
+    let (_, _mugs) = send(
+        t,
+        Method::Post,
+        "/api/products/category",
+        Some(&admin),
+        Some(json!({"name": "Mugs & Cups"})),
+    )
+    .await;
+    let mut products = Vec::new();
+    for (title, price, cats) in [
+        ("Brass Desk Lamp", 49.99, json!([lamps["id"]])),
+        ("Paper Floor Lamp", 120.0, json!([lamps["id"]])),
+        ("Blue Mug", 7.5, json!([])),
+        ("Retired Kettle", 30.0, json!([])),
+    ] {
+        let (status, p) = send(t, Method::Post, "/api/products", Some(&admin),
+            Some(json!({"title": title, "description": "Made well. \"Quoted\", tab\there.", "price": price, "stock_quantity": 20, "category_ids": cats}))).await;
+        assert_eq!(status, Status::Created, "{p}");
+        products.push(p["id"].as_u64().unwrap());
+    }
+    let address = |token: String, line: &'static str| async move {
+        let (status, a) = send(t, Method::Post, "/api/shippings/addresses", Some(&token),
+            Some(json!({"name": "Ann Example", "phone": "+1 555 0100", "address_line1": line, "city": "Town", "state": "ST", "postal_code": "12345", "country": "US"}))).await;
+        assert_eq!(status, Status::Created, "{a}");
+        a["id"].as_u64().unwrap()
+    };
+    let ann_home = address(ann.clone(), "1 Main St").await;
+    let ann_old = address(ann.clone(), "9 Old Rd").await;
+    let bob_home = address(bob.clone(), "2 Side St").await;
+    let order = |token: String, items: Vec<(u64, i64)>, address: u64, success: bool| async move {
+        for (product, quantity) in items {
+            let (status, body) = send(
+                t,
+                Method::Post,
+                "/api/carts/add",
+                Some(&token),
+                Some(json!({"product_id": product, "quantity": quantity})),
+            )
+            .await;
+            assert_eq!(status, Status::Created, "{body}");
+        }
+        let (status, o) = send(
+            t,
+            Method::Post,
+            "/api/orders/checkout",
+            Some(&token),
+            Some(json!({"shipping_address_id": address, "simulate_success": success})),
+        )
+        .await;
+        assert!(
+            status == Status::Created || status == Status::PaymentRequired,
+            "{status} {o}"
+        );
+        o
+    };
+    // Confirmed, shipped later; ordered to the address that is then deleted.
+    let first = order(
+        ann.clone(),
+        vec![(products[0], 2), (products[3], 1)],
+        ann_old,
+        true,
+    )
+    .await;
+    // Cancelled.
+    let second = order(ann.clone(), vec![(products[1], 1)], ann_home, true).await;
+    // Payment failed: the cart stays full for the export's cart_items.
+    order(bob.clone(), vec![(products[2], 3)], bob_home, false).await;
+    let first_id = first["id"]
+        .as_u64()
+        .or(first["order"]["id"].as_u64())
+        .unwrap();
+    let second_id = second["id"]
+        .as_u64()
+        .or(second["order"]["id"].as_u64())
+        .unwrap();
+    let (status, _) = send(
+        t,
+        Method::Patch,
+        &format!("/api/orders/cancel/{second_id}"),
+        Some(&ann),
+        None,
+    )
+    .await;
+    assert_eq!(status, Status::Ok);
+    for state in ["processing", "shipped"] {
+        let (status, body) = send(
+            t,
+            Method::Put,
+            &format!("/api/shippings/status/{first_id}"),
+            Some(&admin),
+            Some(json!({"status": state})),
+        )
+        .await;
+        assert_eq!(status, Status::Ok, "{body}");
+    }
+    let (status, body) = send(
+        t,
+        Method::Post,
+        &format!("/api/products/{}/reviews", products[0]),
+        Some(&ann),
+        Some(json!({"rating": 4, "title": "Bright", "body": "Good lamp"})),
+    )
+    .await;
+    assert_eq!(status, Status::Created, "{body}");
+    let (status, _) = send(
+        t,
+        Method::Delete,
+        &format!("/api/shippings/addresses/{ann_old}"),
+        Some(&ann),
+        None,
+    )
+    .await;
+    assert_eq!(status, Status::NoContent);
+    let (status, _) = send(
+        t,
+        Method::Delete,
+        &format!("/api/products/{}", products[3]),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, Status::NoContent);
+}
+
+#[rocket::async_test]
+async fn export_import_export_keeps_every_table_equal() {
+    let first = TestDb::new().await;
+    let second = TestDb::new().await;
+    let t = app().await;
+    build_shop(&t).await;
+    let TestApp { client, dir } = t;
+    drop(client);
+    let source = dir.path();
+
+    let summary = ok(&shopbox(&["export-pg", "--url", &first.url], source));
+    assert!(summary.contains("rows/s"), "{summary}");
+    assert_eq!(first.scalar("SELECT count(*) FROM orders").await, 3);
+    assert_eq!(
+        first
+            .scalar("SELECT count(*) FROM products WHERE archived_at IS NOT NULL")
+            .await,
+        1
+    );
+    assert_eq!(
+        first
+            .scalar("SELECT count(*) FROM shipping_addresses WHERE is_deleted")
+            .await,
+        1
+    );
+    assert_eq!(first.scalar("SELECT count(*) FROM cart_items").await, 1);
+    assert_eq!(first.scalar("SELECT count(*) FROM reviews").await, 1);
+    assert_eq!(
+        first
+            .scalar("SELECT count(*) FROM shipping_status_history")
+            .await,
+        5
+    );
+    let statuses = first.texts("SELECT status FROM payments ORDER BY 1").await;
+    assert_eq!(statuses, ["failed", "refunded", "success"]);
+    // Money is NUMERIC(12,2), times TIMESTAMPTZ, and the sequences are past every id.
+    let price: String = first
+        .client()
+        .await
+        .query_one(
+            "SELECT price::text FROM products WHERE title = 'Brass Desk Lamp'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(price, "49.99");
+    let kinds = first.texts("SELECT table_name || '.' || column_name || ': ' || data_type FROM information_schema.columns \
+        WHERE column_name IN ('price', 'created_at') AND table_name IN ('products', 'orders') ORDER BY 1").await;
+    assert_eq!(
+        kinds,
+        [
+            "orders.created_at: timestamp with time zone",
+            "products.created_at: timestamp with time zone",
+            "products.price: numeric"
+        ]
+    );
+    let next: i64 = first
+        .client()
+        .await
+        .query_one(
+            "INSERT INTO categories (name, slug) VALUES ('New', 'new') RETURNING id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(next, 3);
+    first
+        .client()
+        .await
+        .batch_execute("DELETE FROM categories WHERE id = 3")
+        .await
+        .unwrap();
+    // Foreign keys hold: an order item cannot point at a product that never was.
+    let err = first
+        .client()
+        .await
+        .batch_execute("UPDATE order_items SET product_id = 999 WHERE id = 1")
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("foreign key") || format!("{err:?}").contains("foreign key"),
+        "{err:?}"
+    );
+
+    // A target that holds rows is refused, unless told to replace them.
+    let why = refused(&shopbox(&["export-pg", "--url", &first.url], source));
+    assert!(
+        why.contains("already holds rows") && why.contains("--drop-existing"),
+        "{why}"
+    );
+    assert_eq!(why.lines().count(), 1);
+    ok(&shopbox(
+        &["export-pg", "--url", &first.url, "--drop-existing"],
+        source,
+    ));
+
+    let copy = tempfile::tempdir().unwrap();
+    let summary = ok(&shopbox(&["import-pg", "--url", &first.url], copy.path()));
+    assert!(
+        summary.contains("imported shopbox tables") && summary.contains("rows/s"),
+        "{summary}"
+    );
+    ok(&shopbox(&["check"], copy.path()));
+    ok(&shopbox(&["export-pg", "--url", &second.url], copy.path()));
+    for table in TABLES {
+        let (a, b) = (first.rows(table).await, second.rows(table).await);
+        assert!(!a.is_empty() || *table == "never empty", "{table} is empty");
+        assert_eq!(a, b, "table {table} differs after export, import, export");
+    }
+
+    // A folder that holds a shop is refused, unless forced.
+    let why = refused(&shopbox(&["import-pg", "--url", &first.url], copy.path()));
+    assert!(
+        why.contains("already holds a shop") && why.contains("--force"),
+        "{why}"
+    );
+    ok(&shopbox(
+        &["import-pg", "--url", &first.url, "--force"],
+        copy.path(),
+    ));
+
+    // The imported shop works: logins, orders, carts, search, ratings, new ids.
+    let c = open(copy.path()).await;
+    let (status, ann) = sign_in(&c, "ann@example.com", PASSWORD).await;
+    assert_eq!(status, Status::Ok);
+    let (_, orders) = call(&c, Method::Get, "/api/orders", Some(&ann), None).await;
+    let items = orders["items"].as_array().unwrap();
+    let statuses: Vec<&str> = items
+        .iter()
+        .map(|o| o["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["cancelled", "confirmed"]);
+    assert_eq!(items[1]["shipping_address"]["address_line1"], "9 Old Rd");
+    let (_, addresses) = call(
+        &c,
+        Method::Get,
+        "/api/shippings/addresses",
+        Some(&ann),
+        None,
+    )
+    .await;
+    assert_eq!(
+        addresses
+            .as_array()
+            .map(|a| a.len())
+            .or(addresses["items"].as_array().map(|a| a.len())),
+        Some(1)
+    );
+    let (_, hits) = call(&c, Method::Get, "/api/products/search?q=lamp", None, None).await;
+    assert_eq!(hits["total"], 2, "{hits}");
+    let (_, lamp) = call(&c, Method::Get, "/api/products/brass-desk-lamp", None, None).await;
+    assert_eq!(lamp["rating_count"], 1);
+    assert_eq!(lamp["stock_quantity"], 18);
+    let (_, gone) = call(&c, Method::Get, "/api/products/retired-kettle", None, None).await;
+    assert!(gone["detail"].is_string());
+    let (status, bob) = sign_in(&c, "bob@example.com", PASSWORD).await;
+    assert_eq!(status, Status::Ok);
+    let (_, cart) = call(&c, Method::Get, "/api/carts", Some(&bob), None).await;
+    assert_eq!(cart["total_quantity"], 3, "{cart}");
+    let (_, cats) = call(&c, Method::Get, "/api/products/category", None, None).await;
+    let lamps = cats
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "Lamps")
+        .unwrap()
+        .clone();
+    assert_eq!(lamps["product_count"], 2);
+    let (status, made) = call(
+        &c,
+        Method::Post,
+        "/api/products/category",
+        Some(&sign_in(&c, "admin@example.com", PASSWORD).await.1),
+        Some(json!({"name": "Vases"})),
+    )
+    .await;
+    assert_eq!(status, Status::Created);
+    assert_eq!(made["id"], 3);
+}
+
+#[rocket::async_test]
+async fn an_invalid_row_stops_the_import_and_leaves_the_folder_as_it_was() {
+    let db = TestDb::new().await;
+    let t = app().await;
+    build_shop(&t).await;
+    let TestApp { client, dir } = t;
+    drop(client);
+    ok(&shopbox(&["export-pg", "--url", &db.url], dir.path()));
+
+    let pg = db.client().await;
+    pg.batch_execute(
+        "ALTER TABLE products DROP CONSTRAINT products_price_check;
+         UPDATE products SET price = -5 WHERE title = 'Blue Mug';
+         ALTER TABLE users DROP CONSTRAINT users_email_key;
+         DROP INDEX users_email_lower_key;
+         UPDATE users SET email = 'ANN@example.com' WHERE lower(email) = 'bob@example.com';",
+    )
+    .await
+    .unwrap();
+    let mug: i64 = pg
+        .query_one("SELECT id FROM products WHERE title = 'Blue Mug'", &[])
+        .await
+        .unwrap()
+        .get(0);
+
+    // Into an empty folder: refused, and the folder stays empty.
+    let empty = tempfile::tempdir().unwrap();
+    let out = shopbox(&["import-pg", "--url", &db.url], empty.path());
+    let why = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success());
+    assert!(why.contains("nothing was imported: 2 problem(s)"), "{why}");
+    assert!(
+        why.contains(&format!("products id {mug}: price -5.00 is out of range")),
+        "{why}"
+    );
+    assert!(
+        why.contains("users id 3: email ANN@example.com is also user 2's"),
+        "{why}"
+    );
+    let users = ok(&shopbox(&["users", "list"], empty.path()));
+    assert!(!users.contains('@'), "{users}");
+
+    // Over a shop with --force: refused, and the shop is still there.
+    let why = refused(&shopbox(
+        &["import-pg", "--url", &db.url, "--force"],
+        dir.path(),
+    ));
+    assert!(why.contains("nothing was imported"), "{why}");
+    let users = ok(&shopbox(&["users", "list"], dir.path()));
+    assert!(users.contains("Bob@Example.com"), "{users}");
+    ok(&shopbox(&["check"], dir.path()));
+}
+
+#[test]
+fn both_commands_refuse_while_the_server_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &[]);
+    server.wait_ready();
+    for args in [
+        [
+            "export-pg",
+            "--url",
+            "postgres://postgres@127.0.0.1:5432/none",
+        ],
+        [
+            "import-pg",
+            "--url",
+            "postgres://postgres@127.0.0.1:5432/none",
+        ],
+    ] {
+        let why = refused(&shopbox(&args, dir.path()));
+        assert!(why.contains("in use by another process"), "{why}");
+        assert_eq!(why.lines().count(), 1, "{why}");
+    }
+}
