@@ -582,3 +582,218 @@ fn both_commands_refuse_while_the_server_runs() {
         assert_eq!(why.lines().count(), 1, "{why}");
     }
 }
+
+/// The FastAPI reference backend's tables, as its Alembic migrations create them.
+const REFERENCE_SCHEMA: &str = "
+CREATE TYPE orderstatus AS ENUM ('pending', 'confirmed', 'cancelled');
+CREATE TYPE paymentstatus AS ENUM ('pending', 'success', 'failed', 'cancelled');
+CREATE TYPE paymentgateway AS ENUM ('mock', 'bkash', 'razorpay', 'sslcommerz');
+CREATE TYPE shippingstatus AS ENUM ('pending', 'processing', 'shipped', 'delivered', 'cancelled');
+CREATE TABLE users (id SERIAL PRIMARY KEY, email VARCHAR(255) UNIQUE NOT NULL,
+  hashed_password VARCHAR(255) NOT NULL, is_active BOOLEAN, is_admin BOOLEAN,
+  is_verified BOOLEAN, created_at TIMESTAMP, updated_at TIMESTAMP);
+CREATE TABLE refresh_tokens (id SERIAL PRIMARY KEY, user_id INTEGER REFERENCES users (id),
+  token VARCHAR(255) UNIQUE, expires_at TIMESTAMP, revoked BOOLEAN, created_at TIMESTAMP);
+CREATE TABLE categories (id SERIAL PRIMARY KEY, name VARCHAR(255) UNIQUE NOT NULL);
+CREATE TABLE products (id SERIAL PRIMARY KEY, title VARCHAR(255) NOT NULL, description TEXT,
+  slug TEXT UNIQUE NOT NULL, price DOUBLE PRECISION NOT NULL, stock_quantity INTEGER,
+  image_url VARCHAR(255), created_at TIMESTAMPTZ DEFAULT now(), updated_at TIMESTAMPTZ);
+CREATE TABLE product_category (
+  product_id INTEGER REFERENCES products (id) ON DELETE CASCADE,
+  category_id INTEGER REFERENCES categories (id) ON DELETE CASCADE,
+  PRIMARY KEY (product_id, category_id));
+CREATE TABLE cart_items (id SERIAL PRIMARY KEY, user_id INTEGER REFERENCES users (id),
+  product_id INTEGER REFERENCES products (id) ON DELETE SET NULL, quantity INTEGER,
+  price DOUBLE PRECISION);
+CREATE TABLE shipping_addresses (id SERIAL PRIMARY KEY, user_id INTEGER REFERENCES users (id),
+  name VARCHAR(255) NOT NULL, address_line1 VARCHAR(255), address_line2 VARCHAR(255),
+  city VARCHAR(100), state VARCHAR(100), pin_code VARCHAR(20), country VARCHAR(100));
+CREATE TABLE orders (id SERIAL PRIMARY KEY, user_id INTEGER REFERENCES users (id),
+  total_price DOUBLE PRECISION, status orderstatus,
+  shipping_address_id INTEGER REFERENCES shipping_addresses (id),
+  created_at TIMESTAMPTZ DEFAULT now());
+CREATE TABLE order_items (id SERIAL PRIMARY KEY,
+  order_id INTEGER REFERENCES orders (id) ON DELETE CASCADE,
+  product_id INTEGER REFERENCES products (id) ON DELETE SET NULL, quantity INTEGER,
+  price DOUBLE PRECISION);
+CREATE TABLE payments (id SERIAL PRIMARY KEY, order_id INTEGER UNIQUE REFERENCES orders (id),
+  user_id INTEGER REFERENCES users (id), amount INTEGER, status paymentstatus,
+  payment_gateway paymentgateway, is_paid BOOLEAN, pg_order_id VARCHAR(255),
+  pg_payment_id VARCHAR(255), pg_signature VARCHAR(255), created_at TIMESTAMPTZ DEFAULT now(),
+  updated_at TIMESTAMPTZ);
+CREATE TABLE shipping_status (id SERIAL PRIMARY KEY, order_id INTEGER REFERENCES orders (id),
+  status shippingstatus, updated_at TIMESTAMPTZ DEFAULT now());
+";
+
+#[rocket::async_test]
+async fn a_reference_shop_is_mapped_and_its_bcrypt_users_log_in() {
+    let db = TestDb::new().await;
+    let pg = db.client().await;
+    pg.batch_execute(REFERENCE_SCHEMA).await.unwrap();
+    let ann_hash = bcrypt::hash("ann's old password", 12).unwrap();
+    let admin_hash = bcrypt::hash("admin's old password", 4).unwrap();
+    pg.execute(
+        "INSERT INTO users (email, hashed_password, is_active, is_admin, is_verified, created_at, updated_at) \
+         VALUES ('ann@example.com', $1, true, false, true, '2024-03-01 10:00', '2024-03-02 10:00'), \
+                ('admin@example.com', $2, true, true, true, '2024-01-01 09:00', NULL)",
+        &[&ann_hash, &admin_hash],
+    )
+    .await
+    .unwrap();
+    pg.batch_execute(
+        "INSERT INTO refresh_tokens (user_id, token, revoked) VALUES (1, 'abc', false);
+         INSERT INTO categories (name) VALUES ('Lamps'), ('Mugs & Cups');
+         INSERT INTO products (title, description, slug, price, stock_quantity, image_url) VALUES
+           ('Brass Desk Lamp', 'A lamp for the desk', 'brass-desk-lamp', 49.99, 10,
+            'media/images/0123456789abcdef0123456789abcdef.png'),
+           ('Numbered Mug', NULL, '123', 10.005, 5, NULL),
+           ('Search Lamp', 'Finds things', 'search', 5, 3, NULL),
+           ('Gone Vase', NULL, 'gone-vase', 10, 1, NULL);
+         INSERT INTO product_category VALUES (1, 1), (3, 1), (2, 2);
+         INSERT INTO cart_items (user_id, product_id, quantity, price) VALUES
+           (1, 1, 1, 49.99), (1, 1, 2, 49.99), (1, 4, 1, 10);
+         INSERT INTO shipping_addresses (user_id, name, address_line1, city, state, pin_code, country)
+           VALUES (1, 'Ann', NULL, 'Town', 'KA', '560001', 'IN');
+         INSERT INTO orders (user_id, total_price, status, shipping_address_id, created_at) VALUES
+           (1, 59.99, 'confirmed', 1, '2024-04-01 12:00+00'),
+           (1, 10.005, 'pending', 1, '2024-04-02 12:00+00'),
+           (1, 49.99, 'cancelled', 1, '2024-04-03 12:00+00');
+         INSERT INTO order_items (order_id, product_id, quantity, price) VALUES
+           (1, 1, 1, 49.99), (1, 4, 1, 10), (2, 2, 1, 10.005), (3, 1, 1, 49.99);
+         INSERT INTO payments (order_id, user_id, amount, status, payment_gateway, is_paid, pg_payment_id) VALUES
+           (1, 1, 60, 'success', 'mock', true, 'pay_1'),
+           (2, 1, 10, 'failed', 'mock', false, NULL),
+           (3, 1, 50, 'cancelled', 'razorpay', false, 'pay_3');
+         INSERT INTO shipping_status (order_id, status, updated_at) VALUES
+           (3, 'pending', '2024-04-03 12:00+00'), (3, 'cancelled', '2024-04-03 13:00+00');
+         DELETE FROM products WHERE id = 4;",
+    )
+    .await
+    .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let summary = ok(&shopbox(&["import-pg", "--url", &db.url], dir.path()));
+    for change in [
+        "imported the FastAPI reference schema",
+        "users: name taken from the email before @: 2",
+        "categories: slug made from the name: 2",
+        "products: slug was a number or a reserved word, suffixed: 2 (ids 2, 3)",
+        "products: price rounded to the cent: 1 (ids 2)",
+        "products: image file missing from",
+        "cart_items: dropped, the product is gone: 1 (ids 3)",
+        "cart_items: merged into the same product's line: 1 (ids 2)",
+        "shipping_addresses.address_line1: null became empty: 1 (ids 1)",
+        "orders: pending became payment_failed: 1 (ids 2)",
+        "orders: confirmed without a shipping status, now pending: 1 (ids 1)",
+        "order_items: the product is gone, titled \"Deleted product\": 1 (ids 2)",
+        "payments: cancelled (of a cancelled order) became refunded: 1 (ids 3)",
+        "payments: amount set to the order's total_price (the reference kept whole units): 3",
+        "refresh_tokens: not imported (everyone signs in again): 1",
+    ] {
+        assert!(
+            summary.contains(change),
+            "missing {change:?} in:\n{summary}"
+        );
+    }
+    ok(&shopbox(&["check"], dir.path()));
+
+    let c = open(dir.path()).await;
+    // bcrypt logs in, and is replaced by argon2id on the way.
+    let (status, _) = sign_in(&c, "ann@example.com", "wrong password").await;
+    assert_eq!(status, Status::Unauthorized);
+    let (status, ann) = sign_in(&c, "ann@example.com", "ann's old password").await;
+    assert_eq!(status, Status::Ok);
+    let state = c.rocket().state::<shopbox::AppState>().unwrap();
+    let stored = shopbox::account::store::user_by_email(&state.db, "ann@example.com")
+        .unwrap()
+        .unwrap();
+    assert!(
+        stored.hashed_password.starts_with("$argon2id$"),
+        "{}",
+        stored.hashed_password
+    );
+    assert_eq!(stored.name, "ann");
+    let (status, _) = sign_in(&c, "ann@example.com", "ann's old password").await;
+    assert_eq!(status, Status::Ok);
+
+    // Imported products are found by search, by their new slugs, in their categories.
+    let (_, hits) = call(&c, Method::Get, "/api/products/search?q=lamp", None, None).await;
+    assert_eq!(hits["total"], 2, "{hits}");
+    let (_, mug) = call(&c, Method::Get, "/api/products/123-item", None, None).await;
+    assert_eq!(mug["price"], 10.01);
+    assert_eq!(mug["categories"][0]["slug"], "mugs-cups");
+    let (_, lamp) = call(&c, Method::Get, "/api/products/brass-desk-lamp", None, None).await;
+    assert_eq!(
+        lamp["image_url"],
+        "/media/0123456789abcdef0123456789abcdef.png"
+    );
+
+    let (_, orders) = call(&c, Method::Get, "/api/orders", Some(&ann), None).await;
+    let items = orders["items"].as_array().unwrap();
+    let summary: Vec<(String, f64, String)> = items
+        .iter()
+        .map(|o| {
+            (
+                o["status"].as_str().unwrap().to_string(),
+                o["total_price"].as_f64().unwrap(),
+                o["payment"]["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("cancelled".into(), 49.99, "refunded".into()),
+            ("payment_failed".into(), 10.01, "failed".into()),
+            ("confirmed".into(), 59.99, "success".into()),
+        ]
+    );
+    let first = &items[2];
+    assert_eq!(first["payment"]["amount"], 59.99);
+    assert_eq!(first["items"][1]["title"], "Deleted product");
+    assert_eq!(first["shipping_address"]["postal_code"], "560001");
+    assert_eq!(first["shipping_address"]["address_line1"], "");
+    let (_, shipping) = call(&c, Method::Get, "/api/shippings/status/1", Some(&ann), None).await;
+    assert_eq!(shipping["status"], "pending", "{shipping}");
+    let (_, shipping) = call(&c, Method::Get, "/api/shippings/status/3", Some(&ann), None).await;
+    assert_eq!(
+        shipping["history"].as_array().map(|h| h.len()),
+        Some(2),
+        "{shipping}"
+    );
+    let (_, cart) = call(&c, Method::Get, "/api/carts", Some(&ann), None).await;
+    assert_eq!(cart["total_quantity"], 3, "{cart}");
+    let (status, admin) = sign_in(&c, "admin@example.com", "admin's old password").await;
+    assert_eq!(status, Status::Ok);
+    let (status, _) = call(&c, Method::Get, "/api/orders/admin/all", Some(&admin), None).await;
+    assert_eq!(status, Status::Ok);
+}
+
+#[rocket::async_test]
+async fn emails_equal_but_for_case_stop_a_reference_import() {
+    let db = TestDb::new().await;
+    let pg = db.client().await;
+    pg.batch_execute(REFERENCE_SCHEMA).await.unwrap();
+    pg.batch_execute(
+        "INSERT INTO users (email, hashed_password) VALUES
+           ('sam@example.com', '$2b$04$abcdefghijklmnopqrstuu'),
+           ('Sam@Example.com', '$2b$04$abcdefghijklmnopqrstuu');
+         INSERT INTO shipping_addresses (user_id, name, city, state, pin_code, country)
+           VALUES (2, 'Sam', 'Town', 'KA', '1', 'IN');",
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let why = refused(&shopbox(&["import-pg", "--url", &db.url], dir.path()));
+    assert!(why.contains("nothing was imported: 1 problem(s)"), "{why}");
+    assert!(
+        why.contains(
+            "users id 2: email Sam@Example.com is also user 1's (emails are unique ignoring case)"
+        ),
+        "{why}"
+    );
+    assert!(
+        shopbox::transfer::is_empty(&shopbox::open_data(&test_config(dir.path())).unwrap())
+            .unwrap()
+    );
+}
