@@ -63,17 +63,40 @@ pub fn is_empty(db: &Db) -> StoreResult<bool> {
 impl ShopData {
     /// Reads every record, each table in id order.
     pub fn read(db: &Db) -> StoreResult<ShopData> {
+        let mut data = ShopData::read_catalog(db)?;
+        data.add_sales(ShopData::read_sales(db)?);
+        Ok(data)
+    }
+
+    /// Users, the catalog, carts and reviews (the sales tables left empty).
+    pub fn read_catalog(db: &Db) -> StoreResult<ShopData> {
         Ok(ShopData {
             users: db.scan(false)?,
             categories: db.scan(false)?,
             products: db.scan(false)?,
             carts: db.scan(false)?,
+            reviews: db.scan(false)?,
+            ..ShopData::default()
+        })
+    }
+
+    /// Addresses, orders, payments and shipping (the rest left empty), so an export can
+    /// decode them while the catalog is on its way.
+    pub fn read_sales(db: &Db) -> StoreResult<ShopData> {
+        Ok(ShopData {
             addresses: db.scan(false)?,
             orders: db.scan(false)?,
             payments: db.scan(false)?,
             shippings: db.scan(false)?,
-            reviews: db.scan(false)?,
+            ..ShopData::default()
         })
+    }
+
+    pub fn add_sales(&mut self, sales: ShopData) {
+        self.addresses = sales.addresses;
+        self.orders = sales.orders;
+        self.payments = sales.payments;
+        self.shippings = sales.shippings;
     }
 
     /// How many rows these records make in the PostgreSQL layout, table by table.

@@ -11,6 +11,7 @@ use tokio_postgres::Transaction;
 use super::schema::{self, Table};
 use super::{connect, pg_error, time_of};
 use crate::commands::progress_bar;
+use crate::db::Db;
 use crate::transfer::ShopData;
 
 fn money(cents: i64) -> Decimal {
@@ -56,15 +57,63 @@ impl<'a> Copy<'a> {
     }
 }
 
-/// Creates the tables and loads them; answers the row count of each table.
+/// Reads the shop, creates the tables and loads them; answers the row count of each
+/// table. The sales half of the shop is decoded while the catalog half is copied and
+/// constrained.
 pub async fn export(
-    data: &ShopData,
+    db: Db,
     url: &str,
     drop_existing: bool,
 ) -> Result<Vec<(&'static str, u64)>, String> {
+    let store = |e: crate::db::StoreError| e.to_string();
+    let reader = db.clone();
+    let sales = tokio::task::spawn_blocking(move || ShopData::read_sales(&reader));
+    let mut data = ShopData::read_catalog(&db).map_err(store)?;
     let mut client = connect(url).await?;
     let tx = client.transaction().await.map_err(pg_error)?;
     let tables = schema::tables();
+    prepare(&tx, &tables, drop_existing).await?;
+    tx.batch_execute("SET LOCAL maintenance_work_mem = '256MB'")
+        .await
+        .map_err(pg_error)?;
+    let mut copied = copy_catalog(&tx, &tables, &data).await?;
+    finish(&tx, &tables, &data, &copied).await?;
+    let sales = sales
+        .await
+        .map_err(|e| format!("reading the orders failed: {e}"))?
+        .map_err(store)?;
+    data.add_sales(sales);
+    let more = copy_sales(&tx, &tables, &data).await?;
+    finish(&tx, &tables, &data, &more).await?;
+    tx.commit().await.map_err(pg_error)?;
+    copied.extend(more);
+    copied.sort_by_key(|(name, _)| tables.iter().position(|t| t.name == *name));
+    Ok(copied)
+}
+
+fn table<'a>(tables: &'a [Table], name: &str) -> &'a Table {
+    tables
+        .iter()
+        .find(|t| t.name == name)
+        .expect("every exported table is in the schema")
+}
+
+fn count(data: &ShopData, table: &str) -> u64 {
+    data.row_counts()
+        .into_iter()
+        .find(|(name, _)| *name == table)
+        .map(|(_, n)| n)
+        .unwrap_or(0)
+}
+
+type Copied = Vec<(&'static str, u64)>;
+
+/// Refuses tables that hold rows (unless `drop_existing`), then creates the shop's.
+async fn prepare(
+    tx: &Transaction<'_>,
+    tables: &[Table],
+    drop_existing: bool,
+) -> Result<(), String> {
     let names: Vec<&str> = tables.iter().map(|t| t.name).collect();
     let existing: Vec<String> = tx
         .query(
@@ -103,21 +152,19 @@ pub async fn export(
         .await
         .map_err(pg_error)?;
     }
-    for t in &tables {
+    for t in tables {
         tx.batch_execute(&t.create_sql()).await.map_err(pg_error)?;
     }
+    Ok(())
+}
 
-    let expected: HashMap<&str, u64> = data.row_counts().into_iter().collect();
-    let table = |name: &str| -> &Table {
-        tables
-            .iter()
-            .find(|t| t.name == name)
-            .expect("every exported table is in the schema")
-    };
-    let rows = |name: &str| expected.get(name).copied().unwrap_or(0);
-    let mut copied: Vec<(&'static str, u64)> = Vec::new();
-
-    let mut c = Copy::start(&tx, table("users"), rows("users")).await?;
+async fn copy_catalog(
+    tx: &Transaction<'_>,
+    tables: &[Table],
+    data: &ShopData,
+) -> Result<Copied, String> {
+    let mut copied = Copied::new();
+    let mut c = Copy::start(tx, table(tables, "users"), count(data, "users")).await?;
     for u in &data.users {
         c.row(&[
             &(u.id as i64),
@@ -134,13 +181,13 @@ pub async fn export(
     }
     copied.push(("users", c.finish().await?));
 
-    let mut c = Copy::start(&tx, table("categories"), rows("categories")).await?;
+    let mut c = Copy::start(tx, table(tables, "categories"), count(data, "categories")).await?;
     for cat in &data.categories {
         c.row(&[&(cat.id as i64), &cat.name, &cat.slug]).await?;
     }
     copied.push(("categories", c.finish().await?));
 
-    let mut c = Copy::start(&tx, table("products"), rows("products")).await?;
+    let mut c = Copy::start(tx, table(tables, "products"), count(data, "products")).await?;
     for p in &data.products {
         c.row(&[
             &(p.id as i64),
@@ -159,7 +206,7 @@ pub async fn export(
     copied.push(("products", c.finish().await?));
 
     let name = "product_categories";
-    let mut c = Copy::start(&tx, table(name), rows(name)).await?;
+    let mut c = Copy::start(tx, table(tables, name), count(data, name)).await?;
     for p in &data.products {
         for category in &p.category_ids {
             c.row(&[&(p.id as i64), &(*category as i64)]).await?;
@@ -168,7 +215,7 @@ pub async fn export(
     copied.push((name, c.finish().await?));
 
     let prices: HashMap<u64, i64> = data.products.iter().map(|p| (p.id, p.price)).collect();
-    let mut c = Copy::start(&tx, table("cart_items"), rows("cart_items")).await?;
+    let mut c = Copy::start(tx, table(tables, "cart_items"), count(data, "cart_items")).await?;
     for cart in &data.carts {
         for line in &cart.lines {
             let price = prices.get(&line.product_id).copied().unwrap_or(0);
@@ -184,8 +231,32 @@ pub async fn export(
     }
     copied.push(("cart_items", c.finish().await?));
 
+    let mut c = Copy::start(tx, table(tables, "reviews"), count(data, "reviews")).await?;
+    for r in &data.reviews {
+        c.row(&[
+            &(r.id as i64),
+            &(r.product_id as i64),
+            &(r.user_id as i64),
+            &i16::from(r.rating),
+            &r.title,
+            &r.body,
+            &time_of(r.created_at),
+            &time_of(r.updated_at),
+        ])
+        .await?;
+    }
+    copied.push(("reviews", c.finish().await?));
+    Ok(copied)
+}
+
+async fn copy_sales(
+    tx: &Transaction<'_>,
+    tables: &[Table],
+    data: &ShopData,
+) -> Result<Copied, String> {
+    let mut copied = Copied::new();
     let name = "shipping_addresses";
-    let mut c = Copy::start(&tx, table(name), rows(name)).await?;
+    let mut c = Copy::start(tx, table(tables, name), count(data, name)).await?;
     for a in &data.addresses {
         let f = &a.fields;
         c.row(&[
@@ -205,7 +276,7 @@ pub async fn export(
     }
     copied.push((name, c.finish().await?));
 
-    let mut c = Copy::start(&tx, table("orders"), rows("orders")).await?;
+    let mut c = Copy::start(tx, table(tables, "orders"), count(data, "orders")).await?;
     for o in &data.orders {
         let f = &o.address;
         c.row(&[
@@ -229,7 +300,7 @@ pub async fn export(
     }
     copied.push(("orders", c.finish().await?));
 
-    let mut c = Copy::start(&tx, table("order_items"), rows("order_items")).await?;
+    let mut c = Copy::start(tx, table(tables, "order_items"), count(data, "order_items")).await?;
     for o in &data.orders {
         for item in &o.items {
             let product = (item.product_id != 0).then_some(item.product_id as i64);
@@ -246,7 +317,7 @@ pub async fn export(
     }
     copied.push(("order_items", c.finish().await?));
 
-    let mut c = Copy::start(&tx, table("payments"), rows("payments")).await?;
+    let mut c = Copy::start(tx, table(tables, "payments"), count(data, "payments")).await?;
     for p in &data.payments {
         c.row(&[
             &(p.id as i64),
@@ -264,7 +335,7 @@ pub async fn export(
     copied.push(("payments", c.finish().await?));
 
     let name = "shipping_statuses";
-    let mut c = Copy::start(&tx, table(name), rows(name)).await?;
+    let mut c = Copy::start(tx, table(tables, name), count(data, name)).await?;
     for s in &data.shippings {
         c.row(&[
             &(s.id as i64),
@@ -278,7 +349,7 @@ pub async fn export(
 
     // History entries have no id of their own in shopbox: they are numbered in order.
     let name = "shipping_status_history";
-    let mut c = Copy::start(&tx, table(name), rows(name)).await?;
+    let mut c = Copy::start(tx, table(tables, name), count(data, name)).await?;
     let mut id = 0i64;
     for s in &data.shippings {
         for (status, at) in &s.history {
@@ -288,53 +359,39 @@ pub async fn export(
         }
     }
     copied.push((name, c.finish().await?));
+    Ok(copied)
+}
 
-    let mut c = Copy::start(&tx, table("reviews"), rows("reviews")).await?;
-    for r in &data.reviews {
-        c.row(&[
-            &(r.id as i64),
-            &(r.product_id as i64),
-            &(r.user_id as i64),
-            &i16::from(r.rating),
-            &r.title,
-            &r.body,
-            &time_of(r.created_at),
-            &time_of(r.updated_at),
-        ])
-        .await?;
-    }
-    copied.push(("reviews", c.finish().await?));
-
-    for t in &tables {
+/// Checks the rows each COPY stored against the shop's, then adds the tables' keys,
+/// constraints and indexes and moves their sequences past every id.
+async fn finish(
+    tx: &Transaction<'_>,
+    tables: &[Table],
+    data: &ShopData,
+    copied: &Copied,
+) -> Result<(), String> {
+    for (name, stored) in copied {
+        let want = count(data, name);
+        if *stored != want {
+            return Err(format!(
+                "table {name} took {stored} rows where the shop has {want}; nothing was written"
+            ));
+        }
+        let t = table(tables, name);
         tx.batch_execute(&t.after_load.join(";\n"))
             .await
-            .map_err(|e| format!("constraints of {}: {}", t.name, pg_error(e)))?;
+            .map_err(|e| format!("constraints of {name}: {}", pg_error(e)))?;
         if t.has_id {
-            // The next id the database hands out is past every id the shop used.
             tx.execute(
                 &format!(
-                    "SELECT setval(pg_get_serial_sequence('{0}', 'id'), \
-                     coalesce(max(id), 0) + 1, false) FROM {0}",
-                    t.name
+                    "SELECT setval(pg_get_serial_sequence('{name}', 'id'), \
+                     coalesce(max(id), 0) + 1, false) FROM {name}"
                 ),
                 &[],
             )
             .await
             .map_err(pg_error)?;
         }
-        let counted: i64 = tx
-            .query_one(&format!("SELECT count(*) FROM {}", t.name), &[])
-            .await
-            .map_err(pg_error)?
-            .get(0);
-        let want = rows(t.name);
-        if counted as u64 != want {
-            return Err(format!(
-                "table {} holds {counted} rows where the shop has {want}; nothing was written",
-                t.name
-            ));
-        }
     }
-    tx.commit().await.map_err(pg_error)?;
-    Ok(copied)
+    Ok(())
 }

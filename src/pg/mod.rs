@@ -83,8 +83,7 @@ fn rate(rows: u64, elapsed: Duration) -> String {
 pub fn export(config: &Config, url: &str, drop_existing: bool) -> Result<String, String> {
     let db = crate::open_data(config).map_err(|e| e.0)?;
     let started = Instant::now();
-    let data = crate::transfer::ShopData::read(&db).map_err(|e| e.to_string())?;
-    let counts = runtime()?.block_on(export::export(&data, url, drop_existing))?;
+    let counts = runtime()?.block_on(export::export(db, url, drop_existing))?;
     let total: u64 = counts.iter().map(|(_, n)| n).sum();
     let mut out = format!(
         "exported to {}: {}\n",
