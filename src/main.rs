@@ -98,6 +98,10 @@ enum Command {
         /// Replace the shop already in the data folder.
         #[arg(long)]
         force: bool,
+        /// A folder holding the products' image files (another shop's `media` folder, or
+        /// the reference backend's `media/images`): they are copied into this shop's.
+        #[arg(long)]
+        media: Option<PathBuf>,
         #[command(flatten)]
         common: Common,
     },
@@ -234,9 +238,12 @@ fn run(cli: Cli) -> Result<(), String> {
             drop_existing,
             common,
         } => shopbox::pg::export(&load_config(&common)?, &url, drop_existing)?,
-        Command::ImportPg { url, force, common } => {
-            shopbox::pg::import(&load_config(&common)?, &url, force)?
-        }
+        Command::ImportPg {
+            url,
+            force,
+            media,
+            common,
+        } => shopbox::pg::import(&load_config(&common)?, &url, force, media.as_deref())?,
         Command::Check { repair, common } => commands::check(&load_config(&common)?, repair)?,
         Command::Outbox { to, limit, common } => {
             commands::outbox(&load_config(&common)?, to.as_deref(), limit)?

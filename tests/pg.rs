@@ -672,14 +672,26 @@ async fn a_reference_shop_is_mapped_and_its_bcrypt_users_log_in() {
     .unwrap();
 
     let dir = tempfile::tempdir().unwrap();
-    let summary = ok(&shopbox(&["import-pg", "--url", &db.url], dir.path()));
+    let their_media = tempfile::tempdir().unwrap();
+    let image = "0123456789abcdef0123456789abcdef.png";
+    std::fs::write(
+        their_media.path().join(image),
+        shopbox::product::images::demo_png(1, 8),
+    )
+    .unwrap();
+    let media = their_media.path().to_string_lossy().to_string();
+    let summary = ok(&shopbox(
+        &["import-pg", "--url", &db.url, "--media", &media],
+        dir.path(),
+    ));
+    assert!(!summary.contains("image file missing"), "{summary}");
+    assert!(dir.path().join("media").join(image).is_file());
     for change in [
         "imported the FastAPI reference schema",
         "users: name taken from the email before @: 2",
         "categories: slug made from the name: 2",
         "products: slug was a number or a reserved word, suffixed: 2 (ids 2, 3)",
         "products: price rounded to the cent: 1 (ids 2)",
-        "products: image file missing from",
         "cart_items: dropped, the product is gone: 1 (ids 3)",
         "cart_items: merged into the same product's line: 1 (ids 2)",
         "shipping_addresses.address_line1: null became empty: 1 (ids 1)",

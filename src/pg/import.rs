@@ -713,24 +713,44 @@ fn image_name(url: &str, product: u64, changes: &mut Changes) -> Option<String> 
     }
 }
 
-/// Notes products whose image file is not in the media folder yet.
-fn missing_images(data: &ShopData, media: &Path, changes: &mut Changes) {
+/// Copies the products' image files from `from` (when given) into the media folder, and
+/// notes those still missing there. Files already in the media folder are kept.
+fn bring_images(
+    data: &ShopData,
+    from: Option<&Path>,
+    media: &Path,
+    changes: &mut Changes,
+) -> Result<(), String> {
     for p in &data.products {
-        if let Some(name) = &p.image {
-            if !media.join(name).exists() {
-                changes.note(
-                    format!(
-                        "products: image file missing from {} (copy it there)",
-                        media.display()
-                    ),
-                    p.id,
-                );
-            }
+        let Some(name) = &p.image else {
+            continue;
+        };
+        let target = media.join(name);
+        if target.exists() {
+            continue;
         }
+        if let Some(source) = from.map(|d| d.join(name)).filter(|f| f.is_file()) {
+            std::fs::copy(&source, &target)
+                .map_err(|e| format!("cannot copy {}: {e}", source.display()))?;
+            continue;
+        }
+        changes.note(
+            format!(
+                "products: image file missing from {} (copy it there, or use --media)",
+                media.display()
+            ),
+            p.id,
+        );
     }
+    Ok(())
 }
 
-pub fn import(config: &Config, url: &str, force: bool) -> Result<String, String> {
+pub fn import(
+    config: &Config,
+    url: &str,
+    force: bool,
+    media_from: Option<&Path>,
+) -> Result<String, String> {
     let db = crate::open_data(config).map_err(|e| e.0)?;
     let had_data = !transfer::is_empty(&db).map_err(|e| e.to_string())?;
     if had_data && !force {
@@ -773,7 +793,12 @@ pub fn import(config: &Config, url: &str, force: bool) -> Result<String, String>
             transfer::Invalid(bad).to_string().trim_end()
         ));
     }
-    missing_images(&data, &config.data_dir.join("media"), &mut changes);
+    bring_images(
+        &data,
+        media_from,
+        &config.data_dir.join("media"),
+        &mut changes,
+    )?;
 
     let rows = data.total_rows();
     write_and_swap(config, &db, &data)?;

@@ -96,7 +96,13 @@ pub fn export(config: &Config, url: &str, drop_existing: bool) -> Result<String,
     Ok(out.trim_end().to_string())
 }
 
-/// `shopbox import-pg`: a shop from PostgreSQL into the data folder; answers the summary.
-pub fn import(config: &Config, url: &str, force: bool) -> Result<String, String> {
-    import::import(config, url, force)
+/// `shopbox import-pg`: a shop from PostgreSQL into the data folder, with the product
+/// images found in `media_from`; answers the summary.
+pub fn import(
+    config: &Config,
+    url: &str,
+    force: bool,
+    media_from: Option<&std::path::Path>,
+) -> Result<String, String> {
+    import::import(config, url, force, media_from)
 }
