@@ -21,6 +21,17 @@ pub fn progress_bar(len: u64, what: &str) -> ProgressBar {
     bar
 }
 
+/// Leaves a finished bar on its own line, so the next bar or the summary starts below it.
+pub fn finish_bar(bar: &ProgressBar, message: Option<&str>) {
+    match message {
+        Some(m) => bar.finish_with_message(m.to_string()),
+        None => bar.finish(),
+    }
+    if !bar.is_hidden() {
+        eprintln!();
+    }
+}
+
 fn open(config: &Config) -> Result<Db, String> {
     crate::open_data(config).map_err(|e| e.0)
 }

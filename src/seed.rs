@@ -222,7 +222,7 @@ pub fn seed_demo(config: &Config, products: u64) -> Result<String, String> {
     }
     store::insert_products_batch(&db, &batch).map_err(err)?;
     progress.inc(batch.len() as u64);
-    progress.finish();
+    crate::commands::finish_bar(&progress, None);
 
     let customer = match accounts::user_by_email(&db, DEMO_CUSTOMER).map_err(err)? {
         Some(_) => format!("demo customer {DEMO_CUSTOMER} already exists"),

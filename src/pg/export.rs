@@ -10,7 +10,7 @@ use tokio_postgres::Transaction;
 
 use super::schema::{self, Table};
 use super::{connect, pg_error, time_of};
-use crate::commands::progress_bar;
+use crate::commands::{finish_bar, progress_bar};
 use crate::db::Db;
 use crate::transfer::ShopData;
 
@@ -52,7 +52,7 @@ impl<'a> Copy<'a> {
 
     async fn finish(mut self) -> Result<u64, String> {
         let n = self.writer.as_mut().finish().await.map_err(pg_error)?;
-        self.bar.finish();
+        finish_bar(&self.bar, None);
         Ok(n)
     }
 }

@@ -13,7 +13,7 @@ use tokio_postgres::Client;
 use super::{connect, pg_error, rate, reference, runtime, shown};
 use crate::account::model::User;
 use crate::cart::{Cart, CartLine};
-use crate::commands::progress_bar;
+use crate::commands::{finish_bar, progress_bar};
 use crate::config::Config;
 use crate::db::Db;
 use crate::order::{Order, OrderItem, OrderStatus};
@@ -293,7 +293,7 @@ async fn read(
         }
     }
     bar.set_position(n);
-    bar.finish();
+    finish_bar(&bar, None);
     Ok(n)
 }
 
@@ -845,7 +845,7 @@ fn write_and_swap(config: &Config, current: &Db, data: &ShopData) -> Result<(), 
     steps.enable_steady_tick(std::time::Duration::from_millis(100));
     data.write_new(&fresh, &|tree| steps.set_message(format!("writing {tree}")))
         .map_err(|e| format!("cannot write the new database: {e}"))?;
-    steps.finish_with_message("written the new database");
+    finish_bar(&steps, Some("written the new database"));
     drop(fresh);
     current
         .flush_blocking()
