@@ -155,6 +155,9 @@ async fn bad_input_and_wrong_callers_are_refused() {
             json!({"title": "X", "price": 1, "slug": "Bad Slug"}),
             "slug",
         ),
+        // A number would be read as a product id, `search` as the search route.
+        (json!({"title": "X", "price": 1, "slug": "42"}), "slug"),
+        (json!({"title": "X", "price": 1, "slug": "search"}), "slug"),
     ] {
         let (status, reply) = send(
             &t,
