@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use crate::account::model::{email_key, User, USERS, USERS_BY_EMAIL};
 use crate::cart::{Cart, CARTS};
 use crate::core::money::MAX_CENTS;
-use crate::core::text::{fold, RESERVED_SLUGS};
+use crate::core::text::{fold, slug_reserved, slug_shaped};
 use crate::db::{encode, id_key, pair_key, Db, Record, StoreResult};
 use crate::order::{Order, OrderStatus, ORDERS, ORDERS_BY_USER, ORDER_ITEMS};
 use crate::payment::{Payment, PAYMENTS, PAYMENTS_BY_USER};
@@ -563,17 +563,15 @@ fn check_catalog(categories: &[Category], products: &[Product], bad: &mut Vec<St
     }
 }
 
+/// Given slugs are at most 80 bytes; `-2`, `-3`... suffixes may add a few.
+pub const MAX_SLUG: usize = 100;
+
 fn check_slug(table: &str, id: u64, slug: &str, bad: &mut Vec<String>) {
-    let shaped = !slug.is_empty()
-        && slug.len() <= 200
-        && slug
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if !shaped {
+    if !slug_shaped(slug, MAX_SLUG) {
         bad.push(format!(
             "{table} id {id}: slug {slug:?} is not lowercase letters, digits and dashes"
         ));
-    } else if slug.bytes().all(|b| b.is_ascii_digit()) || RESERVED_SLUGS.contains(&slug) {
+    } else if slug_reserved(slug) {
         bad.push(format!(
             "{table} id {id}: slug {slug:?} is a number or a reserved word"
         ));

@@ -24,6 +24,20 @@ pub fn words(text: &str) -> Vec<String> {
 /// Segments of the routes that a slug must never equal.
 pub const RESERVED_SLUGS: &[&str] = &["search", "category", "reviews", "mine", "image"];
 
+/// Whether `slug` is 1 to `max` bytes of lowercase ASCII letters, digits and dashes.
+pub fn slug_shaped(slug: &str, max: usize) -> bool {
+    !slug.is_empty()
+        && slug.len() <= max
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// Whether a slug would be shadowed: a number reads as an id, a reserved word as a route.
+pub fn slug_reserved(slug: &str) -> bool {
+    slug.bytes().all(|b| b.is_ascii_digit()) || RESERVED_SLUGS.contains(&slug)
+}
+
 /// A URL slug from a title: ASCII letters and digits joined by single dashes, never a
 /// number or a word the routes use (those get `-item`).
 pub fn slugify(title: &str, fallback: &str) -> String {
@@ -41,7 +55,7 @@ pub fn slugify(title: &str, fallback: &str) -> String {
     if slug.is_empty() {
         return fallback.to_string();
     }
-    if slug.bytes().all(|b| b.is_ascii_digit()) || RESERVED_SLUGS.contains(&slug.as_str()) {
+    if slug_reserved(&slug) {
         return format!("{slug}-item");
     }
     slug

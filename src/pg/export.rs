@@ -26,7 +26,13 @@ struct Copy<'a> {
 }
 
 impl<'a> Copy<'a> {
-    async fn start(tx: &Transaction<'_>, table: &'a Table, rows: u64) -> Result<Copy<'a>, String> {
+    async fn start(
+        tx: &Transaction<'_>,
+        tables: &'a [Table],
+        data: &ShopData,
+        name: &str,
+    ) -> Result<Copy<'a>, String> {
+        let (table, rows) = (self::table(tables, name), count(data, name));
         let sql = format!(
             "COPY {} ({}) FROM STDIN (FORMAT binary)",
             table.name,
@@ -164,7 +170,7 @@ async fn copy_catalog(
     data: &ShopData,
 ) -> Result<Copied, String> {
     let mut copied = Copied::new();
-    let mut c = Copy::start(tx, table(tables, "users"), count(data, "users")).await?;
+    let mut c = Copy::start(tx, tables, data, "users").await?;
     for u in &data.users {
         c.row(&[
             &(u.id as i64),
@@ -181,13 +187,13 @@ async fn copy_catalog(
     }
     copied.push(("users", c.finish().await?));
 
-    let mut c = Copy::start(tx, table(tables, "categories"), count(data, "categories")).await?;
+    let mut c = Copy::start(tx, tables, data, "categories").await?;
     for cat in &data.categories {
         c.row(&[&(cat.id as i64), &cat.name, &cat.slug]).await?;
     }
     copied.push(("categories", c.finish().await?));
 
-    let mut c = Copy::start(tx, table(tables, "products"), count(data, "products")).await?;
+    let mut c = Copy::start(tx, tables, data, "products").await?;
     for p in &data.products {
         c.row(&[
             &(p.id as i64),
@@ -206,7 +212,7 @@ async fn copy_catalog(
     copied.push(("products", c.finish().await?));
 
     let name = "product_categories";
-    let mut c = Copy::start(tx, table(tables, name), count(data, name)).await?;
+    let mut c = Copy::start(tx, tables, data, name).await?;
     for p in &data.products {
         for category in &p.category_ids {
             c.row(&[&(p.id as i64), &(*category as i64)]).await?;
@@ -215,7 +221,7 @@ async fn copy_catalog(
     copied.push((name, c.finish().await?));
 
     let prices: HashMap<u64, i64> = data.products.iter().map(|p| (p.id, p.price)).collect();
-    let mut c = Copy::start(tx, table(tables, "cart_items"), count(data, "cart_items")).await?;
+    let mut c = Copy::start(tx, tables, data, "cart_items").await?;
     for cart in &data.carts {
         for line in &cart.lines {
             let price = prices.get(&line.product_id).copied().unwrap_or(0);
@@ -231,7 +237,7 @@ async fn copy_catalog(
     }
     copied.push(("cart_items", c.finish().await?));
 
-    let mut c = Copy::start(tx, table(tables, "reviews"), count(data, "reviews")).await?;
+    let mut c = Copy::start(tx, tables, data, "reviews").await?;
     for r in &data.reviews {
         c.row(&[
             &(r.id as i64),
@@ -256,7 +262,7 @@ async fn copy_sales(
 ) -> Result<Copied, String> {
     let mut copied = Copied::new();
     let name = "shipping_addresses";
-    let mut c = Copy::start(tx, table(tables, name), count(data, name)).await?;
+    let mut c = Copy::start(tx, tables, data, name).await?;
     for a in &data.addresses {
         let f = &a.fields;
         c.row(&[
@@ -276,7 +282,7 @@ async fn copy_sales(
     }
     copied.push((name, c.finish().await?));
 
-    let mut c = Copy::start(tx, table(tables, "orders"), count(data, "orders")).await?;
+    let mut c = Copy::start(tx, tables, data, "orders").await?;
     for o in &data.orders {
         let f = &o.address;
         c.row(&[
@@ -300,7 +306,7 @@ async fn copy_sales(
     }
     copied.push(("orders", c.finish().await?));
 
-    let mut c = Copy::start(tx, table(tables, "order_items"), count(data, "order_items")).await?;
+    let mut c = Copy::start(tx, tables, data, "order_items").await?;
     for o in &data.orders {
         for item in &o.items {
             let product = (item.product_id != 0).then_some(item.product_id as i64);
@@ -317,7 +323,7 @@ async fn copy_sales(
     }
     copied.push(("order_items", c.finish().await?));
 
-    let mut c = Copy::start(tx, table(tables, "payments"), count(data, "payments")).await?;
+    let mut c = Copy::start(tx, tables, data, "payments").await?;
     for p in &data.payments {
         c.row(&[
             &(p.id as i64),
@@ -335,7 +341,7 @@ async fn copy_sales(
     copied.push(("payments", c.finish().await?));
 
     let name = "shipping_statuses";
-    let mut c = Copy::start(tx, table(tables, name), count(data, name)).await?;
+    let mut c = Copy::start(tx, tables, data, name).await?;
     for s in &data.shippings {
         c.row(&[
             &(s.id as i64),
@@ -349,7 +355,7 @@ async fn copy_sales(
 
     // History entries have no id of their own in shopbox: they are numbered in order.
     let name = "shipping_status_history";
-    let mut c = Copy::start(tx, table(tables, name), count(data, name)).await?;
+    let mut c = Copy::start(tx, tables, data, name).await?;
     let mut id = 0i64;
     for s in &data.shippings {
         for (status, at) in &s.history {

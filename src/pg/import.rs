@@ -297,6 +297,11 @@ async fn read(
     Ok(n)
 }
 
+/// Where each record sits in `items`, by its key.
+fn positions<T>(items: &[T], key: impl Fn(&T) -> u64) -> HashMap<u64, usize> {
+    items.iter().enumerate().map(|(i, t)| (key(t), i)).collect()
+}
+
 /// Reads every table into a `ShopData`; problems that make a row meaningless go to `bad`.
 async fn read_shop(
     client: &Client,
@@ -391,12 +396,7 @@ async fn read_shop(
     })
     .await?;
 
-    let index: HashMap<u64, usize> = data
-        .products
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (p.id, i))
-        .collect();
+    let index = positions(&data.products, |p| p.id);
     let name = table("product_categories", "product_category");
     read(client, name, &q.product_categories, &[I8, I8], |row| {
         let mut r = Row {
@@ -540,12 +540,7 @@ async fn read_shop(
     })
     .await?;
 
-    let index: HashMap<u64, usize> = data
-        .orders
-        .iter()
-        .enumerate()
-        .map(|(i, o)| (o.id, i))
-        .collect();
+    let index = positions(&data.orders, |o| o.id);
     let types = [I8, I8, I8, T, I8, I8];
     read(client, "order_items", &q.order_items, &types, |row| {
         let mut r = Row {
@@ -636,12 +631,7 @@ async fn read_shop(
     })
     .await?;
 
-    let index: HashMap<u64, usize> = data
-        .shippings
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.order_id, i))
-        .collect();
+    let index = positions(&data.shippings, |s| s.order_id);
     let name = table("shipping_status_history", "shipping_status");
     read(client, name, &q.history, &[I8, I8, T, I8], |row| {
         let mut r = Row {

@@ -8,11 +8,11 @@ use tokio_postgres::Client;
 
 use super::import::{cents, micros, Changes, Queries};
 use super::pg_error;
-use crate::core::text::{slugify, RESERVED_SLUGS};
+use crate::core::text::{slug_reserved, slug_shaped, slugify};
 use crate::order::OrderStatus;
 use crate::payment::{Payment, PaymentStatus};
 use crate::shipping::{ShipState, Shipping};
-use crate::transfer::ShopData;
+use crate::transfer::{ShopData, MAX_SLUG};
 
 /// A time column as microseconds, or now where it is null.
 fn micros_or(columns: &[&str]) -> String {
@@ -167,14 +167,6 @@ fn unique_slug(wanted: &str, taken: &mut HashSet<String>) -> String {
     }
 }
 
-fn well_shaped(slug: &str) -> bool {
-    !slug.is_empty()
-        && slug.len() <= 200
-        && slug
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
-
 /// What the reference never had or never checked, made into what shopbox keeps.
 pub fn fix(data: &mut ShopData, changes: &mut Changes) {
     for u in &data.users {
@@ -191,11 +183,11 @@ pub fn fix(data: &mut ShopData, changes: &mut Changes) {
     let mut taken: HashSet<String> = data
         .products
         .iter()
-        .filter(|p| well_shaped(&p.slug) && slugify(&p.slug, "product") == p.slug)
+        .filter(|p| slug_shaped(&p.slug, MAX_SLUG) && slugify(&p.slug, "product") == p.slug)
         .map(|p| p.slug.clone())
         .collect();
     for p in &mut data.products {
-        if !well_shaped(&p.slug) {
+        if !slug_shaped(&p.slug, MAX_SLUG) {
             let base = if p.slug.trim().is_empty() {
                 &p.title
             } else {
@@ -206,9 +198,7 @@ pub fn fix(data: &mut ShopData, changes: &mut Changes) {
                 "products: slug remade from lowercase letters, digits and dashes",
                 p.id,
             );
-        } else if p.slug.bytes().all(|b| b.is_ascii_digit())
-            || RESERVED_SLUGS.contains(&p.slug.as_str())
-        {
+        } else if slug_reserved(&p.slug) {
             p.slug = unique_slug(&format!("{}-item", p.slug), &mut taken);
             changes.note(
                 "products: slug was a number or a reserved word, suffixed",

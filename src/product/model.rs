@@ -238,19 +238,12 @@ impl ProductIn {
             ));
         }
         if let Some(slug) = &self.slug {
-            let ok = !slug.is_empty()
-                && slug.len() <= 80
-                && slug
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-            if !ok {
+            if !crate::core::text::slug_shaped(slug, 80) {
                 errors.push(FieldError::body(
                     "slug",
                     "Slug must be 1 to 80 lowercase letters, digits or dashes",
                 ));
-            } else if slug.bytes().all(|b| b.is_ascii_digit())
-                || crate::core::text::RESERVED_SLUGS.contains(&slug.as_str())
-            {
+            } else if crate::core::text::slug_reserved(slug) {
                 errors.push(FieldError::body(
                     "slug",
                     "Slug cannot be a number or a word the routes use",
