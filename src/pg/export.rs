@@ -74,8 +74,8 @@ pub async fn export(
     let store = |e: crate::db::StoreError| e.to_string();
     let reader = db.clone();
     let sales = tokio::task::spawn_blocking(move || ShopData::read_sales(&reader));
-    let mut data = ShopData::read_catalog(&db).map_err(store)?;
     let mut client = connect(url).await?;
+    let mut data = ShopData::read_catalog(&db).map_err(store)?;
     let tx = client.transaction().await.map_err(pg_error)?;
     let tables = schema::tables();
     prepare(&tx, &tables, drop_existing).await?;

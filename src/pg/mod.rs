@@ -23,7 +23,10 @@ fn pg_error(e: tokio_postgres::Error) -> String {
             Some(detail) => format!("PostgreSQL: {} ({detail})", db.message()),
             None => format!("PostgreSQL: {}", db.message()),
         },
-        None => format!("PostgreSQL: {e}"),
+        None => match std::error::Error::source(&e) {
+            Some(cause) => format!("PostgreSQL: {e}: {cause}"),
+            None => format!("PostgreSQL: {e}"),
+        },
     }
 }
 
@@ -83,7 +86,11 @@ fn rate(rows: u64, elapsed: Duration) -> String {
 pub fn export(config: &Config, url: &str, drop_existing: bool) -> Result<String, String> {
     let db = crate::open_data(config).map_err(|e| e.0)?;
     let started = Instant::now();
-    let counts = runtime()?.block_on(export::export(db, url, drop_existing))?;
+    let rt = runtime()?;
+    let counts = rt.block_on(export::export(db, url, drop_existing));
+    // On an early failure, the orders may still be decoding: do not wait for them.
+    rt.shutdown_background();
+    let counts = counts?;
     let total: u64 = counts.iter().map(|(_, n)| n).sum();
     let mut out = format!(
         "exported to {}: {}\n",
