@@ -36,6 +36,8 @@ pub struct AppState {
     pub limiter: core::ratelimit::RateLimiter,
     pub metrics: Arc<Metrics>,
     pub clock: core::time::Clock,
+    /// Public catalog answers, until the next write.
+    pub catalog_cache: core::cache::ResponseCache,
 }
 
 /// A failure to start, in one line for the operator.
@@ -91,6 +93,7 @@ pub fn rocket(config: Config, db: Db) -> Result<Rocket<Build>, StartError> {
             jwt: core::tokens::Jwt::new(&jwt_secret),
             passwords: core::password::Passwords::default(),
             limiter: core::ratelimit::RateLimiter::default(),
+            catalog_cache: core::cache::ResponseCache::default(),
             metrics,
             clock: core::time::Clock::default(),
         });

@@ -815,3 +815,54 @@ async fn a_category_page_by_price_decodes_about_one_page() {
     assert!(prices.windows(2).all(|w| w[0] <= w[1]));
     assert_eq!(page["total"], 2500);
 }
+
+#[rocket::async_test]
+async fn repeated_reads_are_answered_from_cache_until_any_write() {
+    let t = app().await;
+    let admin = admin(&t, "a@example.com").await;
+    let lamp = product(
+        &t,
+        &admin,
+        json!({"title": "Desk Lamp", "price": 10, "stock_quantity": 5}),
+    )
+    .await;
+    let id = lamp["id"].as_u64().unwrap();
+    let paths = [
+        "/api/products",
+        "/api/products/search?q=lamp",
+        "/api/products/desk-lamp",
+    ];
+    let mut first = Vec::new();
+    for path in paths {
+        first.push(get(&t, path).await.1);
+    }
+    // The same reads again decode nothing: they come from the cache, unchanged.
+    let db = &state(&t).db;
+    let decoded = db.decoded_count();
+    for (path, before) in paths.iter().zip(&first) {
+        assert_eq!(&get(&t, path).await.1, before);
+    }
+    assert_eq!(db.decoded_count(), decoded);
+
+    // Any write, here a price change, is seen by every read right after it.
+    let (status, _) = send(
+        &t,
+        Method::Patch,
+        &format!("/api/products/{id}"),
+        Some(&admin),
+        Some(json!({"price": 12.5})),
+    )
+    .await;
+    assert_eq!(status, Status::Ok);
+    assert_eq!(get(&t, paths[0]).await.1["items"][0]["price"], 12.5);
+    assert_eq!(get(&t, paths[1]).await.1["items"][0]["price"], 12.5);
+    assert_eq!(get(&t, paths[2]).await.1["price"], 12.5);
+    // A miss is not kept as an answer: the product appears once created.
+    assert_eq!(
+        get(&t, "/api/products/floor-lamp").await.0,
+        Status::NotFound
+    );
+    product(&t, &admin, json!({"title": "Floor Lamp", "price": 30})).await;
+    assert_eq!(get(&t, "/api/products/floor-lamp").await.0, Status::Ok);
+    assert_eq!(get(&t, paths[1]).await.1["total"], 2);
+}

@@ -1,6 +1,7 @@
 //! What every module uses: errors, JSON bodies, pagination, request ids, metrics, time.
 
 pub mod auth;
+pub mod cache;
 pub mod error;
 pub mod json;
 pub mod metrics;

@@ -139,6 +139,8 @@ struct Inner {
     index_of: BTreeMap<&'static str, usize>,
     flusher: flush::Flusher,
     decoded: AtomicU64,
+    /// Moves after every committed write (see `version`).
+    version: AtomicU64,
     path: PathBuf,
 }
 
@@ -185,6 +187,7 @@ impl Db {
                 trees,
                 index_of,
                 decoded: AtomicU64::new(0),
+                version: AtomicU64::new(0),
                 path,
             }),
         };
@@ -230,7 +233,8 @@ impl Db {
         F: Fn(&Tx<'_>) -> TxResult<T>,
     {
         let index_of = &self.inner.index_of;
-        self.inner
+        let out = self
+            .inner
             .trees
             .as_slice()
             .transaction(|trees: &Vec<TransactionalTree>| {
@@ -242,7 +246,15 @@ impl Db {
             .map_err(|e| match e {
                 TransactionError::Abort(e) => e,
                 TransactionError::Storage(e) => StoreError::from(e),
-            })
+            })?;
+        self.inner.version.fetch_add(1, Ordering::AcqRel);
+        Ok(out)
+    }
+
+    /// A number that moves after every committed write: an answer built from reads that
+    /// began at version `v` is current while the version is still `v` (response caches).
+    pub fn version(&self) -> u64 {
+        self.inner.version.load(Ordering::Acquire)
     }
 
     /// Waits until everything written so far is on disk; concurrent callers share a flush.
@@ -354,6 +366,7 @@ impl Db {
             }
         }
         t.apply_batch(batch)?;
+        self.inner.version.fetch_add(1, Ordering::AcqRel);
         Ok(n)
     }
 

@@ -20,6 +20,7 @@ use std::path::PathBuf;
 use tokio::io::AsyncReadExt;
 
 use crate::core::auth::AdminUser;
+use crate::core::cache::JsonBytes;
 use crate::core::json::{from_value, read_json_value};
 use crate::core::money::parse_cents_text;
 use crate::core::text::fold;
@@ -210,10 +211,15 @@ impl ProductQuery {
 fn list_products(
     state: &State<AppState>,
     query: ProductQuery,
-) -> ApiResult<Json<Page<ProductOut>>> {
-    let (filters, sort, pagination) = query.parse(&state.db, false)?;
-    let page = store::list(&state.db, &filters, sort, pagination, None)?;
-    Ok(Json(shape_page(&state.db, page)?))
+) -> ApiResult<JsonBytes<Page<ProductOut>>> {
+    let version = state.db.version();
+    state
+        .catalog_cache
+        .json(format!("list {query:?}"), version, || {
+            let (filters, sort, pagination) = query.parse(&state.db, false)?;
+            let page = store::list(&state.db, &filters, sort, pagination, None)?;
+            shape_page(&state.db, page)
+        })
 }
 
 /// Full-text search over title, description and category names: every word must match,
@@ -225,23 +231,33 @@ fn list_products(
 fn search_products(
     state: &State<AppState>,
     query: ProductQuery,
-) -> ApiResult<Json<Page<ProductOut>>> {
-    let (filters, sort, pagination) = query.parse(&state.db, true)?;
-    let hits = match query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        Some(q) => Some(crate::product::search::search(&state.db, q)?),
-        None => None,
-    };
-    let page = store::list(&state.db, &filters, sort, pagination, hits)?;
-    Ok(Json(shape_page(&state.db, page)?))
+) -> ApiResult<JsonBytes<Page<ProductOut>>> {
+    let version = state.db.version();
+    state
+        .catalog_cache
+        .json(format!("search {query:?}"), version, || {
+            let (filters, sort, pagination) = query.parse(&state.db, true)?;
+            let hits = match query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+                Some(q) => Some(crate::product::search::search(&state.db, q)?),
+                None => None,
+            };
+            let page = store::list(&state.db, &filters, sort, pagination, hits)?;
+            shape_page(&state.db, page)
+        })
 }
 
 /// A product by slug (a number is taken as the product id).
 #[openapi(tag = "Catalog")]
 #[get("/<slug>", rank = 3)]
-fn get_product(state: &State<AppState>, slug: &str) -> ApiResult<Json<ProductOut>> {
-    let p = store::live_product_by_slug_or_id(&state.db, slug)?
-        .ok_or_else(|| ApiError::NotFound("Product not found".into()))?;
-    Ok(Json(shape_one(&state.db, &p)?))
+fn get_product(state: &State<AppState>, slug: &str) -> ApiResult<JsonBytes<ProductOut>> {
+    let version = state.db.version();
+    state
+        .catalog_cache
+        .json(format!("one {slug}"), version, || {
+            let p = store::live_product_by_slug_or_id(&state.db, slug)?
+                .ok_or_else(|| ApiError::NotFound("Product not found".into()))?;
+            shape_one(&state.db, &p)
+        })
 }
 
 /// Multipart form of a product; every value is text, checked like the JSON form.
