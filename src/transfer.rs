@@ -68,13 +68,25 @@ impl ShopData {
         Ok(data)
     }
 
-    /// Users, the catalog, carts and reviews (the sales tables left empty).
+    /// Users, the catalog, carts and reviews (the sales tables left empty). Cart lines of
+    /// deleted products, which the API no longer shows, are left out.
     pub fn read_catalog(db: &Db) -> StoreResult<ShopData> {
+        let products: Vec<Product> = db.scan(false)?;
+        let live: HashSet<u64> = products
+            .iter()
+            .filter(|p| p.archived_at.is_none())
+            .map(|p| p.id)
+            .collect();
+        let mut carts: Vec<Cart> = db.scan(false)?;
+        for cart in &mut carts {
+            cart.lines.retain(|l| live.contains(&l.product_id));
+        }
+        carts.retain(|c| !c.lines.is_empty());
         Ok(ShopData {
             users: db.scan(false)?,
             categories: db.scan(false)?,
-            products: db.scan(false)?,
-            carts: db.scan(false)?,
+            products,
+            carts,
             reviews: db.scan(false)?,
             ..ShopData::default()
         })

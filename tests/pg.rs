@@ -215,6 +215,7 @@ async fn build_shop(t: &TestApp) {
         ("Paper Floor Lamp", 120.0, json!([lamps["id"]])),
         ("Blue Mug", 7.5, json!([])),
         ("Retired Kettle", 30.0, json!([])),
+        ("Spare Part", 1.0, json!([])),
     ] {
         let (status, p) = send(t, Method::Post, "/api/products", Some(&admin),
             Some(json!({"title": title, "description": "Made well. \"Quoted\", tab\there.", "price": price, "stock_quantity": 20, "category_ids": cats}))).await;
@@ -314,15 +315,23 @@ async fn build_shop(t: &TestApp) {
     )
     .await;
     assert_eq!(status, Status::NoContent);
-    let (status, _) = send(
-        t,
-        Method::Delete,
-        &format!("/api/products/{}", products[3]),
-        Some(&admin),
-        None,
-    )
-    .await;
-    assert_eq!(status, Status::NoContent);
+    // Lines of deleted products stay in carts, unseen: an archived one and a removed one.
+    for (token, product) in [(&ann, products[3]), (&bob, products[4])] {
+        let (status, body) = send(
+            t,
+            Method::Post,
+            "/api/carts/add",
+            Some(token),
+            Some(json!({"product_id": product, "quantity": 1})),
+        )
+        .await;
+        assert_eq!(status, Status::Created, "{body}");
+    }
+    for product in [products[3], products[4]] {
+        let path = format!("/api/products/{product}");
+        let (status, _) = send(t, Method::Delete, &path, Some(&admin), None).await;
+        assert_eq!(status, Status::NoContent);
+    }
 }
 
 #[rocket::async_test]
