@@ -68,10 +68,16 @@ impl ShopData {
         Ok(data)
     }
 
-    /// Users, the catalog, carts and reviews (the sales tables left empty). Cart lines of
-    /// deleted products, which the API no longer shows, are left out.
+    /// Users, the catalog, carts and reviews (the sales tables left empty). What the API
+    /// no longer shows is left out: cart lines of deleted products, and the deleted
+    /// categories that archived products still name.
     pub fn read_catalog(db: &Db) -> StoreResult<ShopData> {
-        let products: Vec<Product> = db.scan(false)?;
+        let categories: Vec<Category> = db.scan(false)?;
+        let known: HashSet<u64> = categories.iter().map(|c| c.id).collect();
+        let mut products: Vec<Product> = db.scan(false)?;
+        for p in &mut products {
+            p.category_ids.retain(|c| known.contains(c));
+        }
         let live: HashSet<u64> = products
             .iter()
             .filter(|p| p.archived_at.is_none())
@@ -84,7 +90,7 @@ impl ShopData {
         carts.retain(|c| !c.lines.is_empty());
         Ok(ShopData {
             users: db.scan(false)?,
-            categories: db.scan(false)?,
+            categories,
             products,
             carts,
             reviews: db.scan(false)?,

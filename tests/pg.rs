@@ -209,12 +209,20 @@ async fn build_shop(t: &TestApp) {
         Some(json!({"name": "Mugs & Cups"})),
     )
     .await;
+    let (_, kettles) = send(
+        t,
+        Method::Post,
+        "/api/products/category",
+        Some(&admin),
+        Some(json!({"name": "Kettles"})),
+    )
+    .await;
     let mut products = Vec::new();
     for (title, price, cats) in [
         ("Brass Desk Lamp", 49.99, json!([lamps["id"]])),
         ("Paper Floor Lamp", 120.0, json!([lamps["id"]])),
         ("Blue Mug", 7.5, json!([])),
-        ("Retired Kettle", 30.0, json!([])),
+        ("Retired Kettle", 30.0, json!([kettles["id"]])),
         ("Spare Part", 1.0, json!([])),
     ] {
         let (status, p) = send(t, Method::Post, "/api/products", Some(&admin),
@@ -332,6 +340,10 @@ async fn build_shop(t: &TestApp) {
         let (status, _) = send(t, Method::Delete, &path, Some(&admin), None).await;
         assert_eq!(status, Status::NoContent);
     }
+    // The archived kettle still names its category, which then goes.
+    let path = format!("/api/products/category/{}", kettles["id"]);
+    let (status, _) = send(t, Method::Delete, &path, Some(&admin), None).await;
+    assert_eq!(status, Status::NoContent);
 }
 
 #[rocket::async_test]
