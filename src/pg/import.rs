@@ -263,38 +263,56 @@ const I8: Type = Type::INT8;
 const T: Type = Type::TEXT;
 const B: Type = Type::BOOL;
 
-/// Streams one query's rows through `each`, with a progress bar over `table`'s rows.
-async fn read(
-    client: &Client,
-    table: &str,
-    sql: &str,
-    types: &[Type],
-    mut each: impl FnMut(&BinaryCopyOutRow),
-) -> Result<u64, String> {
-    let expected: i64 = client
-        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
-        .await
-        .map_err(pg_error)?
-        .get(0);
-    let bar = progress_bar(expected.max(0) as u64, table);
-    let stream = client
-        .copy_out(&format!("COPY ({sql}) TO STDOUT (FORMAT binary)"))
-        .await
-        .map_err(|e| format!("reading {table}: {}", pg_error(e)))?;
-    let rows = BinaryCopyOutStream::new(stream, types);
-    pin_mut!(rows);
-    let mut n = 0u64;
-    while let Some(row) = rows.next().await {
-        let row = row.map_err(|e| format!("reading {table}: {}", pg_error(e)))?;
-        each(&row);
-        n += 1;
-        if n.is_multiple_of(1024) {
-            bar.inc(1024);
+/// Reads queries of one source, noting bad rows and changes as it goes.
+struct Reader<'a> {
+    client: &'a Client,
+    bad: &'a mut Vec<String>,
+    changes: &'a mut Changes,
+}
+
+impl Reader<'_> {
+    /// Streams one query's rows through `each`, each row named as `label` in messages,
+    /// with a progress bar over the rows of the source's `table`.
+    async fn read(
+        &mut self,
+        table: &str,
+        label: &'static str,
+        sql: &str,
+        types: &[Type],
+        mut each: impl FnMut(&mut Row<'_>),
+    ) -> Result<u64, String> {
+        let expected: i64 = self
+            .client
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .await
+            .map_err(pg_error)?
+            .get(0);
+        let bar = progress_bar(expected.max(0) as u64, table);
+        let stream = self
+            .client
+            .copy_out(&format!("COPY ({sql}) TO STDOUT (FORMAT binary)"))
+            .await
+            .map_err(|e| format!("reading {table}: {}", pg_error(e)))?;
+        let rows = BinaryCopyOutStream::new(stream, types);
+        pin_mut!(rows);
+        let mut n = 0u64;
+        while let Some(row) = rows.next().await {
+            let row = row.map_err(|e| format!("reading {table}: {}", pg_error(e)))?;
+            each(&mut Row {
+                row: &row,
+                table: label,
+                bad: self.bad,
+                changes: self.changes,
+            });
+            n += 1;
+            if n.is_multiple_of(1024) {
+                bar.inc(1024);
+            }
         }
+        bar.set_position(n);
+        finish_bar(&bar, None);
+        Ok(n)
     }
-    bar.set_position(n);
-    finish_bar(&bar, None);
-    Ok(n)
 }
 
 /// Where each record sits in `items`, by its key.
@@ -319,372 +337,341 @@ async fn read_shop(
         }
     };
     let mut data = ShopData::default();
-
-    read(
+    let mut reader = Reader {
         client,
-        "users",
-        &q.users,
-        &[I8, T, T, T, B, B, B, I8, I8],
-        |row| {
-            let mut r = Row {
-                row,
-                table: "users",
-                bad,
-                changes,
-            };
-            data.users.push(User {
-                id: r.id(),
-                email: r.text(1, "email"),
-                hashed_password: r.text(2, "hashed_password"),
-                name: r.text(3, "name"),
-                is_active: r.flag(4),
-                is_admin: r.flag(5),
-                is_verified: r.flag(6),
-                created_at: r.int(7, "created_at"),
-                updated_at: r.int(8, "updated_at"),
-                tokens_valid_after: 0,
-            });
-        },
-    )
-    .await?;
+        bad,
+        changes,
+    };
 
-    read(client, "categories", &q.categories, &[I8, T, T], |row| {
-        let mut r = Row {
-            row,
-            table: "categories",
-            bad,
-            changes,
-        };
-        data.categories.push(Category {
-            id: r.id(),
-            name: r.text(1, "name"),
-            // The reference has no slug: `reference::fix` makes one from the name.
-            slug: r.opt::<String>(2).unwrap_or_default(),
-            product_count: 0,
-        });
-    })
-    .await?;
+    reader
+        .read(
+            "users",
+            "users",
+            &q.users,
+            &[I8, T, T, T, B, B, B, I8, I8],
+            |r| {
+                data.users.push(User {
+                    id: r.id(),
+                    email: r.text(1, "email"),
+                    hashed_password: r.text(2, "hashed_password"),
+                    name: r.text(3, "name"),
+                    is_active: r.flag(4),
+                    is_admin: r.flag(5),
+                    is_verified: r.flag(6),
+                    created_at: r.int(7, "created_at"),
+                    updated_at: r.int(8, "updated_at"),
+                    tokens_valid_after: 0,
+                });
+            },
+        )
+        .await?;
+
+    reader
+        .read(
+            "categories",
+            "categories",
+            &q.categories,
+            &[I8, T, T],
+            |r| {
+                data.categories.push(Category {
+                    id: r.id(),
+                    name: r.text(1, "name"),
+                    // The reference has no slug: `reference::fix` makes one from the name.
+                    slug: r.opt::<String>(2).unwrap_or_default(),
+                    product_count: 0,
+                });
+            },
+        )
+        .await?;
 
     let types = [I8, T, T, T, I8, I8, T, I8, I8, I8];
-    read(client, "products", &q.products, &types, |row| {
-        let mut r = Row {
-            row,
-            table: "products",
-            bad,
-            changes,
-        };
-        let id = r.id();
-        let image = r
-            .opt::<String>(6)
-            .and_then(|url| image_name(&url, id, r.changes));
-        data.products.push(Product {
-            id,
-            title: r.text(1, "title"),
-            description: r.text(2, "description"),
-            slug: r.text(3, "slug"),
-            price: r.int(4, "price"),
-            stock_quantity: r.int(5, "stock_quantity"),
-            image,
-            category_ids: Vec::new(),
-            rating_sum: 0,
-            rating_count: 0,
-            archived_at: r.opt(7),
-            referenced: false,
-            created_at: r.int(8, "created_at"),
-            updated_at: r.int(9, "updated_at"),
-        });
-    })
-    .await?;
+    reader
+        .read("products", "products", &q.products, &types, |r| {
+            let id = r.id();
+            let image = r
+                .opt::<String>(6)
+                .and_then(|url| image_name(&url, id, r.changes));
+            data.products.push(Product {
+                id,
+                title: r.text(1, "title"),
+                description: r.text(2, "description"),
+                slug: r.text(3, "slug"),
+                price: r.int(4, "price"),
+                stock_quantity: r.int(5, "stock_quantity"),
+                image,
+                category_ids: Vec::new(),
+                rating_sum: 0,
+                rating_count: 0,
+                archived_at: r.opt(7),
+                referenced: false,
+                created_at: r.int(8, "created_at"),
+                updated_at: r.int(9, "updated_at"),
+            });
+        })
+        .await?;
 
     let index = positions(&data.products, |p| p.id);
     let name = table("product_categories", "product_category");
-    read(client, name, &q.product_categories, &[I8, I8], |row| {
-        let mut r = Row {
-            row,
-            table: "product_categories",
-            bad,
-            changes,
-        };
-        let product = r.id_at(0, "product_id");
-        let category = r.id_at(1, "category_id");
-        match index.get(&product) {
-            Some(&i) => data.products[i].category_ids.push(category),
-            None => r.bad.push(format!(
+    reader
+        .read(
+            name,
+            "product_categories",
+            &q.product_categories,
+            &[I8, I8],
+            |r| {
+                let product = r.id_at(0, "product_id");
+                let category = r.id_at(1, "category_id");
+                match index.get(&product) {
+                    Some(&i) => data.products[i].category_ids.push(category),
+                    None => r.bad.push(format!(
                 "product_categories: product {product} (with category {category}) does not exist"
             )),
-        }
-    })
-    .await?;
+                }
+            },
+        )
+        .await?;
 
     let mut carts: BTreeMap<u64, Cart> = BTreeMap::new();
-    read(
-        client,
-        "cart_items",
-        &q.cart_items,
-        &[I8, I8, I8, I8],
-        |row| {
-            let mut r = Row {
-                row,
-                table: "cart_items",
-                bad,
-                changes,
-            };
-            let id = r.id();
-            let user_id = r.id_at(1, "user_id");
-            let quantity = r.int(3, "quantity");
-            let Some(product_id) = r.opt::<i64>(2) else {
-                r.changes
-                    .note("cart_items: dropped, the product is gone", id);
-                return;
-            };
-            if quantity < 1 && reference {
-                r.changes
-                    .note("cart_items: dropped, the quantity was below 1", id);
-                return;
-            }
-            let cart = carts.entry(user_id).or_insert_with(|| Cart {
-                user_id,
-                lines: Vec::new(),
-            });
-            match cart
-                .lines
-                .iter_mut()
-                .find(|l| l.product_id == product_id as u64)
-            {
-                Some(line) if reference => {
-                    line.quantity += quantity;
+    reader
+        .read(
+            "cart_items",
+            "cart_items",
+            &q.cart_items,
+            &[I8, I8, I8, I8],
+            |r| {
+                let id = r.id();
+                let user_id = r.id_at(1, "user_id");
+                let quantity = r.int(3, "quantity");
+                let Some(product_id) = r.opt::<i64>(2) else {
                     r.changes
-                        .note("cart_items: merged into the same product's line", id);
+                        .note("cart_items: dropped, the product is gone", id);
+                    return;
+                };
+                if quantity < 1 && reference {
+                    r.changes
+                        .note("cart_items: dropped, the quantity was below 1", id);
+                    return;
                 }
-                _ => cart.lines.push(CartLine {
-                    id,
-                    product_id: product_id as u64,
-                    quantity,
-                }),
-            }
-        },
-    )
-    .await?;
+                let cart = carts.entry(user_id).or_insert_with(|| Cart {
+                    user_id,
+                    lines: Vec::new(),
+                });
+                match cart
+                    .lines
+                    .iter_mut()
+                    .find(|l| l.product_id == product_id as u64)
+                {
+                    Some(line) if reference => {
+                        line.quantity += quantity;
+                        r.changes
+                            .note("cart_items: merged into the same product's line", id);
+                    }
+                    _ => cart.lines.push(CartLine {
+                        id,
+                        product_id: product_id as u64,
+                        quantity,
+                    }),
+                }
+            },
+        )
+        .await?;
     data.carts = carts.into_values().collect();
 
     let types = [I8, I8, T, T, T, T, T, T, T, T, B];
     let name = table("shipping_addresses", "shipping_addresses");
-    read(client, name, &q.addresses, &types, |row| {
-        let mut r = Row {
-            row,
-            table: "shipping_addresses",
-            bad,
-            changes,
-        };
-        data.addresses.push(Address {
-            id: r.id(),
-            user_id: r.id_at(1, "user_id"),
-            fields: AddressFields {
-                name: r.text(2, "name"),
-                phone: r.text(3, "phone"),
-                address_line1: r.text(4, "address_line1"),
-                address_line2: r.text(5, "address_line2"),
-                city: r.text(6, "city"),
-                state: r.text(7, "state"),
-                postal_code: r.text(8, "postal_code"),
-                country: r.text(9, "country"),
-            },
-            deleted: r.flag(10),
-        });
-    })
-    .await?;
+    reader
+        .read(name, "shipping_addresses", &q.addresses, &types, |r| {
+            data.addresses.push(Address {
+                id: r.id(),
+                user_id: r.id_at(1, "user_id"),
+                fields: AddressFields {
+                    name: r.text(2, "name"),
+                    phone: r.text(3, "phone"),
+                    address_line1: r.text(4, "address_line1"),
+                    address_line2: r.text(5, "address_line2"),
+                    city: r.text(6, "city"),
+                    state: r.text(7, "state"),
+                    postal_code: r.text(8, "postal_code"),
+                    country: r.text(9, "country"),
+                },
+                deleted: r.flag(10),
+            });
+        })
+        .await?;
 
     let types = [I8, I8, I8, T, I8, I8, I8, T, T, T, T, T, T, T, T];
-    read(client, "orders", &q.orders, &types, |row| {
-        let mut r = Row {
-            row,
-            table: "orders",
-            bad,
-            changes,
-        };
-        let id = r.id();
-        let raw = r.text(3, "status");
-        let status = if reference && raw == "pending" {
-            r.changes.note("orders: pending became payment_failed", id);
-            Some(OrderStatus::PaymentFailed)
-        } else {
-            r.status(&raw)
-        };
-        let address_id = r.opt::<i64>(6);
-        if address_id.is_none() {
-            r.bad
-                .push(format!("orders id {id}: it has no shipping address"));
-        }
-        let order = Order {
-            id,
-            user_id: r.id_at(1, "user_id"),
-            status: status.unwrap_or(OrderStatus::PaymentFailed),
-            total_price: r.int(2, "total_price"),
-            created_at: r.int(4, "created_at"),
-            updated_at: r.int(5, "updated_at"),
-            shipping_address_id: address_id.unwrap_or(0).max(0) as u64,
-            address: AddressFields {
-                name: r.text(7, "ship_name"),
-                phone: r.text(8, "ship_phone"),
-                address_line1: r.text(9, "ship_address_line1"),
-                address_line2: r.text(10, "ship_address_line2"),
-                city: r.text(11, "ship_city"),
-                state: r.text(12, "ship_state"),
-                postal_code: r.text(13, "ship_postal_code"),
-                country: r.text(14, "ship_country"),
-            },
-            items: Vec::new(),
-            payment_id: 0,
-        };
-        data.orders.push(order);
-    })
-    .await?;
+    reader
+        .read("orders", "orders", &q.orders, &types, |r| {
+            let id = r.id();
+            let raw = r.text(3, "status");
+            let status = if reference && raw == "pending" {
+                r.changes.note("orders: pending became payment_failed", id);
+                Some(OrderStatus::PaymentFailed)
+            } else {
+                r.status(&raw)
+            };
+            let address_id = r.opt::<i64>(6);
+            if address_id.is_none() {
+                r.bad
+                    .push(format!("orders id {id}: it has no shipping address"));
+            }
+            let order = Order {
+                id,
+                user_id: r.id_at(1, "user_id"),
+                status: status.unwrap_or(OrderStatus::PaymentFailed),
+                total_price: r.int(2, "total_price"),
+                created_at: r.int(4, "created_at"),
+                updated_at: r.int(5, "updated_at"),
+                shipping_address_id: address_id.unwrap_or(0).max(0) as u64,
+                address: AddressFields {
+                    name: r.text(7, "ship_name"),
+                    phone: r.text(8, "ship_phone"),
+                    address_line1: r.text(9, "ship_address_line1"),
+                    address_line2: r.text(10, "ship_address_line2"),
+                    city: r.text(11, "ship_city"),
+                    state: r.text(12, "ship_state"),
+                    postal_code: r.text(13, "ship_postal_code"),
+                    country: r.text(14, "ship_country"),
+                },
+                items: Vec::new(),
+                payment_id: 0,
+            };
+            data.orders.push(order);
+        })
+        .await?;
 
     let index = positions(&data.orders, |o| o.id);
     let types = [I8, I8, I8, T, I8, I8];
-    read(client, "order_items", &q.order_items, &types, |row| {
-        let mut r = Row {
-            row,
-            table: "order_items",
-            bad,
-            changes,
-        };
-        let id = r.id();
-        let order_id = r.id_at(1, "order_id");
-        let product_id = r.opt::<i64>(2).map(|v| v.max(0) as u64);
-        if product_id.is_none() && reference {
-            r.changes.note(
-                "order_items: the product is gone, titled \"Deleted product\"",
+    reader
+        .read("order_items", "order_items", &q.order_items, &types, |r| {
+            let id = r.id();
+            let order_id = r.id_at(1, "order_id");
+            let product_id = r.opt::<i64>(2).map(|v| v.max(0) as u64);
+            if product_id.is_none() && reference {
+                r.changes.note(
+                    "order_items: the product is gone, titled \"Deleted product\"",
+                    id,
+                );
+            }
+            let item = OrderItem {
                 id,
-            );
-        }
-        let item = OrderItem {
-            id,
-            product_id: product_id.unwrap_or(0),
-            title: r.text(3, "title"),
-            quantity: r.int(4, "quantity"),
-            price: r.int(5, "price"),
-        };
-        match index.get(&order_id) {
-            Some(&i) => data.orders[i].items.push(item),
-            None => r.bad.push(format!(
-                "order_items id {id}: order {order_id} does not exist"
-            )),
-        }
-    })
-    .await?;
+                product_id: product_id.unwrap_or(0),
+                title: r.text(3, "title"),
+                quantity: r.int(4, "quantity"),
+                price: r.int(5, "price"),
+            };
+            match index.get(&order_id) {
+                Some(&i) => data.orders[i].items.push(item),
+                None => r.bad.push(format!(
+                    "order_items id {id}: order {order_id} does not exist"
+                )),
+            }
+        })
+        .await?;
 
     let status_of: HashMap<u64, OrderStatus> =
         data.orders.iter().map(|o| (o.id, o.status)).collect();
     let types = [I8, I8, I8, I8, T, T, T, B, I8];
-    read(client, "payments", &q.payments, &types, |row| {
-        let mut r = Row {
-            row,
-            table: "payments",
-            bad,
-            changes,
-        };
-        let id = r.id();
-        let order_id = r.id_at(1, "order_id");
-        let raw = r.text(4, "status");
-        let status = if reference {
-            Some(reference::payment_status(
-                &raw,
-                status_of.get(&order_id).copied(),
+    reader
+        .read("payments", "payments", &q.payments, &types, |r| {
+            let id = r.id();
+            let order_id = r.id_at(1, "order_id");
+            let raw = r.text(4, "status");
+            let status = if reference {
+                Some(reference::payment_status(
+                    &raw,
+                    status_of.get(&order_id).copied(),
+                    id,
+                    r.changes,
+                ))
+            } else {
+                r.status::<PaymentStatus>(&raw)
+            };
+            data.payments.push(Payment {
                 id,
-                r.changes,
-            ))
-        } else {
-            r.status::<PaymentStatus>(&raw)
-        };
-        data.payments.push(Payment {
-            id,
-            order_id,
-            user_id: r.id_at(2, "user_id"),
-            amount: r.int(3, "amount"),
-            status: status.unwrap_or(PaymentStatus::Failed),
-            payment_gateway: r.text(5, "payment_gateway"),
-            transaction_id: r.text(6, "transaction_id"),
-            is_paid: r.flag(7),
-            created_at: r.int(8, "created_at"),
-        });
-    })
-    .await?;
+                order_id,
+                user_id: r.id_at(2, "user_id"),
+                amount: r.int(3, "amount"),
+                status: status.unwrap_or(PaymentStatus::Failed),
+                payment_gateway: r.text(5, "payment_gateway"),
+                transaction_id: r.text(6, "transaction_id"),
+                is_paid: r.flag(7),
+                created_at: r.int(8, "created_at"),
+            });
+        })
+        .await?;
 
     let name = table("shipping_statuses", "shipping_status");
-    read(client, name, &q.shippings, &[I8, I8, T, I8], |row| {
-        let mut r = Row {
-            row,
-            table: "shipping_statuses",
-            bad,
-            changes,
-        };
-        let raw = r.text(2, "status");
-        let status = r.status::<ShipState>(&raw);
-        data.shippings.push(Shipping {
-            id: r.id(),
-            order_id: r.id_at(1, "order_id"),
-            status: status.unwrap_or(ShipState::Pending),
-            updated_at: r.int(3, "updated_at"),
-            history: Vec::new(),
-        });
-    })
-    .await?;
+    reader
+        .read(
+            name,
+            "shipping_statuses",
+            &q.shippings,
+            &[I8, I8, T, I8],
+            |r| {
+                let raw = r.text(2, "status");
+                let status = r.status::<ShipState>(&raw);
+                data.shippings.push(Shipping {
+                    id: r.id(),
+                    order_id: r.id_at(1, "order_id"),
+                    status: status.unwrap_or(ShipState::Pending),
+                    updated_at: r.int(3, "updated_at"),
+                    history: Vec::new(),
+                });
+            },
+        )
+        .await?;
 
     let index = positions(&data.shippings, |s| s.order_id);
     let name = table("shipping_status_history", "shipping_status");
-    read(client, name, &q.history, &[I8, I8, T, I8], |row| {
-        let mut r = Row {
-            row,
-            table: "shipping_status_history",
-            bad,
-            changes,
-        };
-        let id = r.id();
-        let order_id = r.id_at(1, "order_id");
-        let raw = r.text(2, "status");
-        let status = r.status::<ShipState>(&raw);
-        let at = r.int(3, "at");
-        match (index.get(&order_id), status) {
-            (Some(&i), Some(status)) => data.shippings[i].history.push((status, at)),
-            (None, _) => r.bad.push(format!(
-                "shipping_status_history id {id}: order {order_id} has no shipping status"
-            )),
-            _ => {}
-        }
-    })
-    .await?;
+    reader
+        .read(
+            name,
+            "shipping_status_history",
+            &q.history,
+            &[I8, I8, T, I8],
+            |r| {
+                let id = r.id();
+                let order_id = r.id_at(1, "order_id");
+                let raw = r.text(2, "status");
+                let status = r.status::<ShipState>(&raw);
+                let at = r.int(3, "at");
+                match (index.get(&order_id), status) {
+                    (Some(&i), Some(status)) => data.shippings[i].history.push((status, at)),
+                    (None, _) => r.bad.push(format!(
+                        "shipping_status_history id {id}: order {order_id} has no shipping status"
+                    )),
+                    _ => {}
+                }
+            },
+        )
+        .await?;
 
     let Some(reviews) = &q.reviews else {
         return Ok(data);
     };
     let types = [I8, I8, I8, I8, T, T, I8, I8];
-    read(client, "reviews", reviews, &types, |row| {
-        let mut r = Row {
-            row,
-            table: "reviews",
-            bad,
-            changes,
-        };
-        let id = r.id();
-        let rating = r.int(3, "rating");
-        if !(1..=5).contains(&rating) {
-            r.bad
-                .push(format!("reviews id {id}: rating {rating} is not 1 to 5"));
-        }
-        data.reviews.push(Review {
-            id,
-            product_id: r.id_at(1, "product_id"),
-            user_id: r.id_at(2, "user_id"),
-            user_name: String::new(),
-            rating: rating.clamp(1, 5) as u8,
-            title: r.text(4, "title"),
-            body: r.text(5, "body"),
-            created_at: r.int(6, "created_at"),
-            updated_at: r.int(7, "updated_at"),
-        });
-    })
-    .await?;
+    reader
+        .read("reviews", "reviews", reviews, &types, |r| {
+            let id = r.id();
+            let rating = r.int(3, "rating");
+            if !(1..=5).contains(&rating) {
+                r.bad
+                    .push(format!("reviews id {id}: rating {rating} is not 1 to 5"));
+            }
+            data.reviews.push(Review {
+                id,
+                product_id: r.id_at(1, "product_id"),
+                user_id: r.id_at(2, "user_id"),
+                user_name: String::new(),
+                rating: rating.clamp(1, 5) as u8,
+                title: r.text(4, "title"),
+                body: r.text(5, "body"),
+                created_at: r.int(6, "created_at"),
+                updated_at: r.int(7, "updated_at"),
+            });
+        })
+        .await?;
     Ok(data)
 }
 
