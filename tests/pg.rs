@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use rocket::http::{Method, Status};
 use rocket::local::asynchronous::Client;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -136,29 +136,8 @@ async fn open(dir: &Path) -> Client {
         .unwrap()
 }
 
-async fn call(
-    c: &Client,
-    method: Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (Status, Value) {
-    let mut req = c.req(method, path.to_string());
-    if let Some(token) = token {
-        req = req.header(bearer(token));
-    }
-    if let Some(body) = body {
-        req = req
-            .header(rocket::http::ContentType::JSON)
-            .body(body.to_string());
-    }
-    let res = req.dispatch().await;
-    let status = res.status();
-    (status, res.into_json().await.unwrap_or(Value::Null))
-}
-
 async fn sign_in(c: &Client, email: &str, password: &str) -> (Status, String) {
-    let (status, body) = call(
+    let (status, body) = send_to(
         c,
         Method::Post,
         "/api/account/login",
@@ -473,7 +452,7 @@ async fn export_import_export_keeps_every_table_equal() {
     let c = open(copy.path()).await;
     let (status, ann) = sign_in(&c, "ann@example.com", PASSWORD).await;
     assert_eq!(status, Status::Ok);
-    let (_, orders) = call(&c, Method::Get, "/api/orders", Some(&ann), None).await;
+    let (_, orders) = send_to(&c, Method::Get, "/api/orders", Some(&ann), None).await;
     let items = orders["items"].as_array().unwrap();
     let statuses: Vec<&str> = items
         .iter()
@@ -481,7 +460,7 @@ async fn export_import_export_keeps_every_table_equal() {
         .collect();
     assert_eq!(statuses, ["cancelled", "confirmed"]);
     assert_eq!(items[1]["shipping_address"]["address_line1"], "9 Old Rd");
-    let (_, addresses) = call(
+    let (_, addresses) = send_to(
         &c,
         Method::Get,
         "/api/shippings/addresses",
@@ -496,18 +475,18 @@ async fn export_import_export_keeps_every_table_equal() {
             .or(addresses["items"].as_array().map(|a| a.len())),
         Some(1)
     );
-    let (_, hits) = call(&c, Method::Get, "/api/products/search?q=lamp", None, None).await;
+    let (_, hits) = send_to(&c, Method::Get, "/api/products/search?q=lamp", None, None).await;
     assert_eq!(hits["total"], 2, "{hits}");
-    let (_, lamp) = call(&c, Method::Get, "/api/products/brass-desk-lamp", None, None).await;
+    let (_, lamp) = send_to(&c, Method::Get, "/api/products/brass-desk-lamp", None, None).await;
     assert_eq!(lamp["rating_count"], 1);
     assert_eq!(lamp["stock_quantity"], 18);
-    let (_, gone) = call(&c, Method::Get, "/api/products/retired-kettle", None, None).await;
+    let (_, gone) = send_to(&c, Method::Get, "/api/products/retired-kettle", None, None).await;
     assert!(gone["detail"].is_string());
     let (status, bob) = sign_in(&c, "bob@example.com", PASSWORD).await;
     assert_eq!(status, Status::Ok);
-    let (_, cart) = call(&c, Method::Get, "/api/carts", Some(&bob), None).await;
+    let (_, cart) = send_to(&c, Method::Get, "/api/carts", Some(&bob), None).await;
     assert_eq!(cart["total_quantity"], 3, "{cart}");
-    let (_, cats) = call(&c, Method::Get, "/api/products/category", None, None).await;
+    let (_, cats) = send_to(&c, Method::Get, "/api/products/category", None, None).await;
     let lamps = cats
         .as_array()
         .unwrap()
@@ -516,7 +495,7 @@ async fn export_import_export_keeps_every_table_equal() {
         .unwrap()
         .clone();
     assert_eq!(lamps["product_count"], 2);
-    let (status, made) = call(
+    let (status, made) = send_to(
         &c,
         Method::Post,
         "/api/products/category",
@@ -750,18 +729,18 @@ async fn a_reference_shop_is_mapped_and_its_bcrypt_users_log_in() {
     assert_eq!(status, Status::Ok);
 
     // Imported products are found by search, by their new slugs, in their categories.
-    let (_, hits) = call(&c, Method::Get, "/api/products/search?q=lamp", None, None).await;
+    let (_, hits) = send_to(&c, Method::Get, "/api/products/search?q=lamp", None, None).await;
     assert_eq!(hits["total"], 2, "{hits}");
-    let (_, mug) = call(&c, Method::Get, "/api/products/123-item", None, None).await;
+    let (_, mug) = send_to(&c, Method::Get, "/api/products/123-item", None, None).await;
     assert_eq!(mug["price"], 10.01);
     assert_eq!(mug["categories"][0]["slug"], "mugs-cups");
-    let (_, lamp) = call(&c, Method::Get, "/api/products/brass-desk-lamp", None, None).await;
+    let (_, lamp) = send_to(&c, Method::Get, "/api/products/brass-desk-lamp", None, None).await;
     assert_eq!(
         lamp["image_url"],
         "/media/0123456789abcdef0123456789abcdef.png"
     );
 
-    let (_, orders) = call(&c, Method::Get, "/api/orders", Some(&ann), None).await;
+    let (_, orders) = send_to(&c, Method::Get, "/api/orders", Some(&ann), None).await;
     let items = orders["items"].as_array().unwrap();
     let summary: Vec<(String, f64, String)> = items
         .iter()
@@ -786,19 +765,19 @@ async fn a_reference_shop_is_mapped_and_its_bcrypt_users_log_in() {
     assert_eq!(first["items"][1]["title"], "Deleted product");
     assert_eq!(first["shipping_address"]["postal_code"], "560001");
     assert_eq!(first["shipping_address"]["address_line1"], "");
-    let (_, shipping) = call(&c, Method::Get, "/api/shippings/status/1", Some(&ann), None).await;
+    let (_, shipping) = send_to(&c, Method::Get, "/api/shippings/status/1", Some(&ann), None).await;
     assert_eq!(shipping["status"], "pending", "{shipping}");
-    let (_, shipping) = call(&c, Method::Get, "/api/shippings/status/3", Some(&ann), None).await;
+    let (_, shipping) = send_to(&c, Method::Get, "/api/shippings/status/3", Some(&ann), None).await;
     assert_eq!(
         shipping["history"].as_array().map(|h| h.len()),
         Some(2),
         "{shipping}"
     );
-    let (_, cart) = call(&c, Method::Get, "/api/carts", Some(&ann), None).await;
+    let (_, cart) = send_to(&c, Method::Get, "/api/carts", Some(&ann), None).await;
     assert_eq!(cart["total_quantity"], 3, "{cart}");
     let (status, admin) = sign_in(&c, "admin@example.com", "admin's old password").await;
     assert_eq!(status, Status::Ok);
-    let (status, _) = call(&c, Method::Get, "/api/orders/admin/all", Some(&admin), None).await;
+    let (status, _) = send_to(&c, Method::Get, "/api/orders/admin/all", Some(&admin), None).await;
     assert_eq!(status, Status::Ok);
 }
 

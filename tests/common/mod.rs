@@ -181,7 +181,18 @@ pub async fn send(
     token: Option<&str>,
     body: Option<Value>,
 ) -> (Status, Value) {
-    let mut req = t.client.req(method, path.to_string());
+    send_to(&t.client, method, path, token, body).await
+}
+
+/// `send` to any client (an app opened over an existing data folder, say).
+pub async fn send_to(
+    client: &Client,
+    method: rocket::http::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (Status, Value) {
+    let mut req = client.req(method, path.to_string());
     if let Some(token) = token {
         req = req.header(bearer(token));
     }
