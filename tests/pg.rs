@@ -433,7 +433,7 @@ async fn export_import_export_keeps_every_table_equal() {
     ok(&shopbox(&["export-pg", "--url", &second.url], copy.path()));
     for table in TABLES {
         let (a, b) = (first.rows(table).await, second.rows(table).await);
-        assert!(!a.is_empty() || *table == "never empty", "{table} is empty");
+        assert!(!a.is_empty(), "{table} is empty");
         assert_eq!(a, b, "table {table} differs after export, import, export");
     }
 
