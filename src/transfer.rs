@@ -61,13 +61,6 @@ pub fn is_empty(db: &Db) -> StoreResult<bool> {
 }
 
 impl ShopData {
-    /// Reads every record, each table in id order.
-    pub fn read(db: &Db) -> StoreResult<ShopData> {
-        let mut data = ShopData::read_catalog(db)?;
-        data.add_sales(ShopData::read_sales(db)?);
-        Ok(data)
-    }
-
     /// Users, the catalog, carts and reviews (the sales tables left empty). What the API
     /// no longer shows is left out: cart lines of deleted products, and the deleted
     /// categories that archived products still name.
