@@ -5,6 +5,9 @@ use std::process::ExitCode;
 use shopbox::commands;
 use shopbox::config::Config;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// shopbox: a complete e-commerce backend in one executable.
 ///
 /// With no command, `shopbox [OPTIONS]` runs the shop (`shopbox serve`).

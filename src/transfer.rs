@@ -3,16 +3,18 @@
 //! a `ShopData` between sled and SQL; nothing here knows about SQL.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
 
 use crate::account::model::{email_key, User, USERS, USERS_BY_EMAIL};
 use crate::cart::{Cart, CARTS};
 use crate::core::money::MAX_CENTS;
 use crate::core::text::{fold, slug_reserved, slug_shaped};
-use crate::db::{encode, id_key, pair_key, Db, Record, StoreResult};
+use crate::db::{encode, id_key, pair_key, Db, Record, StoreError, StoreResult};
 use crate::order::{Order, OrderStatus, ORDERS, ORDERS_BY_USER, ORDER_ITEMS};
 use crate::payment::{Payment, PAYMENTS, PAYMENTS_BY_USER};
 use crate::product::model::{Category, Product, CATEGORIES, PRODUCTS};
 use crate::product::reviews::{author_key, Review, REVIEWS, REVIEWS_BY_AUTHOR, REVIEWS_BY_PRODUCT};
+use crate::product::store;
 use crate::shipping::{Address, Shipping, ADDRESSES, ADDRESSES_BY_USER, SHIPPING};
 
 /// Every record a shop keeps that outlives a session: no sessions, tokens, outbox or
@@ -372,60 +374,102 @@ impl ShopData {
     /// Writes checked records into a database that holds nothing yet, with every index
     /// (search included) and every id sequence past the largest id; `step` is told each
     /// tree as it is written. Flushed before it returns.
-    pub fn write_new(&self, db: &Db, step: &dyn Fn(&str)) -> StoreResult<()> {
-        let put = |tree: &'static str, entries: Vec<(Vec<u8>, Vec<u8>)>| {
-            step(tree);
-            db.replace_tree(tree, entries)?;
-            // Written tree by tree, sled's dirty pages stay few.
-            db.flush_blocking()
+    ///
+    /// The trees are made and written by one worker per core, each taking the next job
+    /// (the catalog's indexes first, being the longest), so that encoding and building
+    /// indexes overlap with sled's inserting.
+    pub fn write_new(&self, db: &Db, step: &(dyn Fn(&str) + Sync)) -> StoreResult<()> {
+        type Trees = Vec<(&'static str, Entries)>;
+        type Job<'a> = Box<dyn FnOnce() -> StoreResult<Trees> + Send + 'a>;
+        let one = |tree: &'static str, entries: Entries| Ok(vec![(tree, entries)]);
+        let sorted = |trees: store::TreeEntries| -> Trees {
+            trees
+                .into_iter()
+                .map(|(tree, entries)| (tree, entries.into_iter().collect()))
+                .collect()
         };
-        put(USERS, records(&self.users, |u| u.id)?)?;
-        put(
-            USERS_BY_EMAIL,
-            self.users
-                .iter()
-                .map(|u| (email_key(&u.email), id_key(u.id).to_vec()))
-                .collect(),
-        )?;
-        put(PRODUCTS, records(&self.products, |p| p.id)?)?;
-        for (tree, entries) in
-            crate::product::store::index_entries(&self.categories, &self.products)?
-        {
-            put(tree, entries.into_iter().collect())?;
-        }
-        put(CARTS, records(&self.carts, |c| c.user_id)?)?;
-        put(ADDRESSES, records(&self.addresses, |a| a.id)?)?;
-        put(
-            ADDRESSES_BY_USER,
-            links(self.addresses.iter().filter(|a| !a.deleted), |a| {
-                (a.user_id, a.id)
+        let jobs: Vec<Job> = vec![
+            Box::new(|| {
+                let listing = store::listing_entries(&self.categories, &self.products)?;
+                Ok(sorted(listing))
             }),
-        )?;
-        put(ORDERS, records(&self.orders, |o| o.id)?)?;
-        put(ORDERS_BY_USER, links(&self.orders, |o| (o.user_id, o.id)))?;
-        put(PAYMENTS, records(&self.payments, |p| p.id)?)?;
-        put(
-            PAYMENTS_BY_USER,
-            links(&self.payments, |p| (p.user_id, p.id)),
-        )?;
-        put(SHIPPING, records(&self.shippings, |s| s.order_id)?)?;
-        put(REVIEWS, records(&self.reviews, |r| r.id)?)?;
-        put(
-            REVIEWS_BY_AUTHOR,
-            self.reviews
-                .iter()
-                .map(|r| {
+            Box::new(|| {
+                Ok(sorted(store::search_entries(
+                    &self.categories,
+                    &self.products,
+                )))
+            }),
+            Box::new(|| one(PRODUCTS, records(&self.products, |p| p.id)?)),
+            Box::new(|| one(ORDERS, records(&self.orders, |o| o.id)?)),
+            Box::new(|| one(PAYMENTS, records(&self.payments, |p| p.id)?)),
+            Box::new(|| one(SHIPPING, records(&self.shippings, |s| s.order_id)?)),
+            Box::new(|| one(ORDERS_BY_USER, links(&self.orders, |o| (o.user_id, o.id)))),
+            Box::new(|| {
+                one(
+                    PAYMENTS_BY_USER,
+                    links(&self.payments, |p| (p.user_id, p.id)),
+                )
+            }),
+            Box::new(|| {
+                Ok(vec![
+                    (USERS, records(&self.users, |u| u.id)?),
                     (
-                        author_key(r.user_id, r.product_id).to_vec(),
-                        id_key(r.id).to_vec(),
-                    )
-                })
-                .collect(),
-        )?;
-        put(
-            REVIEWS_BY_PRODUCT,
-            links(&self.reviews, |r| (r.product_id, r.id)),
-        )?;
+                        USERS_BY_EMAIL,
+                        self.users
+                            .iter()
+                            .map(|u| (email_key(&u.email), id_key(u.id).to_vec()))
+                            .collect(),
+                    ),
+                    (CARTS, records(&self.carts, |c| c.user_id)?),
+                    (ADDRESSES, records(&self.addresses, |a| a.id)?),
+                    (
+                        ADDRESSES_BY_USER,
+                        links(self.addresses.iter().filter(|a| !a.deleted), |a| {
+                            (a.user_id, a.id)
+                        }),
+                    ),
+                    (REVIEWS, records(&self.reviews, |r| r.id)?),
+                    (
+                        REVIEWS_BY_AUTHOR,
+                        self.reviews
+                            .iter()
+                            .map(|r| {
+                                (
+                                    author_key(r.user_id, r.product_id).to_vec(),
+                                    id_key(r.id).to_vec(),
+                                )
+                            })
+                            .collect(),
+                    ),
+                    (
+                        REVIEWS_BY_PRODUCT,
+                        links(&self.reviews, |r| (r.product_id, r.id)),
+                    ),
+                ])
+            }),
+        ];
+        let queue = Mutex::new(jobs.into_iter());
+        let next = || queue.lock().ok().and_then(|mut jobs| jobs.next());
+        let work = || -> StoreResult<()> {
+            while let Some(job) = next() {
+                for (tree, entries) in job()? {
+                    step(tree);
+                    db.replace_tree(tree, entries)?;
+                }
+            }
+            Ok(())
+        };
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        std::thread::scope(|scope| {
+            let running: Vec<_> = (0..workers).map(|_| scope.spawn(work)).collect();
+            running.into_iter().try_for_each(|worker| {
+                worker
+                    .join()
+                    .unwrap_or_else(|_| Err(StoreError::Internal("a writer thread failed".into())))
+            })
+        })?;
 
         let max = |ids: &mut dyn Iterator<Item = u64>| ids.max().unwrap_or(0);
         let sequences = [
@@ -600,10 +644,10 @@ fn check_slug(table: &str, id: u64, slug: &str, bad: &mut Vec<String>) {
     }
 }
 
-fn records<R: Record>(
-    items: &[R],
-    key: impl Fn(&R) -> u64,
-) -> StoreResult<Vec<(Vec<u8>, Vec<u8>)>> {
+/// A tree's entries, in key order.
+type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
+fn records<R: Record>(items: &[R], key: impl Fn(&R) -> u64) -> StoreResult<Entries> {
     items
         .iter()
         .map(|r| Ok((id_key(key(r)).to_vec(), encode(r)?)))
@@ -614,7 +658,7 @@ fn records<R: Record>(
 fn links<'a, T: 'a>(
     items: impl IntoIterator<Item = &'a T>,
     pair: impl Fn(&T) -> (u64, u64),
-) -> Vec<(Vec<u8>, Vec<u8>)> {
+) -> Entries {
     let mut out: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
     for item in items {
         let (parent, child) = pair(item);

@@ -955,8 +955,15 @@ fn rebuild_into_memory(db: &Db) -> StoreResult<TreeEntries> {
 /// functions the writes use, and the category records with their product counts. Used by
 /// `check`, `check --repair` and imports (which write the product records themselves).
 pub fn index_entries(categories: &[Category], products: &[Product]) -> StoreResult<TreeEntries> {
+    let mut out = listing_entries(categories, products)?;
+    out.extend(search_entries(categories, products));
+    Ok(out)
+}
+
+/// `index_entries` but for the search postings: the listing, slug and category indexes,
+/// and the category records.
+pub fn listing_entries(categories: &[Category], products: &[Product]) -> StoreResult<TreeEntries> {
     let mut counts: HashMap<u64, u64> = HashMap::new();
-    let names: HashMap<u64, &str> = categories.iter().map(|c| (c.id, c.name.as_str())).collect();
     let mut by_slug = BTreeMap::new();
     let mut live = BTreeMap::new();
     let mut by_price = BTreeMap::new();
@@ -981,14 +988,6 @@ pub fn index_entries(categories: &[Category], products: &[Product]) -> StoreResu
             *counts.entry(c).or_default() += 1;
         }
     }
-    let postings = search::build(products.iter().filter(|p| is_live(p)).map(|p| {
-        let cats = p
-            .category_ids
-            .iter()
-            .filter_map(|c| names.get(c).map(|n| n.to_string()))
-            .collect();
-        (p, cats)
-    }));
     let mut records = BTreeMap::new();
     let mut by_name = BTreeMap::new();
     let mut category_slugs = BTreeMap::new();
@@ -1008,9 +1007,22 @@ pub fn index_entries(categories: &[Category], products: &[Product]) -> StoreResu
         (PRODUCTS_BY_CATEGORY_PRICE, by_category_price),
         (PRODUCTS_BY_TITLE, by_title),
         (PRODUCTS_BY_RATING, by_rating),
-        (SEARCH_POSTINGS, postings),
         (CATEGORIES, records),
         (CATEGORIES_BY_NAME, by_name),
         (CATEGORIES_BY_SLUG, category_slugs),
     ])
+}
+
+/// The search postings of the live products, as `index_entries` gives them.
+pub fn search_entries(categories: &[Category], products: &[Product]) -> TreeEntries {
+    let names: HashMap<u64, &str> = categories.iter().map(|c| (c.id, c.name.as_str())).collect();
+    let postings = search::build(products.iter().filter(|p| is_live(p)).map(|p| {
+        let cats = p
+            .category_ids
+            .iter()
+            .filter_map(|c| names.get(c).map(|n| n.to_string()))
+            .collect();
+        (p, cats)
+    }));
+    vec![(SEARCH_POSTINGS, postings)]
 }
