@@ -7,17 +7,19 @@ use crate::config::Config;
 use crate::core::password::hash_now;
 use crate::core::time::{now_micros, rfc3339};
 use crate::db::Db;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// The progress bar of every long CLI job.
 pub fn progress_bar(len: u64, what: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
+    // Styled while hidden, so that nothing is drawn before a `MultiProgress` takes it.
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::hidden());
     bar.set_style(
         ProgressStyle::with_template("{msg:>24} [{bar:40}] {pos}/{len} ({per_sec}, {eta} left)")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
     bar.set_message(what.to_string());
+    bar.set_draw_target(ProgressDrawTarget::stderr());
     bar
 }
 

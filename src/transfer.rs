@@ -2,8 +2,9 @@
 //! written into a new one with every index rebuilt. The PostgreSQL export and import move
 //! a `ShopData` between sled and SQL; nothing here knows about SQL.
 
+use std::collections::VecDeque;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 
 use crate::account::model::{email_key, User, USERS, USERS_BY_EMAIL};
 use crate::cart::{Cart, CARTS};
@@ -379,8 +380,6 @@ impl ShopData {
     /// (the catalog's indexes first, being the longest), so that encoding and building
     /// indexes overlap with sled's inserting.
     pub fn write_new(&self, db: &Db, step: &(dyn Fn(&str) + Sync)) -> StoreResult<()> {
-        type Trees = Vec<(&'static str, Entries)>;
-        type Job<'a> = Box<dyn FnOnce() -> StoreResult<Trees> + Send + 'a>;
         let one = |tree: &'static str, entries: Entries| Ok(vec![(tree, entries)]);
         let sorted = |trees: store::TreeEntries| -> Trees {
             trees
@@ -448,27 +447,12 @@ impl ShopData {
                 ])
             }),
         ];
-        let queue = Mutex::new(jobs.into_iter());
-        let next = || queue.lock().ok().and_then(|mut jobs| jobs.next());
-        let work = || -> StoreResult<()> {
-            while let Some(job) = next() {
-                for (tree, entries) in job()? {
-                    step(tree);
-                    db.replace_tree(tree, entries)?;
-                }
-            }
-            Ok(())
-        };
         let workers = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
-        std::thread::scope(|scope| {
-            let running: Vec<_> = (0..workers).map(|_| scope.spawn(work)).collect();
-            running.into_iter().try_for_each(|worker| {
-                worker
-                    .join()
-                    .unwrap_or_else(|_| Err(StoreError::Internal("a writer thread failed".into())))
-            })
+        Workers::new(jobs).run(workers, &|tree, entries| {
+            step(tree);
+            db.replace_tree(tree, entries).map(|_| ())
         })?;
 
         let max = |ids: &mut dyn Iterator<Item = u64>| ids.max().unwrap_or(0);
@@ -647,6 +631,127 @@ fn check_slug(table: &str, id: u64, slug: &str, bad: &mut Vec<String>) {
 /// A tree's entries, in key order.
 type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 
+/// Trees by name, with their entries.
+type Trees = Vec<(&'static str, Entries)>;
+
+/// Makes some trees' entries.
+type Job<'a> = Box<dyn FnOnce() -> StoreResult<Trees> + Send + 'a>;
+
+/// What `write_new`'s workers share: jobs that make trees, and made trees to write.
+struct Workers<'a> {
+    state: Mutex<Queue<'a>>,
+    changed: Condvar,
+}
+
+struct Queue<'a> {
+    jobs: VecDeque<Job<'a>>,
+    made: VecDeque<(&'static str, Entries)>,
+    /// Jobs taken and not finished: their trees may still come.
+    making: usize,
+    failed: bool,
+}
+
+enum Task<'a> {
+    Make(Job<'a>),
+    Write(&'static str, Entries),
+}
+
+impl<'a> Workers<'a> {
+    fn new(jobs: Vec<Job<'a>>) -> Self {
+        Workers {
+            state: Mutex::new(Queue {
+                jobs: jobs.into(),
+                made: VecDeque::new(),
+                making: 0,
+                failed: false,
+            }),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// Runs every job and writes every tree they make with `write`, on `threads`
+    /// threads. A made tree is written before the next job starts, so that at most a
+    /// few trees wait in memory; the first error stops every thread and is answered.
+    fn run(
+        &self,
+        threads: usize,
+        write: &(dyn Fn(&'static str, Entries) -> StoreResult<()> + Sync),
+    ) -> StoreResult<()> {
+        std::thread::scope(|scope| {
+            let running: Vec<_> = (0..threads.max(1))
+                .map(|_| scope.spawn(|| self.work(write)))
+                .collect();
+            let mut outcome = Ok(());
+            for thread in running {
+                let done = thread
+                    .join()
+                    .unwrap_or_else(|_| Err(StoreError::Internal("a writer thread failed".into())));
+                if outcome.is_ok() {
+                    outcome = done;
+                }
+            }
+            outcome
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue<'a>> {
+        // A thread that panicked holds no invariant the others need: its job is lost and
+        // its panic is answered by `run`.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn next(&self) -> Option<Task<'a>> {
+        let mut queue = self.lock();
+        loop {
+            if queue.failed {
+                return None;
+            }
+            if let Some((tree, entries)) = queue.made.pop_front() {
+                return Some(Task::Write(tree, entries));
+            }
+            if let Some(job) = queue.jobs.pop_front() {
+                queue.making += 1;
+                return Some(Task::Make(job));
+            }
+            if queue.making == 0 {
+                return None;
+            }
+            queue = self
+                .changed
+                .wait(queue)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+    }
+
+    fn work(
+        &self,
+        write: &(dyn Fn(&'static str, Entries) -> StoreResult<()> + Sync),
+    ) -> StoreResult<()> {
+        while let Some(task) = self.next() {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match task {
+                Task::Make(job) => {
+                    let trees = job();
+                    let mut queue = self.lock();
+                    queue.making -= 1;
+                    queue.made.extend(trees?);
+                    self.changed.notify_all();
+                    Ok(())
+                }
+                Task::Write(tree, entries) => write(tree, entries),
+            }))
+            .unwrap_or_else(|_| Err(StoreError::Internal("a writer thread failed".into())));
+            if let Err(e) = outcome {
+                self.lock().failed = true;
+                self.changed.notify_all();
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+}
+
 fn records<R: Record>(items: &[R], key: impl Fn(&R) -> u64) -> StoreResult<Entries> {
     items
         .iter()
@@ -665,4 +770,71 @@ fn links<'a, T: 'a>(
         out.insert(pair_key(parent, child).to_vec(), Vec::new());
     }
     out.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn tree(name: &'static str, n: u8) -> Trees {
+        vec![(name, (0..n).map(|i| (vec![i], Vec::new())).collect())]
+    }
+
+    #[test]
+    fn workers_write_every_tree_that_every_job_makes() {
+        let written = Mutex::new(Vec::new());
+        let jobs: Vec<Job> = vec![
+            Box::new(|| Ok([tree("a", 3), tree("b", 1)].concat())),
+            Box::new(|| Ok(tree("c", 2))),
+            Box::new(|| Ok(Vec::new())),
+        ];
+        Workers::new(jobs)
+            .run(2, &|name, entries| {
+                written.lock().unwrap().push((name, entries.len()));
+                Ok(())
+            })
+            .unwrap();
+        let mut written = written.into_inner().unwrap();
+        written.sort();
+        assert_eq!(written, vec![("a", 3), ("b", 1), ("c", 2)]);
+    }
+
+    #[test]
+    fn the_first_failure_stops_the_workers_and_is_answered() {
+        let writes = AtomicUsize::new(0);
+        let jobs: Vec<Job> = (0..50)
+            .map(|i| -> Job {
+                Box::new(move || {
+                    if i == 3 {
+                        Err(StoreError::Internal("job 3 failed".into()))
+                    } else {
+                        Ok(tree("t", 1))
+                    }
+                })
+            })
+            .collect();
+        let outcome = Workers::new(jobs).run(2, &|_, _| {
+            writes.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        });
+        assert_eq!(outcome, Err(StoreError::Internal("job 3 failed".into())));
+        assert!(
+            writes.load(Ordering::Relaxed) < 49,
+            "work went on after the failure"
+        );
+    }
+
+    #[test]
+    fn a_panicking_job_is_an_error_not_a_hang() {
+        let jobs: Vec<Job> = vec![
+            Box::new(|| panic!("broken job")),
+            Box::new(|| Ok(tree("t", 1))),
+        ];
+        let outcome = Workers::new(jobs).run(2, &|_, _| Ok(()));
+        assert_eq!(
+            outcome,
+            Err(StoreError::Internal("a writer thread failed".into()))
+        );
+    }
 }

@@ -23,6 +23,7 @@ use crate::product::model::{Category, Product};
 use crate::product::reviews::Review;
 use crate::shipping::{Address, AddressFields, ShipState, Shipping};
 use crate::transfer::{self, ShopData};
+use indicatif::MultiProgress;
 
 /// Which tables the source database holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -266,8 +267,9 @@ const B: Type = Type::BOOL;
 /// Reads queries of one source, noting bad rows and changes as it goes.
 struct Reader<'a> {
     client: &'a Client,
-    bad: &'a mut Vec<String>,
-    changes: &'a mut Changes,
+    bars: &'a MultiProgress,
+    bad: Vec<String>,
+    changes: Changes,
 }
 
 impl Reader<'_> {
@@ -287,7 +289,7 @@ impl Reader<'_> {
             .await
             .map_err(pg_error)?
             .get(0);
-        let bar = progress_bar(expected.max(0) as u64, table);
+        let bar = self.bars.add(progress_bar(expected.max(0) as u64, table));
         let stream = self
             .client
             .copy_out(&format!("COPY ({sql}) TO STDOUT (FORMAT binary)"))
@@ -301,8 +303,8 @@ impl Reader<'_> {
             each(&mut Row {
                 row: &row,
                 table: label,
-                bad: self.bad,
-                changes: self.changes,
+                bad: &mut self.bad,
+                changes: &mut self.changes,
             });
             n += 1;
             if n.is_multiple_of(1024) {
@@ -310,7 +312,7 @@ impl Reader<'_> {
             }
         }
         bar.set_position(n);
-        finish_bar(&bar, None);
+        bar.finish();
         Ok(n)
     }
 }
@@ -320,28 +322,82 @@ fn positions<T>(items: &[T], key: impl Fn(&T) -> u64) -> HashMap<u64, usize> {
     items.iter().enumerate().map(|(i, t)| (key(t), i)).collect()
 }
 
-/// Reads every table into a `ShopData`; problems that make a row meaningless go to `bad`.
-async fn read_shop(
-    client: &Client,
+/// Where a part of the shop was read from, and what reading it found.
+struct Part<'a> {
+    reader: Reader<'a>,
     layout: Layout,
-    q: &Queries,
+    queries: &'a Queries,
+}
+
+impl Part<'_> {
+    /// The source's name for one of SPEC.md's tables.
+    fn table(&self, shopbox: &'static str, theirs: &'static str) -> &'static str {
+        match self.layout {
+            Layout::Shopbox => shopbox,
+            Layout::Reference => theirs,
+        }
+    }
+}
+
+/// Reads every table into a `ShopData`, the catalog and the sales each on their own
+/// connection and thread; problems that make a row meaningless go to `bad`.
+fn read_shop(
+    rt: &tokio::runtime::Runtime,
+    clients: [&Client; 2],
+    layout: Layout,
+    queries: &Queries,
     changes: &mut Changes,
     bad: &mut Vec<String>,
 ) -> Result<ShopData, String> {
-    let reference = layout == Layout::Reference;
-    let table = |shopbox: &'static str, theirs: &'static str| {
-        if reference {
-            theirs
-        } else {
-            shopbox
+    let bars = MultiProgress::new();
+    let part = |client| Part {
+        reader: Reader {
+            client,
+            bars: &bars,
+            bad: Vec::new(),
+            changes: Changes::default(),
+        },
+        layout,
+        queries,
+    };
+    let (catalog, sales) = std::thread::scope(|scope| {
+        let catalog = scope.spawn(|| rt.block_on(read_catalog(part(clients[0]))));
+        let sales = scope.spawn(|| rt.block_on(read_sales(part(clients[1]))));
+        let failed = || Err("a reading thread failed".to_string());
+        (
+            catalog.join().unwrap_or_else(|_| failed()),
+            sales.join().unwrap_or_else(|_| failed()),
+        )
+    });
+    let (mut data, catalog) = catalog?;
+    let (sales_data, sales) = sales?;
+    data.addresses = sales_data.addresses;
+    data.orders = sales_data.orders;
+    data.payments = sales_data.payments;
+    data.shippings = sales_data.shippings;
+    data.reviews = sales_data.reviews;
+    for reader in [catalog, sales] {
+        bad.extend(reader.bad);
+        for (what, ids) in reader.changes.0 {
+            changes.0.entry(what).or_default().extend(ids);
         }
-    };
+    }
+    if !bars.is_hidden() {
+        eprintln!();
+    }
+    Ok(data)
+}
+
+/// Users, categories, products and carts.
+async fn read_catalog(part: Part<'_>) -> Result<(ShopData, Reader<'_>), String> {
+    let reference = part.layout == Layout::Reference;
+    let product_categories = part.table("product_categories", "product_category");
+    let Part {
+        mut reader,
+        queries: q,
+        ..
+    } = part;
     let mut data = ShopData::default();
-    let mut reader = Reader {
-        client,
-        bad,
-        changes,
-    };
 
     reader
         .read(
@@ -411,10 +467,9 @@ async fn read_shop(
         .await?;
 
     let index = positions(&data.products, |p| p.id);
-    let name = table("product_categories", "product_category");
     reader
         .read(
-            name,
+            product_categories,
             "product_categories",
             &q.product_categories,
             &[I8, I8],
@@ -476,27 +531,46 @@ async fn read_shop(
         )
         .await?;
     data.carts = carts.into_values().collect();
+    Ok((data, reader))
+}
+
+/// Addresses, orders with their items, payments, shipping and reviews.
+async fn read_sales(part: Part<'_>) -> Result<(ShopData, Reader<'_>), String> {
+    let reference = part.layout == Layout::Reference;
+    let shipping_statuses = part.table("shipping_statuses", "shipping_status");
+    let history = part.table("shipping_status_history", "shipping_status");
+    let Part {
+        mut reader,
+        queries: q,
+        ..
+    } = part;
+    let mut data = ShopData::default();
 
     let types = [I8, I8, T, T, T, T, T, T, T, T, B];
-    let name = table("shipping_addresses", "shipping_addresses");
     reader
-        .read(name, "shipping_addresses", &q.addresses, &types, |r| {
-            data.addresses.push(Address {
-                id: r.id(),
-                user_id: r.id_at(1, "user_id"),
-                fields: AddressFields {
-                    name: r.text(2, "name"),
-                    phone: r.text(3, "phone"),
-                    address_line1: r.text(4, "address_line1"),
-                    address_line2: r.text(5, "address_line2"),
-                    city: r.text(6, "city"),
-                    state: r.text(7, "state"),
-                    postal_code: r.text(8, "postal_code"),
-                    country: r.text(9, "country"),
-                },
-                deleted: r.flag(10),
-            });
-        })
+        .read(
+            "shipping_addresses",
+            "shipping_addresses",
+            &q.addresses,
+            &types,
+            |r| {
+                data.addresses.push(Address {
+                    id: r.id(),
+                    user_id: r.id_at(1, "user_id"),
+                    fields: AddressFields {
+                        name: r.text(2, "name"),
+                        phone: r.text(3, "phone"),
+                        address_line1: r.text(4, "address_line1"),
+                        address_line2: r.text(5, "address_line2"),
+                        city: r.text(6, "city"),
+                        state: r.text(7, "state"),
+                        postal_code: r.text(8, "postal_code"),
+                        country: r.text(9, "country"),
+                    },
+                    deleted: r.flag(10),
+                });
+            },
+        )
         .await?;
 
     let types = [I8, I8, I8, T, I8, I8, I8, T, T, T, T, T, T, T, T];
@@ -601,10 +675,9 @@ async fn read_shop(
         })
         .await?;
 
-    let name = table("shipping_statuses", "shipping_status");
     reader
         .read(
-            name,
+            shipping_statuses,
             "shipping_statuses",
             &q.shippings,
             &[I8, I8, T, I8],
@@ -623,10 +696,9 @@ async fn read_shop(
         .await?;
 
     let index = positions(&data.shippings, |s| s.order_id);
-    let name = table("shipping_status_history", "shipping_status");
     reader
         .read(
-            name,
+            history,
             "shipping_status_history",
             &q.history,
             &[I8, I8, T, I8],
@@ -648,7 +720,7 @@ async fn read_shop(
         .await?;
 
     let Some(reviews) = &q.reviews else {
-        return Ok(data);
+        return Ok((data, reader));
     };
     let types = [I8, I8, I8, I8, T, T, I8, I8];
     reader
@@ -672,7 +744,7 @@ async fn read_shop(
             });
         })
         .await?;
-    Ok(data)
+    Ok((data, reader))
 }
 
 /// The media file name of an image URL (`/media/<name>`, or the reference's
@@ -741,19 +813,27 @@ pub fn import(
     let rt = runtime()?;
     let mut changes = Changes::default();
     let mut bad = Vec::new();
-    let (layout, mut data) = rt.block_on(async {
+    let (client, second, layout) = rt.block_on(async {
         let client = connect(url).await?;
         let layout = layout(&client).await?;
-        let queries = match layout {
-            Layout::Shopbox => shopbox_queries(),
-            Layout::Reference => reference::queries(),
-        };
-        let data = read_shop(&client, layout, &queries, &mut changes, &mut bad).await?;
-        if layout == Layout::Reference {
-            reference::note_source_changes(&client, &mut changes).await?;
-        }
-        Ok::<_, String>((layout, data))
+        Ok::<_, String>((client, connect(url).await?, layout))
     })?;
+    let queries = match layout {
+        Layout::Shopbox => shopbox_queries(),
+        Layout::Reference => reference::queries(),
+    };
+    let mut data = read_shop(
+        &rt,
+        [&client, &second],
+        layout,
+        &queries,
+        &mut changes,
+        &mut bad,
+    )?;
+    if layout == Layout::Reference {
+        rt.block_on(reference::note_source_changes(&client, &mut changes))?;
+    }
+    drop((client, second));
     if layout == Layout::Reference {
         reference::fix(&mut data, &mut changes);
     }
