@@ -5,7 +5,7 @@
 //! and a common term is not one huge value. Each posting carries what BM25 needs: the
 //! term's count in title, description and category names, and the document length.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::core::text::words;
 use crate::db::{abort, Db, StoreError, StoreResult, Tx, TxResult};
@@ -190,19 +190,30 @@ pub fn build<'a>(
         .map(|(p, names)| (p.id, document(p, &names)))
         .collect();
     docs.sort_unstable_by_key(|d| d.0);
-    let mut out: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+    let mut out: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
     let mut total_length = 0u64;
-    for (id, doc) in &docs {
-        total_length += doc
-            .values()
-            .next()
-            .map(|p| u64::from(p.length))
-            .unwrap_or(0);
-        for (term, posting) in doc {
-            // Ids ascend, so appending keeps every chunk in id order.
-            posting.encode(out.entry(chunk_key(term, *id)).or_default());
+    // One chunk's documents at a time: their postings grouped by term, then one entry per
+    // term. Ids ascend, so appending keeps every chunk in id order.
+    for chunk in docs.chunk_by(|a, b| a.0 >> CHUNK_BITS == b.0 >> CHUNK_BITS) {
+        let mut by_term: HashMap<&str, Vec<u8>> = HashMap::new();
+        for (_, doc) in chunk {
+            total_length += doc
+                .values()
+                .next()
+                .map(|p| u64::from(p.length))
+                .unwrap_or(0);
+            for (term, posting) in doc {
+                posting.encode(by_term.entry(term.as_str()).or_default());
+            }
         }
+        let first = chunk[0].0;
+        out.extend(
+            by_term
+                .into_iter()
+                .map(|(term, postings)| (chunk_key(term, first), postings)),
+        );
     }
+    let mut out: BTreeMap<Vec<u8>, Vec<u8>> = out.into_iter().collect();
     if !docs.is_empty() {
         out.insert(
             STATS_KEY.to_vec(),
