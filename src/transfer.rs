@@ -376,12 +376,12 @@ impl ShopData {
     /// (search included) and every id sequence past the largest id; `step` is told each
     /// tree as it is written. Flushed before it returns.
     ///
-    /// The trees are made and written by one worker per core, each taking the next job
-    /// (the catalog's indexes first, being the longest), so that encoding and building
-    /// indexes overlap with sled's inserting.
+    /// The trees are made and written by one worker per core (see `Workers`), so that
+    /// encoding records and building indexes overlap with sled's inserting; the catalog's
+    /// indexes come first, being the longest to make.
     pub fn write_new(&self, db: &Db, step: &(dyn Fn(&str) + Sync)) -> StoreResult<()> {
         let one = |tree: &'static str, entries: Entries| Ok(vec![(tree, entries)]);
-        let sorted = |trees: store::TreeEntries| -> Trees {
+        let listed = |trees: store::TreeEntries| -> Trees {
             trees
                 .into_iter()
                 .map(|(tree, entries)| (tree, entries.into_iter().collect()))
@@ -390,10 +390,10 @@ impl ShopData {
         let jobs: Vec<Job> = vec![
             Box::new(|| {
                 let listing = store::listing_entries(&self.categories, &self.products)?;
-                Ok(sorted(listing))
+                Ok(listed(listing))
             }),
             Box::new(|| {
-                Ok(sorted(store::search_entries(
+                Ok(listed(store::search_entries(
                     &self.categories,
                     &self.products,
                 )))
