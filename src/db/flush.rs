@@ -2,7 +2,7 @@
 //! that arrive while a flush runs share the next one.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
@@ -12,7 +12,10 @@ use super::{StoreError, StoreResult};
 type Done = (u64, Option<String>);
 
 pub(super) struct Flusher {
-    sled: sled::Db,
+    /// The task holds this weakly: dropping the `Db` closes the database at once, without
+    /// waiting for the task to be polled once more (a test or a command may reopen the
+    /// folder right after).
+    sled: Arc<sled::Db>,
     state: Arc<State>,
     /// The flush task, on the runtime of its first caller; started again if that runtime
     /// went away (a CLI command runs several short-lived runtimes).
@@ -30,7 +33,7 @@ struct State {
 impl Flusher {
     pub(super) fn new(sled: sled::Db) -> Self {
         Flusher {
-            sled,
+            sled: Arc::new(sled),
             state: Arc::new(State {
                 requested: AtomicU64::new(0),
                 wake: Notify::new(),
@@ -70,7 +73,7 @@ impl Flusher {
             return;
         }
         let state = Arc::clone(&self.state);
-        let sled = self.sled.clone();
+        let sled = Arc::downgrade(&self.sled);
         *task = Some(tokio::spawn(async move {
             loop {
                 state.wake.notified().await;
@@ -82,7 +85,9 @@ impl Flusher {
                     continue;
                 }
                 state.flushes.fetch_add(1, Ordering::Relaxed);
-                let db = sled.clone();
+                let Some(db) = Weak::upgrade(&sled) else {
+                    break;
+                };
                 let result = tokio::task::spawn_blocking(move || db.flush()).await;
                 let error = match result {
                     Ok(Ok(_)) => None,

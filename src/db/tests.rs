@@ -257,3 +257,19 @@ fn durable_writes_survive_a_change_of_runtime() {
     }
     assert_eq!(db.get::<Thing>(1_000_002).unwrap().unwrap().name, "r2");
 }
+
+#[tokio::test]
+async fn dropping_the_db_lets_the_folder_be_opened_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    let thing = Thing {
+        id: 1,
+        name: "one".into(),
+    };
+    // A durable write starts the group-commit task, which outlives this call.
+    db.write(|tx| put_thing(tx, &thing)).await.unwrap();
+    drop(db);
+    // No await in between: the task has not run since the drop.
+    let again = Db::open(dir.path(), 8 * 1024 * 1024).expect("the folder is free again");
+    assert_eq!(again.get::<Thing>(1_000_001).unwrap(), Some(thing));
+}
