@@ -177,19 +177,8 @@ fn bad_path_parameter(req: &Request<'_>) -> Option<FieldError> {
     })
 }
 
-/// Makes glibc return large freed blocks (argon2's 19 MiB) to the system at once instead
-/// of keeping one per malloc arena: without it a busy shop held 300+ MB for nothing.
-pub fn tune_allocator() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator tuning; called before the server starts.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1024 * 1024);
-    }
-}
-
 /// Runs the shop until Ctrl-C, printing where it is reachable.
 pub async fn serve(config: Config) -> Result<(), StartError> {
-    tune_allocator();
     let db = open_data(&config)?;
     let public_url = config.public_url();
     let shop_name = config.shop_name.clone();

@@ -1,7 +1,8 @@
 //! Password hashing with argon2id (OWASP parameters) on a few dedicated threads (one per
 //! core), so logins never starve the async workers. Dedicated threads also keep the
-//! 19 MiB that each hash allocates in a fixed number of malloc arenas: spread over the
-//! blocking pool's many threads, that memory stayed resident once per arena (300 MB RSS).
+//! 19 MiB that each hash allocates in a fixed number of per-thread allocator heaps: spread
+//! over the blocking pool's many threads, that memory stayed resident once per thread's
+//! arena (300 MB RSS with glibc's allocator).
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
