@@ -322,14 +322,17 @@ fn positions<T>(items: &[T], key: impl Fn(&T) -> u64) -> HashMap<u64, usize> {
     items.iter().enumerate().map(|(i, t)| (key(t), i)).collect()
 }
 
-/// Where a part of the shop was read from, and what reading it found.
-struct Part<'a> {
-    reader: Reader<'a>,
+/// The source's layout and the queries that read it.
+struct Source<'a> {
     layout: Layout,
     queries: &'a Queries,
 }
 
-impl Part<'_> {
+impl Source<'_> {
+    fn reference(&self) -> bool {
+        self.layout == Layout::Reference
+    }
+
     /// The source's name for one of SPEC.md's tables.
     fn table(&self, shopbox: &'static str, theirs: &'static str) -> &'static str {
         match self.layout {
@@ -339,8 +342,9 @@ impl Part<'_> {
     }
 }
 
-/// Reads every table into a `ShopData`, the catalog and the sales each on their own
-/// connection and thread; problems that make a row meaningless go to `bad`.
+/// Reads every table into a `ShopData` on two connections, each on its own thread (the
+/// catalog with shipping and reviews, and the orders with their payments); problems that
+/// make a row meaningless go to `bad`.
 fn read_shop(
     rt: &tokio::runtime::Runtime,
     clients: [&Client; 2],
@@ -350,33 +354,41 @@ fn read_shop(
     bad: &mut Vec<String>,
 ) -> Result<ShopData, String> {
     let bars = MultiProgress::new();
-    let part = |client| Part {
-        reader: Reader {
-            client,
-            bars: &bars,
-            bad: Vec::new(),
-            changes: Changes::default(),
-        },
-        layout,
-        queries,
+    let source = Source { layout, queries };
+    let reader = |client| Reader {
+        client,
+        bars: &bars,
+        bad: Vec::new(),
+        changes: Changes::default(),
     };
-    let (catalog, sales) = std::thread::scope(|scope| {
-        let catalog = scope.spawn(|| rt.block_on(read_catalog(part(clients[0]))));
-        let sales = scope.spawn(|| rt.block_on(read_sales(part(clients[1]))));
+    let (first, second) = std::thread::scope(|scope| {
+        let first = scope.spawn(|| {
+            rt.block_on(async {
+                let (mut r, mut data) = (reader(clients[0]), ShopData::default());
+                read_catalog(&mut r, &source, &mut data).await?;
+                read_fulfilment(&mut r, &source, &mut data).await?;
+                Ok((data, r))
+            })
+        });
+        let second = scope.spawn(|| {
+            rt.block_on(async {
+                let (mut r, mut data) = (reader(clients[1]), ShopData::default());
+                read_orders(&mut r, &source, &mut data).await?;
+                Ok((data, r))
+            })
+        });
         let failed = || Err("a reading thread failed".to_string());
         (
-            catalog.join().unwrap_or_else(|_| failed()),
-            sales.join().unwrap_or_else(|_| failed()),
+            first.join().unwrap_or_else(|_| failed()),
+            second.join().unwrap_or_else(|_| failed()),
         )
     });
-    let (mut data, catalog) = catalog?;
-    let (sales_data, sales) = sales?;
-    data.addresses = sales_data.addresses;
-    data.orders = sales_data.orders;
-    data.payments = sales_data.payments;
-    data.shippings = sales_data.shippings;
-    data.reviews = sales_data.reviews;
-    for reader in [catalog, sales] {
+    let (mut data, first) = first?;
+    let (orders, second) = second?;
+    data.addresses = orders.addresses;
+    data.orders = orders.orders;
+    data.payments = orders.payments;
+    for reader in [first, second] {
         bad.extend(reader.bad);
         for (what, ids) in reader.changes.0 {
             changes.0.entry(what).or_default().extend(ids);
@@ -389,15 +401,12 @@ fn read_shop(
 }
 
 /// Users, categories, products and carts.
-async fn read_catalog(part: Part<'_>) -> Result<(ShopData, Reader<'_>), String> {
-    let reference = part.layout == Layout::Reference;
-    let product_categories = part.table("product_categories", "product_category");
-    let Part {
-        mut reader,
-        queries: q,
-        ..
-    } = part;
-    let mut data = ShopData::default();
+async fn read_catalog(
+    reader: &mut Reader<'_>,
+    source: &Source<'_>,
+    data: &mut ShopData,
+) -> Result<(), String> {
+    let (reference, q) = (source.reference(), source.queries);
 
     reader
         .read(
@@ -469,7 +478,7 @@ async fn read_catalog(part: Part<'_>) -> Result<(ShopData, Reader<'_>), String> 
     let index = positions(&data.products, |p| p.id);
     reader
         .read(
-            product_categories,
+            source.table("product_categories", "product_category"),
             "product_categories",
             &q.product_categories,
             &[I8, I8],
@@ -531,20 +540,16 @@ async fn read_catalog(part: Part<'_>) -> Result<(ShopData, Reader<'_>), String> 
         )
         .await?;
     data.carts = carts.into_values().collect();
-    Ok((data, reader))
+    Ok(())
 }
 
-/// Addresses, orders with their items, payments, shipping and reviews.
-async fn read_sales(part: Part<'_>) -> Result<(ShopData, Reader<'_>), String> {
-    let reference = part.layout == Layout::Reference;
-    let shipping_statuses = part.table("shipping_statuses", "shipping_status");
-    let history = part.table("shipping_status_history", "shipping_status");
-    let Part {
-        mut reader,
-        queries: q,
-        ..
-    } = part;
-    let mut data = ShopData::default();
+/// Addresses, and orders with their items and payments.
+async fn read_orders(
+    reader: &mut Reader<'_>,
+    source: &Source<'_>,
+    data: &mut ShopData,
+) -> Result<(), String> {
+    let (reference, q) = (source.reference(), source.queries);
 
     let types = [I8, I8, T, T, T, T, T, T, T, T, B];
     reader
@@ -674,10 +679,19 @@ async fn read_sales(part: Part<'_>) -> Result<(ShopData, Reader<'_>), String> {
             });
         })
         .await?;
+    Ok(())
+}
 
+/// Shipping statuses with their history, and reviews.
+async fn read_fulfilment(
+    reader: &mut Reader<'_>,
+    source: &Source<'_>,
+    data: &mut ShopData,
+) -> Result<(), String> {
+    let q = source.queries;
     reader
         .read(
-            shipping_statuses,
+            source.table("shipping_statuses", "shipping_status"),
             "shipping_statuses",
             &q.shippings,
             &[I8, I8, T, I8],
@@ -698,7 +712,7 @@ async fn read_sales(part: Part<'_>) -> Result<(ShopData, Reader<'_>), String> {
     let index = positions(&data.shippings, |s| s.order_id);
     reader
         .read(
-            history,
+            source.table("shipping_status_history", "shipping_status"),
             "shipping_status_history",
             &q.history,
             &[I8, I8, T, I8],
@@ -720,7 +734,7 @@ async fn read_sales(part: Part<'_>) -> Result<(ShopData, Reader<'_>), String> {
         .await?;
 
     let Some(reviews) = &q.reviews else {
-        return Ok((data, reader));
+        return Ok(());
     };
     let types = [I8, I8, I8, I8, T, T, I8, I8];
     reader
@@ -744,7 +758,7 @@ async fn read_sales(part: Part<'_>) -> Result<(ShopData, Reader<'_>), String> {
             });
         })
         .await?;
-    Ok((data, reader))
+    Ok(())
 }
 
 /// The media file name of an image URL (`/media/<name>`, or the reference's
