@@ -82,3 +82,72 @@ fn seed_then_check_through_the_cli() {
     assert!(ok);
     assert!(out.contains("every index matches"), "{out}");
 }
+
+/// A data folder of schema 1 (facets in a tree of their own, `products_live` values
+/// empty) opens as schema 2 with every facet moved, and filters still answer from them.
+#[rocket::async_test]
+async fn schema_1_facets_move_into_the_live_index_at_open() {
+    use shopbox::core::pagination::Pagination;
+    use shopbox::product::model::PRODUCTS_LIVE;
+    use shopbox::product::store::{self, Filters, Sort};
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::test_config(dir.path());
+    let db = shopbox::open_data(&config).unwrap();
+    let now = shopbox::core::time::now_micros();
+    for (title, price) in [("Cheap Mug", 500), ("Dear Mug", 5000), ("Gone Mug", 700)] {
+        let changes = store::ProductChanges {
+            title: Some(title.into()),
+            price: Some(price),
+            stock_quantity: Some(3),
+            ..Default::default()
+        };
+        store::create_product(&db, changes, now).await.unwrap();
+    }
+    store::delete_product(&db, 3, now).await.unwrap();
+    drop(db);
+
+    // Rewrite the folder as schema 1 wrote it.
+    {
+        let sled = sled::open(dir.path().join("db")).unwrap();
+        let live = sled.open_tree(PRODUCTS_LIVE).unwrap();
+        let facets = sled.open_tree("products_facets").unwrap();
+        for entry in live.iter() {
+            let (key, facet) = entry.unwrap();
+            let id = u64::MAX - u64::from_be_bytes(key.as_ref().try_into().unwrap());
+            facets.insert(id.to_be_bytes(), facet).unwrap();
+            live.insert(key, &[]).unwrap();
+        }
+        assert_eq!(facets.len(), 2);
+        let meta = sled.open_tree("meta").unwrap();
+        meta.insert("schema_version", &1u32.to_be_bytes()).unwrap();
+        sled.flush().unwrap();
+    }
+
+    let db = shopbox::open_data(&config).unwrap();
+    assert_eq!(
+        shopbox::db::migrate::schema_version(&db).unwrap(),
+        Some(shopbox::db::migrate::CURRENT)
+    );
+    assert!(store::check_indexes(&db).unwrap().is_empty());
+    let filters = Filters {
+        max_price: Some(1000),
+        ..Default::default()
+    };
+    let hits = shopbox::product::search::search(&db, "mug").unwrap();
+    let page = store::list(
+        &db,
+        &filters,
+        Sort::PriceAsc,
+        Pagination::default(),
+        Some(hits),
+    )
+    .unwrap();
+    let titles: Vec<&str> = page.items.iter().map(|p| p.title.as_str()).collect();
+    assert_eq!(titles, ["Cheap Mug"]);
+    drop(db);
+    let sled = sled::open(dir.path().join("db")).unwrap();
+    assert!(!sled
+        .tree_names()
+        .iter()
+        .any(|name| name.as_ref() == b"products_facets"));
+}

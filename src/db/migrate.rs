@@ -6,7 +6,7 @@ pub const META: &str = "meta";
 pub const SCHEMA_KEY: &[u8] = b"schema_version";
 
 /// The schema this build writes.
-pub const CURRENT: u32 = 1;
+pub const CURRENT: u32 = 2;
 
 /// One upgrade step: turns a database at `from` into one at `from + 1`.
 pub struct Migration {
@@ -16,7 +16,10 @@ pub struct Migration {
 
 /// The steps of this build, oldest first. A new record version adds a step here that
 /// rewrites the old values (see `rewrite_tree`).
-pub const MIGRATIONS: &[Migration] = &[];
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    from: 1,
+    run: crate::product::store::move_facets_into_live,
+}];
 
 pub fn schema_version(db: &Db) -> StoreResult<Option<u32>> {
     let meta = db.tree(META)?;

@@ -35,7 +35,6 @@ pub const TREES: &[&str] = &[
     crate::product::model::PRODUCTS_BY_CATEGORY_PRICE,
     crate::product::model::PRODUCTS_BY_TITLE,
     crate::product::model::PRODUCTS_BY_RATING,
-    crate::product::model::PRODUCTS_FACETS,
     crate::product::model::SEARCH_POSTINGS,
     crate::product::model::CATEGORIES,
     crate::product::model::CATEGORIES_BY_NAME,
@@ -366,6 +365,17 @@ impl Db {
         }
         self.inner.version.fetch_add(1, Ordering::AcqRel);
         Ok(n)
+    }
+
+    /// A tree that an older schema kept and this one does not (for migrations only).
+    pub(crate) fn old_tree(&self, name: &str) -> StoreResult<sled::Tree> {
+        Ok(self.inner.sled.open_tree(name)?)
+    }
+
+    /// Removes a tree of an older schema, once a migration has moved what it held.
+    pub(crate) fn drop_old_tree(&self, name: &str) -> StoreResult<()> {
+        self.inner.sled.drop_tree(name)?;
+        Ok(())
     }
 
     /// Looks up a unique index (`key -> id`).

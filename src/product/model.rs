@@ -10,7 +10,9 @@ use crate::db::Record;
 
 pub const PRODUCTS: &str = "products";
 pub const PRODUCTS_BY_SLUG: &str = "products_by_slug";
-/// Live (not archived) product ids, newest first (`u64::MAX - id`).
+/// Live (not archived) product ids, newest first (`u64::MAX - id`), each with its
+/// price, stock, rating rank and categories: what filters and sorts need, without
+/// decoding the record.
 pub const PRODUCTS_LIVE: &str = "products_live";
 /// `price|id` of live products.
 pub const PRODUCTS_BY_PRICE: &str = "products_by_price";
@@ -22,9 +24,9 @@ pub const PRODUCTS_BY_CATEGORY_PRICE: &str = "products_by_category_price";
 pub const PRODUCTS_BY_TITLE: &str = "products_by_title";
 /// `rating rank|id` of live products (highest first, unrated last).
 pub const PRODUCTS_BY_RATING: &str = "products_by_rating";
-/// `id` -> price, stock, rating rank and categories of a live product: what filters and
-/// sorts need, without decoding the record.
-pub const PRODUCTS_FACETS: &str = "products_facets";
+/// Schema 1 kept the facets of `PRODUCTS_LIVE` in a tree of their own, by id; the
+/// migration to schema 2 moves them and drops this tree.
+pub const PRODUCTS_FACETS_V1: &str = "products_facets";
 /// `term\0chunk` -> postings of live products.
 pub const SEARCH_POSTINGS: &str = "search_postings";
 pub const CATEGORIES: &str = "categories";
@@ -40,7 +42,6 @@ pub const TREES: &[&str] = &[
     PRODUCTS_BY_CATEGORY_PRICE,
     PRODUCTS_BY_TITLE,
     PRODUCTS_BY_RATING,
-    PRODUCTS_FACETS,
     SEARCH_POSTINGS,
     CATEGORIES,
     CATEGORIES_BY_NAME,

@@ -126,7 +126,6 @@ fn drop_live_indexes(tx: &Tx<'_>, p: &Product) -> TxResult<()> {
     tx.raw_remove(PRODUCTS_BY_PRICE, &price_key(p.price, p.id))?;
     tx.raw_remove(PRODUCTS_BY_TITLE, &title_key(&p.title, p.id))?;
     tx.raw_remove(PRODUCTS_BY_RATING, &rating_key(p, p.id))?;
-    tx.raw_remove(PRODUCTS_FACETS, &id_key(p.id))?;
     for &c in &p.category_ids {
         tx.unlink(PRODUCTS_BY_CATEGORY, c, p.id)?;
         tx.raw_remove(
@@ -144,11 +143,14 @@ fn add_live_indexes(tx: &Tx<'_>, p: &Product) -> TxResult<()> {
     if !is_live(p) {
         return Ok(());
     }
-    tx.raw_insert(PRODUCTS_LIVE, &newest_first_key(p.id), &[])?;
+    tx.raw_insert(
+        PRODUCTS_LIVE,
+        &newest_first_key(p.id),
+        &Facet::of(p).encode(),
+    )?;
     tx.raw_insert(PRODUCTS_BY_PRICE, &price_key(p.price, p.id), &[])?;
     tx.raw_insert(PRODUCTS_BY_TITLE, &title_key(&p.title, p.id), &[])?;
     tx.raw_insert(PRODUCTS_BY_RATING, &rating_key(p, p.id), &[])?;
-    tx.raw_insert(PRODUCTS_FACETS, &id_key(p.id), &Facet::of(p).encode())?;
     for &c in &p.category_ids {
         tx.link(PRODUCTS_BY_CATEGORY, c, p.id)?;
         tx.raw_insert(
@@ -345,7 +347,11 @@ pub fn change_stock(tx: &Tx<'_>, id: u64, delta: i64) -> TxResult<Product> {
     p.stock_quantity = stock;
     tx.put(id, &p)?;
     if is_live(&p) {
-        tx.raw_insert(PRODUCTS_FACETS, &id_key(id), &Facet::of(&p).encode())?;
+        tx.raw_insert(
+            PRODUCTS_LIVE,
+            &newest_first_key(id),
+            &Facet::of(&p).encode(),
+        )?;
     }
     Ok(p)
 }
@@ -363,7 +369,11 @@ pub fn change_rating(tx: &Tx<'_>, id: u64, sum_delta: i64, count_delta: i64) -> 
     if is_live(&p) {
         tx.raw_remove(PRODUCTS_BY_RATING, &rating_key(&old, id))?;
         tx.raw_insert(PRODUCTS_BY_RATING, &rating_key(&p, id), &[])?;
-        tx.raw_insert(PRODUCTS_FACETS, &id_key(id), &Facet::of(&p).encode())?;
+        tx.raw_insert(
+            PRODUCTS_LIVE,
+            &newest_first_key(id),
+            &Facet::of(&p).encode(),
+        )?;
     }
     Ok(())
 }
@@ -828,10 +838,10 @@ fn filter_sort_page(
         sort_products(&mut products, sort, &scores);
         return Ok(page.slice(products));
     }
-    let facets = db.tree(PRODUCTS_FACETS)?;
+    let facets = db.tree(PRODUCTS_LIVE)?;
     let mut kept: Vec<(u64, f64, Facet)> = Vec::with_capacity(candidates.len());
     for (id, score) in candidates {
-        if let Some(bytes) = facets.get(id_key(id))? {
+        if let Some(bytes) = facets.get(newest_first_key(id))? {
             if let Some(f) = Facet::decode(&bytes).filter(|f| filters.matches_facet(f)) {
                 kept.push((id, score, f));
             }
@@ -911,6 +921,25 @@ fn list_hits(
     filter_sort_page(db, filters, sort, page, hits)
 }
 
+// Migrations.
+
+/// Schema 1 to 2: each live product's facets move from a tree of their own into its
+/// `PRODUCTS_LIVE` entry, one entry fewer per product; then the old tree goes. Running it
+/// again after a crash part way does the same.
+pub fn move_facets_into_live(db: &Db) -> StoreResult<()> {
+    let old = db.old_tree(PRODUCTS_FACETS_V1)?;
+    let live = db.tree(PRODUCTS_LIVE)?;
+    for entry in old.iter() {
+        let (id, facet) = entry?;
+        let key = newest_first_key(key_id(&id));
+        if live.contains_key(key)? {
+            live.insert(key, facet)?;
+        }
+    }
+    db.flush_blocking()?;
+    db.drop_old_tree(PRODUCTS_FACETS_V1)
+}
+
 // Integrity.
 
 /// What `check` found: `(index, problem)` lines.
@@ -970,7 +999,6 @@ pub fn listing_entries(categories: &[Category], products: &[Product]) -> StoreRe
     let mut by_price = Vec::new();
     let mut by_title = Vec::new();
     let mut by_rating = Vec::new();
-    let mut facets = Vec::new();
     let mut by_category = Vec::new();
     let mut by_category_price = Vec::new();
     for p in products {
@@ -978,11 +1006,10 @@ pub fn listing_entries(categories: &[Category], products: &[Product]) -> StoreRe
         if !is_live(p) {
             continue;
         }
-        live.push((newest_first_key(p.id).to_vec(), Vec::new()));
+        live.push((newest_first_key(p.id).to_vec(), Facet::of(p).encode()));
         by_price.push((price_key(p.price, p.id), Vec::new()));
         by_title.push((title_key(&p.title, p.id), Vec::new()));
         by_rating.push((rating_key(p, p.id), Vec::new()));
-        facets.push((id_key(p.id).to_vec(), Facet::of(p).encode()));
         for &c in &p.category_ids {
             by_category.push((pair_key(c, p.id).to_vec(), Vec::new()));
             by_category_price.push((category_price_key(c, p.price, p.id), Vec::new()));
@@ -1002,7 +1029,6 @@ pub fn listing_entries(categories: &[Category], products: &[Product]) -> StoreRe
     let sorted = |entries: Vec<(Vec<u8>, Vec<u8>)>| entries.into_iter().collect();
     Ok(vec![
         (PRODUCTS_BY_SLUG, sorted(by_slug)),
-        (PRODUCTS_FACETS, sorted(facets)),
         (PRODUCTS_LIVE, sorted(live)),
         (PRODUCTS_BY_PRICE, sorted(by_price)),
         (PRODUCTS_BY_CATEGORY, sorted(by_category)),
