@@ -15,7 +15,7 @@ use crate::order::{Order, OrderStatus, ORDERS, ORDERS_BY_USER, ORDER_ITEMS};
 use crate::payment::{Payment, PAYMENTS, PAYMENTS_BY_USER};
 use crate::product::model::{Category, Product, CATEGORIES, PRODUCTS};
 use crate::product::reviews::{author_key, Review, REVIEWS, REVIEWS_BY_AUTHOR, REVIEWS_BY_PRODUCT};
-use crate::product::store;
+use crate::product::store::{self, Entries, TreeEntries as Trees};
 use crate::shipping::{Address, Shipping, ADDRESSES, ADDRESSES_BY_USER, SHIPPING};
 
 /// Every record a shop keeps that outlives a session: no sessions, tokens, outbox or
@@ -381,23 +381,9 @@ impl ShopData {
     /// indexes come first, being the longest to make.
     pub fn write_new(&self, db: &Db, step: &(dyn Fn(&str) + Sync)) -> StoreResult<()> {
         let one = |tree: &'static str, entries: Entries| Ok(vec![(tree, entries)]);
-        let listed = |trees: store::TreeEntries| -> Trees {
-            trees
-                .into_iter()
-                .map(|(tree, entries)| (tree, entries.into_iter().collect()))
-                .collect()
-        };
         let jobs: Vec<Job> = vec![
-            Box::new(|| {
-                let listing = store::listing_entries(&self.categories, &self.products)?;
-                Ok(listed(listing))
-            }),
-            Box::new(|| {
-                Ok(listed(store::search_entries(
-                    &self.categories,
-                    &self.products,
-                )))
-            }),
+            Box::new(|| store::listing_entries(&self.categories, &self.products)),
+            Box::new(|| Ok(store::search_entries(&self.categories, &self.products))),
             Box::new(|| one(PRODUCTS, records(&self.products, |p| p.id)?)),
             Box::new(|| one(ORDERS, records(&self.orders, |o| o.id)?)),
             Box::new(|| one(PAYMENTS, records(&self.payments, |p| p.id)?)),
@@ -627,12 +613,6 @@ fn check_slug(table: &str, id: u64, slug: &str, bad: &mut Vec<String>) {
         ));
     }
 }
-
-/// A tree's entries, in key order.
-type Entries = Vec<(Vec<u8>, Vec<u8>)>;
-
-/// Trees by name, with their entries.
-type Trees = Vec<(&'static str, Entries)>;
 
 /// Makes some trees' entries.
 type Job<'a> = Box<dyn FnOnce() -> StoreResult<Trees> + Send + 'a>;

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::core::text::words;
 use crate::db::{abort, Db, StoreError, StoreResult, Tx, TxResult};
 use crate::product::model::{Product, SEARCH_POSTINGS};
+use crate::product::store::{sorted, Entries};
 
 const CHUNK_BITS: u32 = 10;
 const POSTING_LEN: usize = 13;
@@ -183,14 +184,12 @@ pub fn unindex(tx: &Tx<'_>, p: &Product, category_names: &[String]) -> TxResult<
 /// The whole index for these live products, built in memory exactly as `index` would
 /// build it one product at a time (imports, integrity checks). Each product comes with
 /// its category names.
-pub fn build<'a>(
-    products: impl Iterator<Item = (&'a Product, Vec<String>)>,
-) -> BTreeMap<Vec<u8>, Vec<u8>> {
+pub fn build<'a>(products: impl Iterator<Item = (&'a Product, Vec<String>)>) -> Entries {
     let mut docs: Vec<(u64, BTreeMap<String, Posting>)> = products
         .map(|(p, names)| (p.id, document(p, &names)))
         .collect();
     docs.sort_unstable_by_key(|d| d.0);
-    let mut out: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut out = Vec::new();
     let mut total_length = 0u64;
     // One chunk's documents at a time: their postings grouped by term, then one entry per
     // term. Ids ascend, so appending keeps every chunk in id order.
@@ -213,14 +212,13 @@ pub fn build<'a>(
                 .map(|(term, postings)| (chunk_key(term, first), postings)),
         );
     }
-    let mut out: BTreeMap<Vec<u8>, Vec<u8>> = out.into_iter().collect();
     if !docs.is_empty() {
-        out.insert(
+        out.push((
             STATS_KEY.to_vec(),
             stats_value(docs.len() as u64, total_length),
-        );
+        ));
     }
-    out
+    sorted(out)
 }
 
 /// How many live products the index holds.

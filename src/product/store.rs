@@ -1,6 +1,6 @@
 //! All sled reads and writes of the catalog, indexes and search included.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use crate::core::pagination::{Page, Pagination};
 use crate::core::text::{fold, slugify};
@@ -948,13 +948,10 @@ pub fn check_indexes(db: &Db) -> StoreResult<Vec<String>> {
     let mut problems = Vec::new();
     for (tree, want) in &expected {
         let have = db.tree_entries(tree)?;
-        let missing = want
-            .iter()
-            .filter(|(k, v)| have.get(*k) != Some(*v))
-            .count();
+        let missing = want.iter().filter(|(k, v)| have.get(k) != Some(v)).count();
         let extra = have
             .iter()
-            .filter(|(k, v)| want.get(*k) != Some(*v))
+            .filter(|(k, v)| entry_value(want, k) != Some(v))
             .count();
         if missing + extra > 0 {
             problems.push(format!("{tree}: {missing} missing, {extra} stale entries"));
@@ -971,8 +968,25 @@ pub fn repair_indexes(db: &Db) -> StoreResult<()> {
     db.flush_blocking()
 }
 
-/// Index entries by tree: `(key, value)` pairs in key order.
-pub type TreeEntries = Vec<(&'static str, BTreeMap<Vec<u8>, Vec<u8>>)>;
+/// A tree's `(key, value)` pairs, in key order, one per key.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Index entries by tree.
+pub type TreeEntries = Vec<(&'static str, Entries)>;
+
+/// Sorts gathered entries into key order, one per key.
+pub fn sorted(mut entries: Entries) -> Entries {
+    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    entries.dedup_by(|a, b| a.0 == b.0);
+    entries
+}
+
+fn entry_value<'e>(entries: &'e Entries, key: &[u8]) -> Option<&'e Vec<u8>> {
+    entries
+        .binary_search_by(|e| e.0.as_slice().cmp(key))
+        .ok()
+        .map(|i| &entries[i].1)
+}
 
 fn rebuild_into_memory(db: &Db) -> StoreResult<TreeEntries> {
     let categories: Vec<Category> = db.scan(false)?;
@@ -1016,17 +1030,16 @@ pub fn listing_entries(categories: &[Category], products: &[Product]) -> StoreRe
             *counts.entry(c).or_default() += 1;
         }
     }
-    let mut records = BTreeMap::new();
-    let mut by_name = BTreeMap::new();
-    let mut category_slugs = BTreeMap::new();
+    let mut records = Vec::new();
+    let mut by_name = Vec::new();
+    let mut category_slugs = Vec::new();
     for c in categories {
         let mut c = c.clone();
         c.product_count = counts.get(&c.id).copied().unwrap_or(0);
-        records.insert(id_key(c.id).to_vec(), crate::db::encode(&c)?);
-        by_name.insert(fold(&c.name).into_bytes(), id_key(c.id).to_vec());
-        category_slugs.insert(c.slug.as_bytes().to_vec(), id_key(c.id).to_vec());
+        records.push((id_key(c.id).to_vec(), crate::db::encode(&c)?));
+        by_name.push((fold(&c.name).into_bytes(), id_key(c.id).to_vec()));
+        category_slugs.push((c.slug.as_bytes().to_vec(), id_key(c.id).to_vec()));
     }
-    let sorted = |entries: Vec<(Vec<u8>, Vec<u8>)>| entries.into_iter().collect();
     Ok(vec![
         (PRODUCTS_BY_SLUG, sorted(by_slug)),
         (PRODUCTS_LIVE, sorted(live)),
@@ -1035,9 +1048,9 @@ pub fn listing_entries(categories: &[Category], products: &[Product]) -> StoreRe
         (PRODUCTS_BY_CATEGORY_PRICE, sorted(by_category_price)),
         (PRODUCTS_BY_TITLE, sorted(by_title)),
         (PRODUCTS_BY_RATING, sorted(by_rating)),
-        (CATEGORIES, records),
-        (CATEGORIES_BY_NAME, by_name),
-        (CATEGORIES_BY_SLUG, category_slugs),
+        (CATEGORIES, sorted(records)),
+        (CATEGORIES_BY_NAME, sorted(by_name)),
+        (CATEGORIES_BY_SLUG, sorted(category_slugs)),
     ])
 }
 
