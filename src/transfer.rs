@@ -2,8 +2,7 @@
 //! written into a new one with every index rebuilt. The PostgreSQL export and import move
 //! a `ShopData` between sled and SQL; nothing here knows about SQL.
 
-use std::collections::VecDeque;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Condvar, Mutex};
 
 use crate::account::model::{email_key, User, USERS, USERS_BY_EMAIL};
@@ -744,12 +743,15 @@ fn links<'a, T: 'a>(
     items: impl IntoIterator<Item = &'a T>,
     pair: impl Fn(&T) -> (u64, u64),
 ) -> Entries {
-    let mut out: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
-    for item in items {
-        let (parent, child) = pair(item);
-        out.insert(pair_key(parent, child).to_vec(), Vec::new());
-    }
-    out.into_iter().collect()
+    store::sorted(
+        items
+            .into_iter()
+            .map(|item| {
+                let (parent, child) = pair(item);
+                (pair_key(parent, child).to_vec(), Vec::new())
+            })
+            .collect(),
+    )
 }
 
 #[cfg(test)]
