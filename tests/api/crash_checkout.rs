@@ -2,7 +2,7 @@
 //! while it starts), 20 times: it always opens again, every order answered 201 is there,
 //! and for every product stock plus the quantity in confirmed orders equals the start.
 
-mod common;
+use crate::common;
 
 use common::{http, Server, PASSWORD};
 use rand::Rng;

@@ -1,7 +1,7 @@
 //! `export-pg` and `import-pg` against a real PostgreSQL (`SHOPBOX_TEST_PG_URL`, by default
 //! the local server): each test makes its own databases and drops them at the end.
 
-mod common;
+use crate::common;
 
 use common::*;
 use rocket::http::{Method, Status};

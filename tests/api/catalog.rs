@@ -1,6 +1,6 @@
 //! `/api/products`: every route, filter and sort, failure paths, images, search, archive.
 
-mod common;
+use crate::common;
 
 use common::*;
 use rocket::http::{ContentType, Header, Method, Status};

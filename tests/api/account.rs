@@ -1,6 +1,6 @@
 //! Every `/api/account` route, success and failure, and SECURITY.md's account items.
 
-mod common;
+use crate::common;
 
 use common::*;
 use rocket::http::{Cookie, Header, Method, Status};

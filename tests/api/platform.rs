@@ -1,6 +1,6 @@
 //! The empty shop: pages, health, metrics, OpenAPI, the error model and request ids.
 
-mod common;
+use crate::common;
 
 use rocket::http::{Header, Status};
 use rocket::{get, post, routes};

@@ -1,7 +1,7 @@
 //! `shopbox seed` and `shopbox check [--repair]`: indexes verified against records and
 //! rebuilt when they drift.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -1,7 +1,7 @@
 //! Accounts over real HTTP against the binary: cookie scoping, CSRF, the mail log line,
 //! and the admin CLI around a stopped and a running server.
 
-mod common;
+use crate::common;
 
 use common::{http, Server, PASSWORD};
 use std::io::Read;

@@ -4,7 +4,7 @@
 //! The writer is this test binary itself, started again as a child (`crash_writer_child`),
 //! so that it can use the storage layer directly and be killed at any instruction.
 
-mod common;
+use crate::common;
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -106,7 +106,7 @@ fn kill_9_during_writes_and_start_up() {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
-                "crash_writer_child",
+                "crash::crash_writer_child",
                 "--ignored",
                 "--nocapture",
                 "--test-threads=1",

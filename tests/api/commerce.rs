@@ -1,6 +1,6 @@
 //! Cart, addresses, checkout, orders, payments, shipping and reviews through the real app.
 
-mod common;
+use crate::common;
 
 use common::*;
 use rocket::http::{ContentType, Header, Method, Status};

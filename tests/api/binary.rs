@@ -1,6 +1,6 @@
 //! The real executable: starts with no setup, answers, fails with one-line reasons.
 
-mod common;
+use crate::common;
 
 use common::{http, Server};
 use std::process::Command;

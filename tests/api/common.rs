@@ -1,6 +1,5 @@
 //! Helpers shared by the integration tests: an in-process app on a temporary data folder,
 //! and the real binary on a free port.
-#![allow(dead_code)]
 
 use rocket::local::asynchronous::Client;
 use std::io::{Read, Write};

@@ -1,0 +1,17 @@
+//! The integration tests, as one test binary: the crate is linked once for all of them.
+//! Each module covers one area through the real app (in process, or the release binary).
+
+#![allow(dead_code)]
+
+mod common;
+
+mod account;
+mod account_http;
+mod binary;
+mod catalog;
+mod commerce;
+mod crash;
+mod crash_checkout;
+mod integrity;
+mod pg;
+mod platform;
