@@ -26,6 +26,6 @@ tar --sort=name --owner=0 --group=0 --numeric-owner \
 (cd dist && sha256sum "$name.tar.gz" >"$name.tar.gz.sha256")
 
 echo "made dist/$name.tar.gz ($(du -h "dist/$name.tar.gz" | cut -f1)):"
-tar -tzvf "dist/$name.tar.gz" | awk '{print "  " $3 "  " $6}'
+tar -tzvf "dist/$name.tar.gz" | awk '{printf "  %10s  %s\n", $3, $6}'
 echo "and dist/$name.tar.gz.sha256:"
 echo "  $(cat "dist/$name.tar.gz.sha256")"
