@@ -158,16 +158,7 @@ impl Client<'_> {
             .rsplit("\r\n\r\n")
             .find(|b| b.starts_with("HTTP/"))
             .unwrap_or("");
-        let mut lines = last.lines();
-        let status = lines
-            .next()
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let headers = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-            .collect();
+        let (status, headers) = common::parse_head(last);
         let bytes = std::fs::read(&body_file).unwrap_or_default();
         let body = String::from_utf8_lossy(&bytes).to_string();
         Reply {
