@@ -92,7 +92,10 @@ fn static_file(path: PathBuf) -> Option<Asset> {
 fn metrics(state: &State<AppState>) -> (ContentType, String) {
     (
         ContentType::new("text", "plain").with_params(("version", "0.0.4")),
-        state.metrics.render(),
+        state.metrics.render(crate::core::metrics::StorageCounts {
+            writes: state.db.version(),
+            flushes: state.db.group_flushes(),
+        }),
     )
 }
 
