@@ -1,16 +1,15 @@
 //! The cart: one record per user, so checkout can read and empty it inside a transaction.
 
-pub mod routes;
-pub mod store;
-
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::core::money::Money;
-use crate::core::{FieldError, Validate};
 use crate::db::Record;
+use crate::http::{FieldError, Validate};
 
 pub const CARTS: &str = "carts";
+
+pub const TREES: &[&str] = &[CARTS];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CartLine {

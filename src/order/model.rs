@@ -1,15 +1,13 @@
-//! Orders: checkout in one transaction, order history, cancellation, idempotent retries.
-
-pub mod routes;
-pub mod store;
+//! Orders: stored records and API shapes.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::core::money::{Money, MoneyIn};
-use crate::core::{FieldError, Validate};
 use crate::db::Record;
-use crate::shipping::AddressFields;
+use crate::http::{FieldError, Validate};
+use crate::payment::model::PaymentOut;
+use crate::shipping::model::{AddressFields, ShippingOut};
 
 pub const ORDERS: &str = "orders";
 pub const ORDERS_BY_USER: &str = "orders_by_user";
@@ -17,6 +15,8 @@ pub const ORDERS_BY_USER: &str = "orders_by_user";
 pub const ORDER_ITEMS: &str = "order_items";
 /// `user|Idempotency-Key` -> the first answer.
 pub const IDEMPOTENCY: &str = "idempotency";
+
+pub const TREES: &[&str] = &[ORDERS, ORDERS_BY_USER, IDEMPOTENCY];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -86,9 +86,9 @@ pub struct OrderOut {
     /// A copy of the address as it was at checkout.
     pub shipping_address: AddressFields,
     pub items: Vec<OrderItemOut>,
-    pub payment: crate::payment::PaymentOut,
+    pub payment: PaymentOut,
     /// Null for a failed payment.
-    pub shipping_status: Option<crate::shipping::ShippingOut>,
+    pub shipping_status: Option<ShippingOut>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

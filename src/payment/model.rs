@@ -1,7 +1,4 @@
-//! Payments: records, the gateway seam, and the simulated `mock` gateway.
-
-pub mod routes;
-pub mod store;
+//! Payments: records, API shapes, the gateway seam, and the simulated `mock` gateway.
 
 use rand::Rng;
 use schemars::JsonSchema;
@@ -13,6 +10,8 @@ use crate::db::Record;
 
 pub const PAYMENTS: &str = "payments";
 pub const PAYMENTS_BY_USER: &str = "payments_by_user";
+
+pub const TREES: &[&str] = &[PAYMENTS, PAYMENTS_BY_USER];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]

@@ -1,19 +1,18 @@
-//! Shipping: the user's addresses and each order's shipping status with its history.
-
-pub mod routes;
-pub mod store;
+//! Shipping: stored records and API shapes.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::core::time::rfc3339;
-use crate::core::{FieldError, Validate};
 use crate::db::Record;
+use crate::http::{FieldError, Validate};
 
 pub const ADDRESSES: &str = "addresses";
 pub const ADDRESSES_BY_USER: &str = "addresses_by_user";
 /// Keyed by order id.
 pub const SHIPPING: &str = "shipping";
+
+pub const TREES: &[&str] = &[ADDRESSES, ADDRESSES_BY_USER, SHIPPING];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AddressFields {

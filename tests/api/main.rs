@@ -13,5 +13,6 @@ mod commerce;
 mod crash;
 mod crash_checkout;
 mod integrity;
+mod layers;
 mod pg;
 mod platform;
