@@ -263,7 +263,7 @@ pub async fn admin(t: &TestApp, email: &str) -> String {
 
 /// The token in the newest outbox link to `to`.
 pub fn last_link_token(t: &TestApp, to: &str) -> String {
-    let mails = shopbox::account::store::latest_mail(&state(t).db, Some(to), 1).unwrap();
+    let mails = shopbox::mail::store::latest(&state(t).db, Some(to), 1).unwrap();
     let link = mails[0].link.clone().expect("a link");
     link.split("token=").nth(1).unwrap().to_string()
 }

@@ -14,5 +14,6 @@ mod crash;
 mod crash_checkout;
 mod deploy;
 mod integrity;
+mod layers;
 mod pg;
 mod platform;
