@@ -7,6 +7,8 @@ use crate::config::Config;
 use crate::core::password::hash_now;
 use crate::core::time::{now_micros, rfc3339};
 use crate::db::Db;
+use crate::mail::model::Delivery;
+use crate::mail::sender::Mailer;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// The progress bar of every long CLI job.
@@ -188,17 +190,27 @@ pub fn users_list(config: &Config) -> Result<String, String> {
 }
 
 pub fn outbox(config: &Config, to: Option<&str>, limit: usize) -> Result<String, String> {
-    let db = open(config)?;
-    let mails = crate::mail::store::latest(&db, to, limit).map_err(|e| e.to_string())?;
+    outbox_report(&open(config)?, config, to, limit)
+}
+
+/// The latest mails with their links and where their delivery stands.
+pub fn outbox_report(
+    db: &Db,
+    config: &Config,
+    to: Option<&str>,
+    limit: usize,
+) -> Result<String, String> {
+    let mails = crate::mail::store::latest(db, to, limit).map_err(|e| e.to_string())?;
     if mails.is_empty() {
         return Ok("the outbox is empty".into());
     }
     let mut out = String::new();
     for m in &mails {
         out.push_str(&format!(
-            "{}  to {}\n  {}\n",
+            "{}  to {}  {}\n  {}\n",
             rfc3339(m.created_at),
             m.to,
+            delivery_state(config, &m.delivery),
             m.subject
         ));
         if let Some(link) = &m.link {
@@ -206,6 +218,50 @@ pub fn outbox(config: &Config, to: Option<&str>, limit: usize) -> Result<String,
         }
     }
     Ok(out.trim_end().to_string())
+}
+
+fn delivery_state(config: &Config, delivery: &Delivery) -> String {
+    match delivery {
+        Delivery::Queued { attempts: 0, .. } if config.smtp.host.is_none() => {
+            "queued (no SMTP server configured)".into()
+        }
+        Delivery::Queued { attempts: 0, .. } => "queued".into(),
+        Delivery::Queued {
+            attempts,
+            next_attempt,
+            last_error,
+        } => format!(
+            "queued, {attempts} attempt(s) failed ({}), next at {}",
+            last_error.as_deref().unwrap_or("?"),
+            rfc3339(*next_attempt)
+        ),
+        Delivery::Sent { at, answer } => format!("sent {}: {answer}", rfc3339(*at)),
+        Delivery::Failed {
+            attempts,
+            at,
+            error,
+        } => format!(
+            "failed {} after {attempts} attempt(s): {error}",
+            rfc3339(*at)
+        ),
+    }
+}
+
+/// Sends one message through the configured SMTP server; answers the server's reply.
+pub async fn mail_test(config: &Config, to: &str) -> Result<String, String> {
+    let mut errors = Vec::new();
+    check_email("email", to, &mut errors);
+    if !errors.is_empty() {
+        return Err(format!("{to} is not a valid email address"));
+    }
+    let mailer = Mailer::new(&config.smtp)?;
+    match mailer.send_test(to, &config.shop_name).await {
+        Ok(answer) => Ok(format!(
+            "sent to {to} through {}; the server answered: {answer}",
+            mailer.server
+        )),
+        Err(e) => Err(format!("not sent through {}: {}", mailer.server, e.text)),
+    }
 }
 
 /// Verifies every index against its records; with `repair`, rebuilds the catalog's.

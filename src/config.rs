@@ -33,6 +33,44 @@ pub struct Config {
     pub payments: Payments,
     pub log: Log,
     pub rate_limit: RateLimit,
+    pub shutdown: Shutdown,
+    pub backup: Backup,
+}
+
+/// How the server stops on SIGTERM or Ctrl-C.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Shutdown {
+    /// Seconds that requests in flight get to finish once the shop stops accepting.
+    pub grace_secs: u32,
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Shutdown { grace_secs: 30 }
+    }
+}
+
+/// Backups the server takes by itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Backup {
+    /// Hours between scheduled backups; 0 takes none.
+    pub interval_hours: u32,
+    /// Where they go; default `{data_dir}/backups`.
+    pub dir: Option<PathBuf>,
+    /// How many scheduled backups to keep (the oldest beyond that are deleted).
+    pub keep: u32,
+}
+
+impl Default for Backup {
+    fn default() -> Self {
+        Backup {
+            interval_hours: 0,
+            dir: None,
+            keep: 7,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -59,12 +97,45 @@ pub struct Links {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Smtp {
+    /// Without a host, mail stays in the outbox (and the log) only.
     pub host: Option<String>,
-    pub port: u16,
+    /// Defaults to the usual port of `tls`: 587, 465 or 25.
+    pub port: Option<u16>,
     pub username: Option<String>,
     pub password: Option<String>,
     pub from: String,
-    pub starttls: bool,
+    pub tls: SmtpTls,
+    /// A PEM file of extra CA certificates to trust (a relay with a private CA).
+    pub ca_file: Option<PathBuf>,
+    /// First retry after a failed attempt; each later one waits twice as long, up to
+    /// `retry_max_secs`.
+    pub retry_min_secs: u64,
+    pub retry_max_secs: u64,
+    /// A mail not delivered this long after it was written is given up.
+    pub give_up_hours: u64,
+}
+
+/// How the connection to the SMTP server is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS, which the server must offer (port 587).
+    #[default]
+    Starttls,
+    /// TLS from the first byte, "smtps" (port 465).
+    Tls,
+    /// No encryption: a relay on the same machine or network (port 25).
+    None,
+}
+
+impl Smtp {
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(match self.tls {
+            SmtpTls::Starttls => 587,
+            SmtpTls::Tls => 465,
+            SmtpTls::None => 25,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -120,6 +191,8 @@ impl Default for Config {
             payments: Payments::default(),
             log: Log::default(),
             rate_limit: RateLimit::default(),
+            shutdown: Shutdown::default(),
+            backup: Backup::default(),
         }
     }
 }
@@ -145,11 +218,15 @@ impl Default for Smtp {
     fn default() -> Self {
         Smtp {
             host: None,
-            port: 587,
+            port: None,
             username: None,
             password: None,
             from: "shopbox <no-reply@localhost>".into(),
-            starttls: true,
+            tls: SmtpTls::Starttls,
+            ca_file: None,
+            retry_min_secs: 30,
+            retry_max_secs: 3600,
+            give_up_hours: 48,
         }
     }
 }
@@ -306,6 +383,36 @@ impl Config {
         {
             return Err(bad("smtp.host", "must not be empty when set"));
         }
+        if self.smtp.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(bad(
+                "smtp.from",
+                "must be an address such as `shop <no-reply@example.com>`",
+            ));
+        }
+        if self.smtp.username.is_some() != self.smtp.password.is_some() {
+            return Err(bad(
+                "smtp.username",
+                "and smtp.password go together: set both or neither",
+            ));
+        }
+        if self.smtp.port == Some(0) {
+            return Err(bad("smtp.port", "must be between 1 and 65535"));
+        }
+        if self.smtp.retry_min_secs == 0 || self.smtp.retry_max_secs < self.smtp.retry_min_secs {
+            return Err(bad(
+                "smtp.retry_min_secs",
+                "must be at least 1 and at most smtp.retry_max_secs",
+            ));
+        }
+        if self.smtp.give_up_hours == 0 {
+            return Err(bad("smtp.give_up_hours", "must be at least 1"));
+        }
+        if self.shutdown.grace_secs > 3600 {
+            return Err(bad("shutdown.grace_secs", "must be at most 3600"));
+        }
+        if self.backup.keep == 0 {
+            return Err(bad("backup.keep", "must be at least 1"));
+        }
         Ok(())
     }
 
@@ -322,6 +429,14 @@ impl Config {
                 format!("http://{host}:{}", self.port)
             }
         }
+    }
+
+    /// Where scheduled backups go.
+    pub fn backup_dir(&self) -> PathBuf {
+        self.backup
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("backups"))
     }
 
     pub fn cookie_secure(&self) -> bool {

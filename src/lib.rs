@@ -17,6 +17,7 @@ pub mod pg;
 pub mod product;
 pub mod review;
 pub mod seed;
+pub mod server;
 pub mod shipping;
 pub mod transfer;
 pub mod web;
@@ -33,6 +34,7 @@ use crate::http::request_id::RequestFairing;
 use crate::http::{ApiError, FieldError};
 
 pub use crate::http::AppState;
+pub use server::serve;
 
 /// Every tree and migration step of the shop, as each domain declares them.
 pub fn schema() -> Schema {
@@ -46,6 +48,7 @@ pub fn schema() -> Schema {
         .trees(payment::model::TREES)
         .trees(order::model::TREES)
         .migrations(product::MIGRATIONS)
+        .migrations(mail::MIGRATIONS)
 }
 
 /// A failure to start, in one line for the operator.
@@ -148,6 +151,12 @@ fn rocket_config(config: &Config) -> Result<rocket::Config, StartError> {
         // Forwarding headers are believed only from `trusted_proxies`, never by default.
         ip_header: None,
         log_level: rocket::config::LogLevel::Critical,
+        // SIGTERM and Ctrl-C stop accepting; requests in flight get the grace period.
+        shutdown: rocket::config::Shutdown {
+            grace: config.shutdown.grace_secs,
+            mercy: 5,
+            ..rocket::config::Shutdown::default()
+        },
         cli_colors: false,
         limits: Limits::default()
             .limit("json", 1.mebibytes())
@@ -191,50 +200,7 @@ fn bad_path_parameter(req: &Request<'_>) -> Option<FieldError> {
     })
 }
 
-/// Runs the shop until Ctrl-C, printing where it is reachable.
-pub async fn serve(config: Config) -> Result<(), StartError> {
-    let db = open_data(&config)?;
-    let public_url = config.public_url();
-    let shop_name = config.shop_name.clone();
-    let purge_db = db.clone();
-    let rocket = rocket(config, db)?.attach(rocket::fairing::AdHoc::on_liftoff(
-        "purge idempotency keys",
-        move |_| {
-            Box::pin(async move {
-                tokio::spawn(async move {
-                    loop {
-                        let now = core::time::now_micros();
-                        match order::store::purge_expired_keys(&purge_db, now) {
-                            Ok(0) => {}
-                            Ok(n) => {
-                                tracing::info!("purged {n} idempotency keys older than 24 hours")
-                            }
-                            Err(e) => tracing::warn!("purging idempotency keys failed: {e}"),
-                        }
-                        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
-                    }
-                });
-            })
-        },
-    ));
-    let rocket = rocket.attach(rocket::fairing::AdHoc::on_liftoff(
-        "print urls",
-        move |_| {
-            Box::pin(async move {
-                println!("{shop_name} is open at {public_url}/");
-                println!("API docs (Swagger UI): {public_url}/docs/");
-                println!("Press Ctrl-C to stop.");
-            })
-        },
-    ));
-    rocket
-        .launch()
-        .await
-        .map(|_| ())
-        .map_err(|e| StartError(launch_error(&e)))
-}
-
-fn launch_error(e: &rocket::Error) -> String {
+pub(crate) fn launch_error(e: &rocket::Error) -> String {
     use rocket::error::ErrorKind;
     match e.kind() {
         ErrorKind::Bind(io) => format!("cannot listen on the configured address and port: {io}"),

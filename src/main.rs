@@ -108,7 +108,15 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Show the latest emails the shop has sent, with their links.
+    /// Send email through the configured SMTP server.
+    Mail {
+        #[command(subcommand)]
+        action: MailAction,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Show the latest emails the shop has written, with their links and delivery state
+    /// (queued, sent with the server's answer, or failed with its error).
     Outbox {
         /// Only emails to this address.
         #[arg(long)]
@@ -144,6 +152,12 @@ enum AdminAction {
         #[arg(long)]
         password: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum MailAction {
+    /// Send one test message to EMAIL and print the SMTP server's answer.
+    Test { email: String },
 }
 
 #[derive(Subcommand)]
@@ -248,6 +262,13 @@ fn run(cli: Cli) -> Result<(), String> {
             common,
         } => shopbox::pg::import(&load_config(&common)?, &url, force, media.as_deref())?,
         Command::Check { repair, common } => commands::check(&load_config(&common)?, repair)?,
+        Command::Mail {
+            action: MailAction::Test { email },
+            common,
+        } => {
+            let config = load_config(&common)?;
+            rocket::execute(commands::mail_test(&config, &email))?
+        }
         Command::Outbox { to, limit, common } => {
             commands::outbox(&load_config(&common)?, to.as_deref(), limit)?
         }

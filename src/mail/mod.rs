@@ -1,13 +1,21 @@
 //! The shop's emails, in one place: what each says, the links they carry, and sending
-//! (kept in the outbox and logged; with its link while no SMTP is set up, since the log is
-//! then how mail reaches anyone).
+//! (kept in the outbox, queued for SMTP delivery, and logged; with its link while no SMTP
+//! is set up, since the log is then how mail reaches anyone).
 
 pub mod model;
+pub mod sender;
 pub mod store;
 
 use crate::config::Config;
+use crate::db::migrate::Migration;
 use crate::db::{Db, StoreResult};
-use model::{Letter, Mail};
+use model::{Delivery, Letter, Mail};
+
+/// The outbox's schema upgrades.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    from: 2,
+    run: store::add_delivery_states,
+}];
 
 /// The link for a token: `links.verify` / `links.reset` is a path on `public_url` or an
 /// absolute URL.
@@ -90,7 +98,8 @@ pub fn shipping_change(shop: &str, name: &str, order_id: u64, status: &str) -> L
     }
 }
 
-/// The mail of `letter` to `to`, ready for the outbox (its id still to be given).
+/// The mail of `letter` to `to`, queued for delivery, ready for the outbox (its id still
+/// to be given).
 pub fn addressed(to: &str, letter: Letter, link: Option<String>, now: i64) -> Mail {
     Mail {
         id: 0,
@@ -99,10 +108,11 @@ pub fn addressed(to: &str, letter: Letter, link: Option<String>, now: i64) -> Ma
         body: letter.body,
         link,
         created_at: now,
+        delivery: Delivery::queued(now),
     }
 }
 
-/// Keeps a letter in the outbox and logs it.
+/// Keeps a letter in the outbox, queued for delivery, and logs it.
 pub async fn send(
     db: &Db,
     config: &Config,

@@ -33,7 +33,7 @@ pub struct CheckoutPlan {
 }
 
 pub enum CheckoutOutcome {
-    Confirmed(Order, Payment, Shipping, Mail),
+    Confirmed(Order, Payment, Shipping, Box<Mail>),
     PaymentFailed(Order, Payment),
 }
 
@@ -135,7 +135,12 @@ fn checkout_tx(tx: &Tx<'_>, plan: &CheckoutPlan) -> TxResult<CheckoutOutcome> {
     cart::store::clear(tx, plan.user_id)?;
     let mail = confirmation(&order, plan);
     mail::store::put(tx, &mail)?;
-    Ok(CheckoutOutcome::Confirmed(order, payment, shipping, mail))
+    Ok(CheckoutOutcome::Confirmed(
+        order,
+        payment,
+        shipping,
+        Box::new(mail),
+    ))
 }
 
 fn confirmation(order: &Order, plan: &CheckoutPlan) -> Mail {

@@ -66,6 +66,16 @@ impl Server {
     /// Starts with `RUST_LOG` set to `log`; read stderr only after `kill`, since a full
     /// pipe would stall the server.
     pub fn start_logging(data: &Path, extra: &[&str], log: &str) -> Server {
+        Self::start_with_env(data, extra, log, &[])
+    }
+
+    /// `start_logging` with extra environment variables (configuration).
+    pub fn start_with_env(
+        data: &Path,
+        extra: &[&str],
+        log: &str,
+        env: &[(&str, String)],
+    ) -> Server {
         let port = free_port();
         let child = Command::new(binary())
             .args(["serve", "--data"])
@@ -73,6 +83,7 @@ impl Server {
             .args(["--port", &port.to_string()])
             .args(extra)
             .env("RUST_LOG", log)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

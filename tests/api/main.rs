@@ -15,5 +15,7 @@ mod crash_checkout;
 mod deploy;
 mod integrity;
 mod layers;
+mod mail;
 mod pg;
 mod platform;
+mod smtp_sink;

@@ -1,0 +1,194 @@
+//! `shopbox serve`: the Rocket app with the server's own tasks around it (purging
+//! idempotency keys, delivering mail, scheduled backups), and the graceful stop: on
+//! SIGTERM or Ctrl-C it stops accepting, lets requests in flight finish within
+//! `shutdown.grace_secs`, stops its tasks, flushes the database and says so in one line.
+
+use rocket::fairing::{Fairing, Info, Kind};
+use rocket::{Data, Orbit, Request, Response, Rocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::mail::sender::{self, Mailer};
+use crate::{core, open_data, order, StartError};
+
+/// How long the server waits for its own tasks (a mail being sent, a backup being
+/// written) once requests are done.
+const TASKS_GRACE: Duration = Duration::from_secs(60);
+
+/// Runs the shop until SIGTERM or Ctrl-C, printing where it is reachable.
+pub async fn serve(config: Config) -> Result<(), StartError> {
+    let db = open_data(&config)?;
+    let mailer = match config.smtp.host {
+        Some(_) => Some(Mailer::new(&config.smtp).map_err(StartError)?),
+        None => None,
+    };
+    let (stop, stopping) = watch::channel(false);
+    let tasks: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+    let requests = Arc::new(RequestCount::default());
+    let background = Background {
+        db: db.clone(),
+        config: config.clone(),
+        mailer: Mutex::new(mailer),
+        stopping,
+        tasks: Arc::clone(&tasks),
+    };
+    let rocket = crate::rocket(config, db.clone())?
+        .attach(background)
+        .attach(Arc::clone(&requests));
+    let outcome = rocket.launch().await;
+    let _ = stop.send(true);
+    let handles: Vec<JoinHandle<()>> = tasks
+        .lock()
+        .map(|mut t| t.drain(..).collect())
+        .unwrap_or_default();
+    let tasks_done = tokio::time::timeout(TASKS_GRACE, futures_util::future::join_all(handles))
+        .await
+        .is_ok();
+    let flushed = tokio::task::spawn_blocking(move || db.flush_blocking())
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    match outcome {
+        Ok(_) => {}
+        Err(e) if matches!(e.kind(), rocket::error::ErrorKind::Shutdown(..)) => {}
+        Err(e) => return Err(StartError(crate::launch_error(&e))),
+    }
+    let summary = requests.summary(tasks_done);
+    match flushed {
+        Ok(()) => {
+            tracing::info!("stopped: {summary}; database flushed");
+            Ok(())
+        }
+        Err(e) => Err(StartError(format!(
+            "stopped: {summary}; flushing the database failed: {e}"
+        ))),
+    }
+}
+
+/// The server's own tasks, started once Rocket listens.
+struct Background {
+    db: Db,
+    config: Config,
+    mailer: Mutex<Option<Mailer>>,
+    stopping: watch::Receiver<bool>,
+    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+#[rocket::async_trait]
+impl Fairing for Background {
+    fn info(&self) -> Info {
+        Info {
+            name: "background tasks",
+            kind: Kind::Liftoff,
+        }
+    }
+
+    async fn on_liftoff(&self, _: &Rocket<Orbit>) {
+        let mut started = vec![tokio::spawn(purge_idempotency_keys(
+            self.db.clone(),
+            self.stopping.clone(),
+        ))];
+        if let Some(mailer) = self.mailer.lock().ok().and_then(|mut m| m.take()) {
+            let mailer = Arc::new(mailer);
+            tokio::spawn(check_smtp(Arc::clone(&mailer)));
+            started.push(tokio::spawn(sender::run(
+                self.db.clone(),
+                mailer,
+                self.config.smtp.clone(),
+                self.stopping.clone(),
+            )));
+        }
+        if let Ok(mut tasks) = self.tasks.lock() {
+            tasks.extend(started);
+        }
+        let url = self.config.public_url();
+        println!("{} is open at {url}/", self.config.shop_name);
+        println!("API docs (Swagger UI): {url}/docs/");
+        println!("Press Ctrl-C to stop.");
+    }
+}
+
+/// Start-up check of the SMTP settings. A server that does not answer is a warning, not
+/// a refusal to start: the shop can sell meanwhile, and its mail waits in the queue.
+async fn check_smtp(mailer: Arc<Mailer>) {
+    match mailer.check().await {
+        Ok(()) => tracing::info!("SMTP server {} answers", mailer.server),
+        Err(e) => tracing::warn!(
+            "SMTP server {} does not answer as configured ({e}); mail stays queued and is retried",
+            mailer.server
+        ),
+    }
+}
+
+async fn purge_idempotency_keys(db: Db, mut stopping: watch::Receiver<bool>) {
+    loop {
+        match order::store::purge_expired_keys(&db, core::time::now_micros()) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("purged {n} idempotency keys older than 24 hours"),
+            Err(e) => tracing::warn!("purging idempotency keys failed: {e}"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            _ = stopping.changed() => return,
+        }
+    }
+}
+
+/// Counts requests, to say at the stop how many finished after it began.
+#[derive(Default)]
+struct RequestCount {
+    in_flight: AtomicU64,
+    stopping: AtomicBool,
+    in_flight_at_stop: AtomicU64,
+    finished_while_stopping: AtomicU64,
+}
+
+impl RequestCount {
+    fn summary(&self, tasks_done: bool) -> String {
+        let at_stop = self.in_flight_at_stop.load(Ordering::SeqCst);
+        let finished = self.finished_while_stopping.load(Ordering::SeqCst);
+        let cut = self.in_flight.load(Ordering::SeqCst);
+        let mut out = format!(
+            "{finished} request(s) finished during shutdown ({at_stop} in flight when it began)"
+        );
+        if cut > 0 {
+            out.push_str(&format!(", {cut} cut off at the end of the grace period"));
+        }
+        if !tasks_done {
+            out.push_str(", background tasks did not end in time");
+        }
+        out
+    }
+}
+
+#[rocket::async_trait]
+impl Fairing for RequestCount {
+    fn info(&self) -> Info {
+        Info {
+            name: "requests in flight",
+            kind: Kind::Request | Kind::Response | Kind::Shutdown,
+        }
+    }
+
+    async fn on_request(&self, _: &mut Request<'_>, _: &mut Data<'_>) {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+    }
+
+    async fn on_response<'r>(&self, _: &'r Request<'_>, _: &mut Response<'r>) {
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if self.stopping.load(Ordering::SeqCst) {
+            self.finished_while_stopping.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    async fn on_shutdown(&self, _: &Rocket<Orbit>) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.in_flight_at_stop
+            .store(self.in_flight.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
+}
