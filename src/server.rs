@@ -144,18 +144,14 @@ async fn purge_idempotency_keys(db: Db, mut stopping: watch::Receiver<bool>) {
 struct RequestCount {
     in_flight: AtomicU64,
     stopping: AtomicBool,
-    in_flight_at_stop: AtomicU64,
     finished_while_stopping: AtomicU64,
 }
 
 impl RequestCount {
     fn summary(&self, tasks_done: bool) -> String {
-        let at_stop = self.in_flight_at_stop.load(Ordering::SeqCst);
         let finished = self.finished_while_stopping.load(Ordering::SeqCst);
         let cut = self.in_flight.load(Ordering::SeqCst);
-        let mut out = format!(
-            "{finished} request(s) finished during shutdown ({at_stop} in flight when it began)"
-        );
+        let mut out = format!("{finished} request(s) finished during shutdown");
         if cut > 0 {
             out.push_str(&format!(", {cut} cut off at the end of the grace period"));
         }
@@ -188,7 +184,5 @@ impl Fairing for RequestCount {
 
     async fn on_shutdown(&self, _: &Rocket<Orbit>) {
         self.stopping.store(true, Ordering::SeqCst);
-        self.in_flight_at_stop
-            .store(self.in_flight.load(Ordering::SeqCst), Ordering::SeqCst);
     }
 }

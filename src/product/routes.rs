@@ -307,6 +307,21 @@ async fn read_capped(
 }
 
 fn form_error(errors: rocket::form::Errors<'_>) -> ApiError {
+    use rocket::form::error::ErrorKind;
+    // Rocket reports a body that ended early (a client or the shop's stop cut it) as
+    // an invalid length with no bound, which its status calls "too large".
+    let cut = |kind: &ErrorKind<'_>| {
+        matches!(
+            kind,
+            ErrorKind::InvalidLength {
+                min: None,
+                max: None
+            }
+        )
+    };
+    if errors.iter().any(|e| cut(&e.kind)) {
+        return ApiError::BadRequest("The request body ended before it was complete".into());
+    }
     if errors.status() == Status::PayloadTooLarge {
         return ApiError::PayloadTooLarge("Request body too large".into());
     }

@@ -3,10 +3,11 @@
 //! and for every product stock plus the quantity in confirmed orders equals the start.
 
 use crate::common;
+use crate::load::{call, login};
 
-use common::{http, Server, PASSWORD};
+use common::{Server, PASSWORD};
 use rand::Rng;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::HashMap;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,39 +15,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const START_STOCK: i64 = 100_000;
-
-fn call(
-    port: u16,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> Option<(u16, Value)> {
-    let auth = token.map(|t| format!("Bearer {t}"));
-    let mut headers = vec![("Content-Type", "application/json")];
-    if let Some(a) = &auth {
-        headers.push(("Authorization", a.as_str()));
-    }
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let (status, _, text) = http(port, method, path, &headers, &body).ok()?;
-    if status == 0 {
-        return None;
-    }
-    Some((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
-}
-
-fn login(port: u16, email: &str) -> String {
-    let (status, body) = call(
-        port,
-        "POST",
-        "/api/account/login",
-        None,
-        Some(json!({"email": email, "password": PASSWORD})),
-    )
-    .unwrap();
-    assert_eq!(status, 200, "{body}");
-    body["access_token"].as_str().unwrap().to_string()
-}
 
 /// Confirmed orders' quantities by product, read through the admin API.
 fn ordered_quantities(port: u16, admin: &str) -> (HashMap<u64, i64>, Vec<u64>) {
