@@ -11,6 +11,32 @@ use crate::mail::model::Delivery;
 use crate::mail::sender::Mailer;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+/// Where a long job shows its progress: bars on this terminal, or nowhere (the server's
+/// own jobs; a client of the server could be another).
+pub trait Progress: Sync {
+    fn bar(&self, len: u64, what: &str) -> ProgressBar;
+}
+
+/// Bars on standard error.
+pub struct Terminal;
+
+impl Progress for Terminal {
+    fn bar(&self, len: u64, what: &str) -> ProgressBar {
+        progress_bar(len, what)
+    }
+}
+
+/// No bars.
+pub struct Silent;
+
+impl Progress for Silent {
+    fn bar(&self, len: u64, _: &str) -> ProgressBar {
+        let bar = ProgressBar::hidden();
+        bar.set_length(len);
+        bar
+    }
+}
+
 /// The progress bar of every long CLI job.
 pub fn progress_bar(len: u64, what: &str) -> ProgressBar {
     // Styled while hidden, so that nothing is drawn before a `MultiProgress` takes it.
@@ -266,9 +292,13 @@ pub async fn mail_test(config: &Config, to: &str) -> Result<String, String> {
 
 /// Verifies every index against its records; with `repair`, rebuilds the catalog's.
 pub fn check(config: &Config, repair: bool) -> Result<String, String> {
-    let db = open(config)?;
-    let mut problems = crate::product::store::check_indexes(&db).map_err(|e| e.to_string())?;
-    problems.extend(store::check_email_index(&db).map_err(|e| e.to_string())?);
+    check_db(&open(config)?, repair)
+}
+
+/// `check` on an open database.
+pub fn check_db(db: &Db, repair: bool) -> Result<String, String> {
+    let mut problems = crate::product::store::check_indexes(db).map_err(|e| e.to_string())?;
+    problems.extend(store::check_email_index(db).map_err(|e| e.to_string())?);
     if problems.is_empty() {
         return Ok("every index matches its records".into());
     }
@@ -279,9 +309,9 @@ pub fn check(config: &Config, repair: bool) -> Result<String, String> {
             problems.len()
         ));
     }
-    crate::product::store::repair_indexes(&db).map_err(|e| e.to_string())?;
-    store::repair_email_index(&db).map_err(|e| e.to_string())?;
-    let left = crate::product::store::check_indexes(&db).map_err(|e| e.to_string())?;
+    crate::product::store::repair_indexes(db).map_err(|e| e.to_string())?;
+    store::repair_email_index(db).map_err(|e| e.to_string())?;
+    let left = crate::product::store::check_indexes(db).map_err(|e| e.to_string())?;
     if left.is_empty() {
         Ok(format!("repaired:\n{report}"))
     } else {

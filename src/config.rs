@@ -55,8 +55,8 @@ impl Default for Shutdown {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Backup {
-    /// Hours between scheduled backups; 0 takes none.
-    pub interval_hours: u32,
+    /// Hours between scheduled backups (fractions allowed); 0 takes none.
+    pub interval_hours: f64,
     /// Where they go; default `{data_dir}/backups`.
     pub dir: Option<PathBuf>,
     /// How many scheduled backups to keep (the oldest beyond that are deleted).
@@ -66,7 +66,7 @@ pub struct Backup {
 impl Default for Backup {
     fn default() -> Self {
         Backup {
-            interval_hours: 0,
+            interval_hours: 0.0,
             dir: None,
             keep: 7,
         }
@@ -409,6 +409,9 @@ impl Config {
         }
         if self.shutdown.grace_secs > 3600 {
             return Err(bad("shutdown.grace_secs", "must be at most 3600"));
+        }
+        if !(self.backup.interval_hours.is_finite() && self.backup.interval_hours >= 0.0) {
+            return Err(bad("backup.interval_hours", "must be 0 (none) or more"));
         }
         if self.backup.keep == 0 {
             return Err(bad("backup.keep", "must be at least 1"));

@@ -4,6 +4,7 @@
 //! domain's routes to Rocket.
 
 pub mod account;
+pub mod backup;
 pub mod cart;
 pub mod commands;
 pub mod config;

@@ -108,6 +108,20 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Write a backup of the whole shop (database and media, consistent to one instant) to
+    /// FILE, a tar archive, gzipped when FILE ends in .gz or .tgz.
+    Backup {
+        file: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Fill an empty data folder (--data DIR) from a backup, after verifying its checksum,
+    /// then check every index.
+    Restore {
+        file: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Send email through the configured SMTP server.
     Mail {
         #[command(subcommand)]
@@ -262,6 +276,18 @@ fn run(cli: Cli) -> Result<(), String> {
             common,
         } => shopbox::pg::import(&load_config(&common)?, &url, force, media.as_deref())?,
         Command::Check { repair, common } => commands::check(&load_config(&common)?, repair)?,
+        Command::Backup { file, common } => {
+            shopbox::backup::backup_command(&load_config(&common)?, &file)?
+        }
+        Command::Restore { file, common } => {
+            let config = load_config(&common)?;
+            shopbox::backup::restore(
+                &file,
+                &config.data_dir,
+                config.cache_capacity_mb,
+                &commands::Terminal,
+            )?
+        }
         Command::Mail {
             action: MailAction::Test { email },
             common,

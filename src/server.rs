@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::db::Db;
 use crate::mail::sender::{self, Mailer};
-use crate::{core, open_data, order, StartError};
+use crate::{backup, core, open_data, order, StartError};
 
 /// How long the server waits for its own tasks (a mail being sent, a backup being
 /// written) once requests are done.
@@ -103,6 +103,13 @@ impl Fairing for Background {
                 self.stopping.clone(),
             )));
         }
+        if self.config.backup.interval_hours > 0.0 {
+            started.push(tokio::spawn(scheduled_backups(
+                self.db.clone(),
+                self.config.clone(),
+                self.stopping.clone(),
+            )));
+        }
         if let Ok(mut tasks) = self.tasks.lock() {
             tasks.extend(started);
         }
@@ -135,6 +142,23 @@ async fn purge_idempotency_keys(db: Db, mut stopping: watch::Receiver<bool>) {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
             _ = stopping.changed() => return,
+        }
+    }
+}
+
+/// Takes a backup every `backup.interval_hours`, the first one interval after start.
+async fn scheduled_backups(db: Db, config: Config, mut stopping: watch::Receiver<bool>) {
+    let every = Duration::from_secs_f64(config.backup.interval_hours * 3600.0);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stopping.changed() => return,
+        }
+        let (db, config) = (db.clone(), config.clone());
+        match tokio::task::spawn_blocking(move || backup::scheduled(&db, &config)).await {
+            Ok(Ok(report)) => tracing::info!("{report}"),
+            Ok(Err(e)) => tracing::error!("scheduled backup failed: {e}"),
+            Err(e) => tracing::error!("scheduled backup failed: {e}"),
         }
     }
 }

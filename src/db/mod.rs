@@ -4,6 +4,7 @@
 mod flush;
 pub mod keys;
 pub mod migrate;
+pub mod snapshot;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -139,6 +140,10 @@ struct Inner {
     /// Moves after every committed write (see `version`).
     version: AtomicU64,
     path: PathBuf,
+    /// Every write holds it shared; a snapshot holds it alone (see `snapshot`).
+    gate: tokio::sync::RwLock<()>,
+    gate_waited: AtomicU64,
+    gate_longest_micros: AtomicU64,
 }
 
 /// The shop's database. Cheap to clone.
@@ -190,6 +195,9 @@ impl Db {
                 decoded: AtomicU64::new(0),
                 version: AtomicU64::new(0),
                 path,
+                gate: tokio::sync::RwLock::new(()),
+                gate_waited: AtomicU64::new(0),
+                gate_longest_micros: AtomicU64::new(0),
             }),
         };
         migrate::run(&db, &schema.steps, schema.version())
@@ -214,9 +222,36 @@ impl Db {
     where
         F: Fn(&Tx<'_>) -> TxResult<T>,
     {
-        let out = self.write_unflushed(f)?;
+        let open = match self.inner.gate.try_read() {
+            Ok(open) => open,
+            Err(_) => {
+                let start = std::time::Instant::now();
+                let open = self.inner.gate.read().await;
+                self.note_gate_wait(start.elapsed());
+                open
+            }
+        };
+        let out = self.write_unflushed(f);
+        drop(open);
+        let out = out?;
         self.durable().await?;
         Ok(out)
+    }
+
+    /// Waits, blocking the thread, until no snapshot holds writes back. Polls rather than
+    /// queueing, so that it can never be called where blocking on the lock would panic.
+    fn gate_blocking(&self) -> tokio::sync::RwLockReadGuard<'_, ()> {
+        let mut start = None;
+        loop {
+            if let Ok(open) = self.inner.gate.try_read() {
+                if let Some(start) = start {
+                    self.note_gate_wait(std::time::Instant::elapsed(&start));
+                }
+                return open;
+            }
+            start.get_or_insert_with(std::time::Instant::now);
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
     }
 
     /// `write` for code without an async runtime (the CLI): flushes before returning.
@@ -224,7 +259,10 @@ impl Db {
     where
         F: Fn(&Tx<'_>) -> TxResult<T>,
     {
-        let out = self.write_unflushed(f)?;
+        let out = {
+            let _open = self.gate_blocking();
+            self.write_unflushed(f)?
+        };
         self.flush_blocking()?;
         Ok(out)
     }
@@ -358,6 +396,7 @@ impl Db {
         entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
     ) -> StoreResult<u64> {
         let t = self.tree(tree)?;
+        let _open = self.gate_blocking();
         t.clear()?;
         let mut n = 0u64;
         for (k, v) in entries {

@@ -280,3 +280,46 @@ async fn dropping_the_db_lets_the_folder_be_opened_at_once() {
         .expect("the folder is free again");
     assert_eq!(again.get::<Thing>(1_000_001).unwrap(), Some(thing));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_see_one_instant_while_writers_keep_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..8u64 {
+        let (db, stop) = (db.clone(), Arc::clone(&stop));
+        writers.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                // Two keys per write: a snapshot must never see one without the other.
+                db.write(|tx| {
+                    tx.raw_insert(NAMES, &pair_key(w, n), b"a")?;
+                    tx.raw_insert(NAMES, &pair_key(w + 100, n), b"b")
+                })
+                .await
+                .unwrap();
+            }
+            n
+        }));
+    }
+    for _ in 0..5 {
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        let reader = db.clone();
+        let (snapshot, ()) = tokio::task::spawn_blocking(move || reader.snapshot(|| ()))
+            .await
+            .unwrap()
+            .unwrap();
+        let meta = snapshot.trees.iter().find(|t| t.name == NAMES).unwrap();
+        let pairs: Vec<_> = snapshot::entries(&meta.bytes).map(|p| p.unwrap()).collect();
+        let a = pairs.iter().filter(|(_, v)| *v == b"a").count();
+        let b = pairs.iter().filter(|(_, v)| *v == b"b").count();
+        assert_eq!(a, b);
+        assert!(a > 0);
+    }
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.await.unwrap();
+    }
+}

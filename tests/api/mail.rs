@@ -13,8 +13,8 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-/// Shows the shop's own lines at info, not Rocket's.
-const LOG: &str = "info,rocket=error,_=error";
+/// The server's and the mail lines at info, no request lines (the pipe is read only at the end).
+const LOG: &str = "warn,shopbox::server=info,shopbox::mail=info";
 
 fn smtp_env(port: u16) -> Vec<(&'static str, String)> {
     vec![

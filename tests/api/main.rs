@@ -7,6 +7,7 @@ mod common;
 
 mod account;
 mod account_http;
+mod backup;
 mod binary;
 mod catalog;
 mod commerce;

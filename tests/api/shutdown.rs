@@ -11,7 +11,7 @@ use std::net::TcpStream;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-const LOG: &str = "info,rocket=error,_=error";
+const LOG: &str = "warn,shopbox::server=info";
 
 fn sigterm(child: &Child) {
     // SAFETY: sends a signal to the child this test started; no memory is involved.

@@ -1,0 +1,165 @@
+//! A copy of the whole database at one instant, and filling a new database from one:
+//! the storage side of backups. While a snapshot is read, no transaction can commit
+//! (`Db::write` waits at the write gate), so every tree shows the same moment.
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::{Db, OpenError, StoreResult};
+
+/// One tree's entries, encoded as `[u32 key length][key][u32 value length][value]`...
+pub struct TreeDump {
+    pub name: String,
+    pub entries: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// Every tree at one instant.
+pub struct Snapshot {
+    pub trees: Vec<TreeDump>,
+    /// How long writes were held back while it was read.
+    pub paused: Duration,
+}
+
+/// How long writes waited at the gate, since the database opened.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GateWaits {
+    pub writes: u64,
+    pub longest: Duration,
+}
+
+fn push(out: &mut Vec<u8>, part: &[u8]) {
+    out.extend_from_slice(&(part.len() as u32).to_be_bytes());
+    out.extend_from_slice(part);
+}
+
+/// The `(key, value)` pairs of a dump, or `None` where it is malformed.
+pub fn entries(bytes: &[u8]) -> impl Iterator<Item = Option<(&[u8], &[u8])>> {
+    let mut rest = bytes;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut take = || {
+            let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+            let part = rest.get(4..4 + len)?;
+            rest = &rest[4 + len..];
+            Some(part)
+        };
+        let pair = take().zip(take());
+        if pair.is_none() {
+            rest = &[];
+        }
+        Some(pair)
+    })
+}
+
+impl Db {
+    /// Reads every tree while no write can commit, and runs `also` in the same pause.
+    /// Blocks: call it from a thread that may wait (the CLI, `spawn_blocking`).
+    pub fn snapshot<T>(&self, also: impl FnOnce() -> T) -> StoreResult<(Snapshot, T)> {
+        let _closed = self.inner.gate.blocking_write();
+        let start = Instant::now();
+        // `gate_waits().longest` then tells the longest wait for this snapshot.
+        self.inner.gate_longest_micros.store(0, Ordering::Relaxed);
+        let mut trees = Vec::new();
+        for name in self.inner.sled.tree_names() {
+            let tree = self.inner.sled.open_tree(&name)?;
+            let mut dump = TreeDump {
+                name: String::from_utf8_lossy(&name).to_string(),
+                entries: 0,
+                bytes: Vec::new(),
+            };
+            for kv in tree.iter() {
+                let (k, v) = kv?;
+                push(&mut dump.bytes, &k);
+                push(&mut dump.bytes, &v);
+                dump.entries += 1;
+            }
+            trees.push(dump);
+        }
+        let also = also();
+        let paused = start.elapsed();
+        Ok((Snapshot { trees, paused }, also))
+    }
+
+    /// How many writes had to wait for a snapshot since the database opened, and the
+    /// longest wait since the last snapshot began.
+    pub fn gate_waits(&self) -> GateWaits {
+        GateWaits {
+            writes: self.inner.gate_waited.load(Ordering::Relaxed),
+            longest: Duration::from_micros(self.inner.gate_longest_micros.load(Ordering::Relaxed)),
+        }
+    }
+
+    pub(super) fn note_gate_wait(&self, waited: Duration) {
+        self.inner.gate_waited.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .gate_longest_micros
+            .fetch_max(waited.as_micros() as u64, Ordering::Relaxed);
+    }
+}
+
+/// Fills the database folder `dir/db` (which must not hold one) with trees of a
+/// snapshot, as raw entries; `Db::open` then migrates it like any older folder.
+pub struct Restorer {
+    sled: sled::Db,
+}
+
+impl Restorer {
+    pub fn create(dir: &Path) -> Result<Restorer, OpenError> {
+        let path = dir.join("db");
+        let sled = sled::Config::new().path(&path).open().map_err(|e| {
+            OpenError(format!(
+                "cannot create the database in {}: {e}",
+                path.display()
+            ))
+        })?;
+        Ok(Restorer { sled })
+    }
+
+    /// Writes one tree's dump; answers how many entries it held.
+    pub fn tree(&self, name: &str, dump: &[u8]) -> Result<u64, OpenError> {
+        let fail = |e: sled::Error| OpenError(format!("cannot write tree {name}: {e}"));
+        let tree = self.sled.open_tree(name).map_err(fail)?;
+        let mut n = 0;
+        for pair in entries(dump) {
+            let (k, v) = pair.ok_or_else(|| OpenError(format!("tree {name} is malformed")))?;
+            tree.insert(k, v).map_err(fail)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    pub fn finish(self) -> Result<(), OpenError> {
+        self.sled
+            .flush()
+            .map(|_| ())
+            .map_err(|e| OpenError(format!("cannot write the database: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dumps_read_back_and_stop_at_garbage() {
+        let mut bytes = Vec::new();
+        push(&mut bytes, b"k1");
+        push(&mut bytes, b"value one");
+        push(&mut bytes, b"");
+        push(&mut bytes, b"v2");
+        let pairs: Vec<_> = entries(&bytes).collect();
+        assert_eq!(
+            pairs,
+            [
+                Some((&b"k1"[..], &b"value one"[..])),
+                Some((&b""[..], &b"v2"[..]))
+            ]
+        );
+        bytes.extend_from_slice(&[0, 0, 0, 9, 1]);
+        assert_eq!(entries(&bytes).last(), Some(None));
+    }
+}
