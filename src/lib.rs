@@ -116,6 +116,7 @@ fn documented_modules(
         ("/api/orders", order::routes::routes(settings)),
         ("/api/payments", payment::routes::routes(settings)),
         ("/api/shippings", shipping::routes::routes(settings)),
+        ("/api/admin", web::admin_api::routes(settings)),
     ]
 }
 
