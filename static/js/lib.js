@@ -270,7 +270,7 @@ export function setTitle(shop, title) {
 export function productImage(p, cls = 'thumb') {
   if (p.image_url) return h('img', { src: p.image_url, alt: '', class: cls, loading: 'lazy', width: 400, height: 400 });
   const initial = (p.title || p.product_title || '?').trim().charAt(0).toUpperCase();
-  return h('div', { class: `${cls} placeholder`, 'aria-hidden': 'true' }, initial);
+  return h('div', { class: `${cls} placeholder`, 'aria-hidden': 'true', 'data-initial': initial });
 }
 
 export function addressText(a) {
