@@ -23,6 +23,8 @@ const go = router(routes, render, (path) => path === '/admin' || path.startsWith
 
 let flash = null;
 
+let drawn = false;
+
 async function render() {
   const found = match(routes, location.pathname);
   const params = new URLSearchParams(location.search);
@@ -45,7 +47,8 @@ async function render() {
     box.error(err);
     clear(main, h('h1', {}, 'Something went wrong'), box);
   }
-  main.focus({ preventScroll: true });
+  if (drawn) main.focus({ preventScroll: true });
+  drawn = true;
 }
 
 function toLogin() {

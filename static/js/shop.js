@@ -29,6 +29,10 @@ const go = router(routes, render, (path) => match(routes, path) !== null);
 let flash = null;
 function flashNext(text) { flash = text; }
 
+// The first drawing leaves focus at the top of the page; later ones move it to the new
+// content, as a page load would.
+let drawn = false;
+
 async function render() {
   const found = match(routes, location.pathname);
   const params = new URLSearchParams(location.search);
@@ -49,7 +53,8 @@ async function render() {
     }
     clear(main, h('section', { class: 'narrow' }, h('h1', {}, 'Something went wrong'), errorText(err)));
   }
-  main.focus({ preventScroll: true });
+  if (drawn) main.focus({ preventScroll: true });
+  drawn = true;
 }
 
 function errorText(err) {
