@@ -1,7 +1,7 @@
-//! All sled reads and writes of accounts: users, sessions, refresh and mail tokens, outbox.
+//! All reads and writes of accounts: users, sessions, refresh and mail tokens.
 
 use crate::account::model::*;
-use crate::db::{abort, Db, StoreError, StoreResult, Tx, TxResult};
+use crate::db::{abort, Db, KeyOrder, StoreError, StoreResult, Tx, TxResult};
 
 pub struct NewUser {
     pub email: String,
@@ -102,7 +102,7 @@ fn update_user_tx(
 
 /// Every user whose email or name contains `q` (ignoring case), in id order.
 pub fn list_users(db: &Db, q: Option<&str>) -> StoreResult<Vec<User>> {
-    let users: Vec<User> = db.scan(false)?;
+    let users: Vec<User> = db.scan(KeyOrder::Ascending)?;
     Ok(match q.map(str::to_lowercase) {
         Some(q) if !q.is_empty() => users
             .into_iter()
@@ -246,7 +246,7 @@ pub async fn set_password(
     keep: Option<u64>,
     now: i64,
 ) -> StoreResult<User> {
-    let sessions = db.children(SESSIONS_BY_USER, user_id, false)?;
+    let sessions = db.children(SESSIONS_BY_USER, user_id, KeyOrder::Ascending)?;
     db.write(|tx| set_password_tx(tx, user_id, hashed_password, &sessions, keep, now))
         .await
 }
@@ -257,7 +257,7 @@ pub fn set_password_blocking(
     hashed_password: &str,
     now: i64,
 ) -> StoreResult<User> {
-    let sessions = db.children(SESSIONS_BY_USER, user_id, false)?;
+    let sessions = db.children(SESSIONS_BY_USER, user_id, KeyOrder::Ascending)?;
     db.write_blocking(|tx| set_password_tx(tx, user_id, hashed_password, &sessions, None, now))
 }
 
@@ -292,7 +292,7 @@ pub async fn rehash_password(db: &Db, user_id: u64, hashed_password: &str) -> St
 
 /// Ends every session of a user (deactivation).
 pub async fn end_all_sessions(db: &Db, user_id: u64) -> StoreResult<()> {
-    let sessions = db.children(SESSIONS_BY_USER, user_id, false)?;
+    let sessions = db.children(SESSIONS_BY_USER, user_id, KeyOrder::Ascending)?;
     db.write(|tx| {
         for &sid in &sessions {
             revoke(tx, sid)?;
@@ -346,7 +346,9 @@ pub async fn redeem_mail_token(
     apply: impl Fn(&mut User),
 ) -> StoreResult<Option<User>> {
     let end_sessions = match (kind, peek_mail_token(db, hash, kind, now)?) {
-        (MailTokenKind::Reset, Some(user)) => db.children(SESSIONS_BY_USER, user.id, false)?,
+        (MailTokenKind::Reset, Some(user)) => {
+            db.children(SESSIONS_BY_USER, user.id, KeyOrder::Ascending)?
+        }
         _ => Vec::new(),
     };
     db.write(|tx| {
@@ -381,7 +383,7 @@ pub async fn admin_update(
     now: i64,
 ) -> StoreResult<User> {
     let sessions = if is_active == Some(false) {
-        db.children(SESSIONS_BY_USER, user_id, false)?
+        db.children(SESSIONS_BY_USER, user_id, KeyOrder::Ascending)?
     } else {
         Vec::new()
     };
@@ -403,25 +405,9 @@ pub async fn admin_update(
     .await
 }
 
-pub async fn record_mail(db: &Db, mut mail: Mail) -> StoreResult<Mail> {
-    mail.id = db.next_id(OUTBOX)?;
-    db.write(|tx| tx.put(mail.id, &mail)).await?;
-    Ok(mail)
-}
-
-/// The latest mails, newest first, optionally only those to one address.
-pub fn latest_mail(db: &Db, to: Option<&str>, limit: usize) -> StoreResult<Vec<Mail>> {
-    let all: Vec<Mail> = db.scan(true)?;
-    Ok(all
-        .into_iter()
-        .filter(|m| to.is_none_or(|t| m.to.eq_ignore_ascii_case(t)))
-        .take(limit)
-        .collect())
-}
-
 /// Problems of the `email -> user` index: entries missing or pointing wrong.
 pub fn check_email_index(db: &Db) -> StoreResult<Vec<String>> {
-    let users: Vec<User> = db.scan(false)?;
+    let users: Vec<User> = db.scan(KeyOrder::Ascending)?;
     let index = db.tree(USERS_BY_EMAIL)?;
     let mut problems = Vec::new();
     for u in &users {
@@ -440,7 +426,7 @@ pub fn check_email_index(db: &Db) -> StoreResult<Vec<String>> {
 }
 
 pub fn repair_email_index(db: &Db) -> StoreResult<()> {
-    let users: Vec<User> = db.scan(false)?;
+    let users: Vec<User> = db.scan(KeyOrder::Ascending)?;
     let index = db.tree(USERS_BY_EMAIL)?;
     index.clear()?;
     for u in &users {

@@ -1,6 +1,6 @@
 //! Cart reads and writes; composable into checkout's transaction.
 
-use crate::cart::{Cart, CartLine};
+use crate::cart::model::{Cart, CartLine};
 use crate::db::{abort, Db, StoreError, StoreResult, Tx, TxResult};
 use crate::product::model::Product;
 

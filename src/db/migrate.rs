@@ -5,21 +5,14 @@ use super::{Db, StoreError, StoreResult};
 pub const META: &str = "meta";
 pub const SCHEMA_KEY: &[u8] = b"schema_version";
 
-/// The schema this build writes.
-pub const CURRENT: u32 = 2;
-
-/// One upgrade step: turns a database at `from` into one at `from + 1`.
+/// One upgrade step: turns a database at `from` into one at `from + 1`. A domain that
+/// changes a record's version declares a step that rewrites the old values (see
+/// `rewrite_tree`), and the schema's version moves one past it.
+#[derive(Clone, Copy)]
 pub struct Migration {
     pub from: u32,
     pub run: fn(&Db) -> StoreResult<()>,
 }
-
-/// The steps of this build, oldest first. A new record version adds a step here that
-/// rewrites the old values (see `rewrite_tree`).
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    from: 1,
-    run: crate::product::store::move_facets_into_live,
-}];
 
 pub fn schema_version(db: &Db) -> StoreResult<Option<u32>> {
     let meta = db.tree(META)?;

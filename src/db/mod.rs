@@ -16,42 +16,40 @@ use std::sync::Arc;
 
 pub use keys::{id_key, key_id, pair_key};
 
-/// Every tree the shop keeps: one per entity and one per index. All of them take part in
-/// every `Db::write`, so a store can touch any of them inside one transaction.
-pub const TREES: &[&str] = &[
-    migrate::META,
-    crate::account::model::USERS,
-    crate::account::model::USERS_BY_EMAIL,
-    crate::account::model::SESSIONS,
-    crate::account::model::SESSIONS_BY_USER,
-    crate::account::model::REFRESH_TOKENS,
-    crate::account::model::MAIL_TOKENS,
-    crate::account::model::OUTBOX,
-    crate::product::model::PRODUCTS,
-    crate::product::model::PRODUCTS_BY_SLUG,
-    crate::product::model::PRODUCTS_LIVE,
-    crate::product::model::PRODUCTS_BY_PRICE,
-    crate::product::model::PRODUCTS_BY_CATEGORY,
-    crate::product::model::PRODUCTS_BY_CATEGORY_PRICE,
-    crate::product::model::PRODUCTS_BY_TITLE,
-    crate::product::model::PRODUCTS_BY_RATING,
-    crate::product::model::SEARCH_POSTINGS,
-    crate::product::model::CATEGORIES,
-    crate::product::model::CATEGORIES_BY_NAME,
-    crate::product::model::CATEGORIES_BY_SLUG,
-    crate::product::reviews::REVIEWS,
-    crate::product::reviews::REVIEWS_BY_PRODUCT,
-    crate::product::reviews::REVIEWS_BY_AUTHOR,
-    crate::cart::CARTS,
-    crate::shipping::ADDRESSES,
-    crate::shipping::ADDRESSES_BY_USER,
-    crate::shipping::SHIPPING,
-    crate::order::ORDERS,
-    crate::order::ORDERS_BY_USER,
-    crate::order::IDEMPOTENCY,
-    crate::payment::PAYMENTS,
-    crate::payment::PAYMENTS_BY_USER,
-];
+/// What a caller keeps in the database: its trees (one per entity and per index) and the
+/// steps that upgrade an older data folder. Each domain declares its part; the application
+/// hands the union to `Db::open`. Every tree takes part in every `Db::write`, so a store
+/// can touch any of them inside one transaction.
+#[derive(Clone, Default)]
+pub struct Schema {
+    trees: Vec<&'static str>,
+    steps: Vec<migrate::Migration>,
+}
+
+impl Schema {
+    pub fn trees(mut self, trees: &[&'static str]) -> Self {
+        self.trees.extend_from_slice(trees);
+        self
+    }
+
+    pub fn migrations(mut self, steps: &[migrate::Migration]) -> Self {
+        self.steps.extend_from_slice(steps);
+        self
+    }
+
+    /// The schema version this build writes: one past its last upgrade step.
+    pub fn version(&self) -> u32 {
+        self.steps.iter().map(|s| s.from + 1).max().unwrap_or(1)
+    }
+}
+
+/// Which end of a tree a scan starts from. Ids are big-endian keys, so `Ascending` lists
+/// records oldest first and `Descending` newest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyOrder {
+    Ascending,
+    Descending,
+}
 
 /// What a store answers when it cannot do what was asked.
 #[derive(Debug, Clone, PartialEq)]
@@ -156,9 +154,10 @@ pub struct Tx<'a> {
 }
 
 impl Db {
-    /// Opens (creating if needed) the database under `dir/db`, after setting aside any
-    /// snapshot that a killed process left half-written, then migrates it.
-    pub fn open(dir: &Path, cache_capacity_bytes: u64) -> Result<Db, OpenError> {
+    /// Opens (creating if needed) the database under `dir/db` with the trees of `schema`,
+    /// after setting aside any snapshot that a killed process left half-written, then
+    /// migrates it to `schema`'s version.
+    pub fn open(dir: &Path, cache_capacity_bytes: u64, schema: &Schema) -> Result<Db, OpenError> {
         let path = dir.join("db");
         std::fs::create_dir_all(&path).map_err(|e| {
             OpenError(format!(
@@ -172,9 +171,12 @@ impl Db {
             .cache_capacity(cache_capacity_bytes)
             .open()
             .map_err(|e| open_error(&path, e))?;
-        let mut trees = Vec::with_capacity(TREES.len());
+        let mut trees = Vec::with_capacity(schema.trees.len() + 1);
         let mut index_of = BTreeMap::new();
-        for name in TREES {
+        for name in std::iter::once(&migrate::META).chain(&schema.trees) {
+            if index_of.contains_key(name) {
+                continue;
+            }
             let tree = sled.open_tree(name).map_err(|e| open_error(&path, e))?;
             index_of.insert(*name, trees.len());
             trees.push(tree);
@@ -190,7 +192,7 @@ impl Db {
                 path,
             }),
         };
-        migrate::run(&db, migrate::MIGRATIONS, migrate::CURRENT)
+        migrate::run(&db, &schema.steps, schema.version())
             .map_err(|e| OpenError(format!("cannot migrate {}: {e}", db.inner.path.display())))?;
         db.flush_blocking()
             .map_err(|e| OpenError(format!("cannot write {}: {e}", db.inner.path.display())))?;
@@ -312,13 +314,12 @@ impl Db {
         }
     }
 
-    /// Every record of a tree in id order (or reversed).
-    pub fn scan<R: Record>(&self, reverse: bool) -> StoreResult<Vec<R>> {
+    /// Every record of a tree, in id order or reversed.
+    pub fn scan<R: Record>(&self, order: KeyOrder) -> StoreResult<Vec<R>> {
         let tree = self.tree(R::TREE)?;
-        let iter: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = if reverse {
-            Box::new(tree.iter().rev())
-        } else {
-            Box::new(tree.iter())
+        let iter: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = match order {
+            KeyOrder::Ascending => Box::new(tree.iter()),
+            KeyOrder::Descending => Box::new(tree.iter().rev()),
         };
         iter.map(|kv| {
             let (_, v) = kv?;
@@ -398,16 +399,16 @@ impl Db {
     }
 
     /// The child ids of `parent` in a one-to-many index (`parent|child` keys), in id
-    /// order or newest first.
-    pub fn children(&self, index: &str, parent: u64, reverse: bool) -> StoreResult<Vec<u64>> {
+    /// order or reversed.
+    pub fn children(&self, index: &str, parent: u64, order: KeyOrder) -> StoreResult<Vec<u64>> {
         let tree = self.tree(index)?;
         let scan = tree.scan_prefix(id_key(parent));
-        let keys: Vec<sled::IVec> = if reverse {
-            scan.rev()
+        let keys: Vec<sled::IVec> = match order {
+            KeyOrder::Ascending => scan.keys().collect::<sled::Result<_>>()?,
+            KeyOrder::Descending => scan
+                .rev()
                 .map(|kv| kv.map(|(k, _)| k))
-                .collect::<sled::Result<_>>()?
-        } else {
-            scan.keys().collect::<sled::Result<_>>()?
+                .collect::<sled::Result<_>>()?,
         };
         Ok(keys.iter().map(|k| key_id(&k[8..])).collect())
     }

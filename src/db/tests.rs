@@ -14,8 +14,11 @@ impl Record for Thing {
 const NAMES: &str = migrate::META;
 
 fn open(dir: &Path) -> Db {
-    Db::open(dir, 8 * 1024 * 1024).expect("open")
+    Db::open(dir, 8 * 1024 * 1024, &Schema::default()).expect("open")
 }
+
+/// The version a database of no migrations is at.
+const CURRENT: u32 = 1;
 
 fn put_thing(tx: &Tx<'_>, thing: &Thing) -> TxResult<()> {
     tx.claim_unique(
@@ -87,10 +90,19 @@ async fn one_to_many_index_lists_children_in_both_orders() {
     })
     .await
     .unwrap();
-    assert_eq!(db.children(NAMES, 7, false).unwrap(), vec![1, 2, 3, 300]);
-    assert_eq!(db.children(NAMES, 7, true).unwrap(), vec![300, 3, 2, 1]);
+    assert_eq!(
+        db.children(NAMES, 7, KeyOrder::Ascending).unwrap(),
+        vec![1, 2, 3, 300]
+    );
+    assert_eq!(
+        db.children(NAMES, 7, KeyOrder::Descending).unwrap(),
+        vec![300, 3, 2, 1]
+    );
     db.write(|tx| tx.unlink(NAMES, 7, 3)).await.unwrap();
-    assert_eq!(db.children(NAMES, 7, false).unwrap(), vec![1, 2, 300]);
+    assert_eq!(
+        db.children(NAMES, 7, KeyOrder::Ascending).unwrap(),
+        vec![1, 2, 300]
+    );
 }
 
 #[test]
@@ -147,7 +159,7 @@ async fn concurrent_writers_share_flushes_and_all_persist() {
 fn second_open_of_a_folder_says_so_in_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let _db = open(dir.path());
-    let err = Db::open(dir.path(), 1024 * 1024)
+    let err = Db::open(dir.path(), 1024 * 1024, &Schema::default())
         .err()
         .expect("second open must fail");
     assert!(err.0.contains("in use by another process"), "{}", err.0);
@@ -210,10 +222,7 @@ fn add_suffix(db: &Db) -> StoreResult<()> {
 fn migrations_upgrade_old_records_and_refuse_newer_folders() {
     let dir = tempfile::tempdir().unwrap();
     let db = open(dir.path());
-    assert_eq!(
-        migrate::schema_version(&db).unwrap(),
-        Some(migrate::CURRENT)
-    );
+    assert_eq!(migrate::schema_version(&db).unwrap(), Some(CURRENT));
     let things = db.inner.sled.open_tree("things").unwrap();
     let old = Thing {
         id: 1,
@@ -222,14 +231,11 @@ fn migrations_upgrade_old_records_and_refuse_newer_folders() {
     things.insert(id_key(1), encode(&old).unwrap()).unwrap();
 
     let steps = [migrate::Migration {
-        from: migrate::CURRENT,
+        from: CURRENT,
         run: add_suffix,
     }];
-    migrate::run(&db, &steps, migrate::CURRENT + 1).unwrap();
-    assert_eq!(
-        migrate::schema_version(&db).unwrap(),
-        Some(migrate::CURRENT + 1)
-    );
+    migrate::run(&db, &steps, CURRENT + 1).unwrap();
+    assert_eq!(migrate::schema_version(&db).unwrap(), Some(CURRENT + 1));
     let stored = things.get(id_key(1)).unwrap().unwrap();
     assert_eq!(stored[0], 2);
     let (upgraded, _): (Thing, usize) =
@@ -237,7 +243,7 @@ fn migrations_upgrade_old_records_and_refuse_newer_folders() {
     assert_eq!(upgraded.name, "old-v2");
 
     // This build only knows CURRENT: a folder written by a newer one is refused.
-    let err = migrate::run(&db, migrate::MIGRATIONS, migrate::CURRENT).unwrap_err();
+    let err = migrate::run(&db, &[], CURRENT).unwrap_err();
     assert!(err.to_string().contains("newer"), "{err}");
 }
 
@@ -270,6 +276,7 @@ async fn dropping_the_db_lets_the_folder_be_opened_at_once() {
     db.write(|tx| put_thing(tx, &thing)).await.unwrap();
     drop(db);
     // No await in between: the task has not run since the drop.
-    let again = Db::open(dir.path(), 8 * 1024 * 1024).expect("the folder is free again");
+    let again = Db::open(dir.path(), 8 * 1024 * 1024, &Schema::default())
+        .expect("the folder is free again");
     assert_eq!(again.get::<Thing>(1_000_001).unwrap(), Some(thing));
 }

@@ -1,10 +1,12 @@
-//! `/api/orders`: checkout, the user's orders, cancellation, and the admin list.
+//! `/api/orders`: checkout, the user's orders, cancellation, and the admin list; and
+//! `/api/shippings/status`: an order's shipping status, which an admin moves forward or
+//! cancels (cancelling the order with it).
 
 use rocket::data::{Data, FromData};
 use rocket::http::{ContentType, Header, Status};
 use rocket::request::{FromRequest, Outcome};
 use rocket::serde::json::Json;
-use rocket::{get, patch, post, Request, Response, State};
+use rocket::{get, patch, post, put, Request, Response, State};
 use rocket_okapi::gen::OpenApiGenerator;
 use rocket_okapi::okapi::openapi3::{OpenApi, Parameter, ParameterValue, RequestBody, Responses};
 use rocket_okapi::request::{OpenApiFromData, OpenApiFromRequest, RequestHeaderInput};
@@ -14,18 +16,17 @@ use rocket_okapi::{openapi, openapi_get_routes_spec};
 use serde_json::Value;
 use std::io::Cursor;
 
-use crate::account::mail;
-use crate::core::auth::{AdminUser, CurrentUser};
-use crate::core::error::document_error;
-use crate::core::json::{from_value, read_json_value};
+use crate::account::guard::{AdminUser, CurrentUser};
 use crate::core::money::Money;
-use crate::core::{ApiError, ApiJson, ApiResult, FieldError, Page, PageQuery};
 use crate::db::{Db, StoreError};
+use crate::http::error::document_error;
+use crate::http::json::{from_value, read_json_value};
+use crate::http::{ApiError, ApiJson, ApiResult, AppState, FieldError, Page, PageQuery};
+use crate::mail;
+use crate::order::model::*;
 use crate::order::store::{self, CheckoutOutcome, CheckoutPlan, Claim};
-use crate::order::*;
-use crate::payment::{PaymentGateway, PaymentOut};
-use crate::shipping::{ShipState, ShippingOut};
-use crate::AppState;
+use crate::payment::model::{MockGateway, PaymentGateway, PaymentOut, PAYMENTS};
+use crate::shipping::model::{ShipState, ShippingOut, ShippingWithHistory, StatusIn, SHIPPING};
 
 pub fn order_out(db: &Db, order: &Order) -> ApiResult<OrderOut> {
     let payment = crate::payment::store::payment(db, order.payment_id)?
@@ -190,7 +191,7 @@ async fn run_checkout(
     let db = &state.db;
     let cart = crate::cart::store::cart(db, user.user.id)?;
     let lines = cart.lines.len().max(1) as u64 + 4;
-    let gateway = crate::payment::MockGateway {
+    let gateway = MockGateway {
         failure_rate: state.config.payments.failure_rate,
     };
     let now = crate::core::time::now_micros();
@@ -199,15 +200,15 @@ async fn run_checkout(
         address_id: body.shipping_address_id,
         amount: body.amount.and_then(|a| a.to_cents().ok()),
         order_id: db.next_id(ORDERS)?,
-        payment_id: db.next_id(crate::payment::PAYMENTS)?,
-        shipping_id: db.next_id(crate::shipping::SHIPPING)?,
-        first_item_id: db.next_ids(crate::order::ORDER_ITEMS, lines)?,
+        payment_id: db.next_id(PAYMENTS)?,
+        shipping_id: db.next_id(SHIPPING)?,
+        first_item_id: db.next_ids(ORDER_ITEMS, lines)?,
         item_ids: lines,
         gateway: gateway.name(),
         charge: gateway.charge(0, body.simulate_success.unwrap_or(true)),
         now,
         mail: (
-            db.next_id(crate::account::model::OUTBOX)?,
+            db.next_id(crate::mail::model::OUTBOX)?,
             user.user.email.clone(),
             user.user.name.clone(),
             state.config.shop_name.clone(),
@@ -467,24 +468,81 @@ fn admin_orders(
     Ok(Json(p.page_of(items, total)))
 }
 
+/// An order's shipping status with its history (oldest first). An order whose payment
+/// failed has none: 404.
+#[openapi(tag = "Shipping")]
+#[get("/status/<order_id>")]
+fn get_status(
+    state: &State<AppState>,
+    user: CurrentUser,
+    order_id: u64,
+) -> ApiResult<Json<ShippingWithHistory>> {
+    store::order(&state.db, order_id)?
+        .filter(|o| o.user_id == user.user.id || user.user.is_admin)
+        .ok_or_else(|| ApiError::NotFound("Order not found".into()))?;
+    let s = crate::shipping::store::shipping(&state.db, order_id)?
+        .ok_or_else(|| ApiError::NotFound("This order has no shipping status".into()))?;
+    Ok(Json(ShippingWithHistory::from(&s)))
+}
+
+async fn set_status(
+    state: &AppState,
+    order_id: u64,
+    to: ShipState,
+) -> ApiResult<Json<ShippingWithHistory>> {
+    let now = crate::core::time::now_micros();
+    let (s, changed) = store::set_shipping(&state.db, order_id, to, now).await?;
+    if changed {
+        if let Some(o) = store::order(&state.db, order_id)? {
+            shipping_mail(state, &o, to, now).await;
+        }
+    }
+    Ok(Json(ShippingWithHistory::from(&s)))
+}
+
+/// Sends the mail for a shipping change; a failure to record it does not undo the change.
+async fn shipping_mail(state: &AppState, order: &Order, to: ShipState, now: i64) {
+    let Ok(Some(user)) = crate::account::store::user(&state.db, order.user_id) else {
+        return;
+    };
+    let letter = mail::shipping_change(&state.config.shop_name, &user.name, order.id, to.as_str());
+    if let Err(e) = mail::send(&state.db, &state.config, &user.email, letter, None, now).await {
+        tracing::warn!("order {} shipping mail not recorded: {e}", order.id);
+    }
+}
+
+/// Admin: moves the shipping status forward along pending → processing → shipped →
+/// delivered (steps may be skipped). The current status again changes nothing (200).
+/// `cancelled` only from pending or processing, and it cancels the order. Anything else,
+/// or an order whose payment failed: 409.
+#[openapi(tag = "Shipping admin")]
+#[put("/status/<order_id>", data = "<body>")]
+async fn put_status(
+    state: &State<AppState>,
+    _admin: AdminUser,
+    order_id: u64,
+    body: ApiJson<StatusIn>,
+) -> ApiResult<Json<ShippingWithHistory>> {
+    set_status(state, order_id, body.status).await
+}
+
+/// Admin: same as PUT.
+#[openapi(tag = "Shipping admin")]
+#[patch("/status/<order_id>", data = "<body>")]
+async fn patch_status(
+    state: &State<AppState>,
+    _admin: AdminUser,
+    order_id: u64,
+    body: ApiJson<StatusIn>,
+) -> ApiResult<Json<ShippingWithHistory>> {
+    set_status(state, order_id, body.status).await
+}
+
 pub fn routes(settings: &OpenApiSettings) -> (Vec<rocket::Route>, OpenApi) {
     openapi_get_routes_spec![settings: checkout, list_orders, get_order, cancel_order, admin_orders]
 }
 
-/// Sends the mail for a shipping change.
-pub async fn shipping_mail(state: &AppState, order: &Order, to: ShipState) {
-    let Ok(Some(user)) = crate::account::store::user(&state.db, order.user_id) else {
-        return;
-    };
-    let subject = format!("Order #{} is {}", order.id, to.as_str());
-    let body = format!(
-        "Hello {},\n\nyour order #{} at {} is now {}.\n",
-        user.name,
-        order.id,
-        state.config.shop_name,
-        to.as_str()
-    );
-    if let Err(e) = mail::send(&state.db, &state.config, &user.email, &subject, body, None).await {
-        tracing::warn!("order {} shipping mail not recorded: {e}", order.id);
-    }
+/// The shipping status routes, mounted under `/api/shippings`.
+pub fn status_routes(settings: &OpenApiSettings) -> (Vec<rocket::Route>, OpenApi) {
+    openapi_get_routes_spec![settings: get_status, put_status, patch_status]
 }

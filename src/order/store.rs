@@ -4,11 +4,15 @@
 use serde::{Deserialize, Serialize};
 
 use crate::cart;
-use crate::db::{abort, id_key, Db, StoreError, StoreResult, Tx, TxResult};
-use crate::order::*;
-use crate::payment::{Charge, Payment, PaymentStatus, PAYMENTS_BY_USER};
+use crate::db::{abort, id_key, Db, KeyOrder, StoreError, StoreResult, Tx, TxResult};
+use crate::mail::{self, model::Mail, OrderLine, OrderSummary};
+use crate::order::model::*;
+use crate::payment::model::{Charge, Payment, PaymentStatus, PAYMENTS_BY_USER};
 use crate::product;
-use crate::shipping::{self, ShipState, Shipping};
+use crate::shipping::{
+    self,
+    model::{ShipState, Shipping},
+};
 
 /// Everything decided before the transaction (it may run more than once).
 pub struct CheckoutPlan {
@@ -29,7 +33,7 @@ pub struct CheckoutPlan {
 }
 
 pub enum CheckoutOutcome {
-    Confirmed(Order, Payment, Shipping, crate::account::model::Mail),
+    Confirmed(Order, Payment, Shipping, Mail),
     PaymentFailed(Order, Payment),
 }
 
@@ -130,36 +134,31 @@ fn checkout_tx(tx: &Tx<'_>, plan: &CheckoutPlan) -> TxResult<CheckoutOutcome> {
     let shipping = shipping::store::start(tx, plan.shipping_id, order.id, plan.now)?;
     cart::store::clear(tx, plan.user_id)?;
     let mail = confirmation(&order, plan);
-    tx.put(mail.id, &mail)?;
+    mail::store::put(tx, &mail)?;
     Ok(CheckoutOutcome::Confirmed(order, payment, shipping, mail))
 }
 
-fn confirmation(order: &Order, plan: &CheckoutPlan) -> crate::account::model::Mail {
+fn confirmation(order: &Order, plan: &CheckoutPlan) -> Mail {
     let (id, to, name, shop, currency) = &plan.mail;
-    let lines: Vec<String> = order
-        .items
-        .iter()
-        .map(|i| {
-            format!(
-                "  {} x {} at {:.2}",
-                i.quantity,
-                i.title,
-                i.price as f64 / 100.0
-            )
-        })
-        .collect();
-    crate::account::model::Mail {
+    let letter = mail::order_confirmation(&OrderSummary {
+        shop,
+        currency,
+        name,
+        order_id: order.id,
+        lines: order
+            .items
+            .iter()
+            .map(|i| OrderLine {
+                quantity: i.quantity,
+                title: &i.title,
+                price: i.price,
+            })
+            .collect(),
+        total: order.total_price,
+    });
+    Mail {
         id: *id,
-        to: to.clone(),
-        subject: format!("Your order #{} at {shop}", order.id),
-        body: format!(
-            "Hello {name},\n\nthank you for your order #{} at {shop}:\n{}\nTotal: {:.2} {currency}\n",
-            order.id,
-            lines.join("\n"),
-            order.total_price as f64 / 100.0
-        ),
-        link: None,
-        created_at: plan.now,
+        ..mail::addressed(to, letter, None, plan.now)
     }
 }
 
@@ -249,11 +248,11 @@ pub async fn set_shipping(
 
 /// Orders of a user, newest first.
 pub fn user_order_ids(db: &Db, user_id: u64) -> StoreResult<Vec<u64>> {
-    db.children(ORDERS_BY_USER, user_id, true)
+    db.children(ORDERS_BY_USER, user_id, KeyOrder::Descending)
 }
 
 pub fn all_orders(db: &Db) -> StoreResult<Vec<Order>> {
-    db.scan(true)
+    db.scan(KeyOrder::Descending)
 }
 
 /// Orders placed at or after `since`, newest first. Order ids grow with time, so the walk

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::money::{Money, MoneyIn};
 use crate::core::time::rfc3339;
-use crate::core::{FieldError, Validate};
 use crate::db::Record;
+use crate::http::{FieldError, Validate};
 
 pub const PRODUCTS: &str = "products";
 pub const PRODUCTS_BY_SLUG: &str = "products_by_slug";

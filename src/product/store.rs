@@ -2,10 +2,12 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::core::pagination::{Page, Pagination};
+use crate::core::page::{Page, Pagination};
 use crate::core::text::{fold, slugify};
 use crate::db::keys::ordered_i64;
-use crate::db::{abort, id_key, key_id, pair_key, Db, StoreError, StoreResult, Tx, TxResult};
+use crate::db::{
+    abort, id_key, key_id, pair_key, Db, KeyOrder, StoreError, StoreResult, Tx, TxResult,
+};
 use crate::product::model::*;
 use crate::product::search;
 
@@ -410,7 +412,7 @@ pub fn live_product_by_slug_or_id(db: &Db, text: &str) -> StoreResult<Option<Pro
 // Categories.
 
 pub fn categories(db: &Db) -> StoreResult<Vec<Category>> {
-    db.scan(false)
+    db.scan(KeyOrder::Ascending)
 }
 
 pub fn category(db: &Db, id: u64) -> StoreResult<Option<Category>> {
@@ -479,7 +481,7 @@ pub async fn create_category(db: &Db, name: &str) -> StoreResult<Category> {
 /// Products whose search entries mention a category, re-indexed in batches after the
 /// category changes (renamed or deleted).
 fn products_in_category(db: &Db, category: u64) -> StoreResult<Vec<u64>> {
-    db.children(PRODUCTS_BY_CATEGORY, category, false)
+    db.children(PRODUCTS_BY_CATEGORY, category, KeyOrder::Ascending)
 }
 
 pub async fn rename_category(db: &Db, id: u64, name: &str) -> StoreResult<Category> {
@@ -1004,8 +1006,8 @@ fn entry_value<'e>(entries: &'e Entries, key: &[u8]) -> Option<&'e Vec<u8>> {
 }
 
 fn rebuild_into_memory(db: &Db) -> StoreResult<TreeEntries> {
-    let categories: Vec<Category> = db.scan(false)?;
-    let products: Vec<Product> = db.scan(false)?;
+    let categories: Vec<Category> = db.scan(KeyOrder::Ascending)?;
+    let products: Vec<Product> = db.scan(KeyOrder::Ascending)?;
     index_entries(&categories, &products)
 }
 

@@ -1,4 +1,5 @@
-//! `/api/shippings`: the user's addresses and each order's shipping status.
+//! `/api/shippings/addresses`: the user's addresses. (The shipping status routes live
+//! with orders, since cancelling one cancels its order.)
 
 use rocket::response::status::{Created, NoContent};
 use rocket::serde::json::Json;
@@ -7,14 +8,11 @@ use rocket_okapi::okapi::openapi3::OpenApi;
 use rocket_okapi::settings::OpenApiSettings;
 use rocket_okapi::{openapi, openapi_get_routes_spec};
 
-use crate::core::auth::{AdminUser, CurrentUser};
-use crate::core::time::now_micros;
-use crate::core::{ApiError, ApiJson, ApiResult};
+use crate::account::guard::CurrentUser;
 use crate::db::StoreError;
-use crate::order;
+use crate::http::{ApiError, ApiJson, ApiResult, AppState};
+use crate::shipping::model::*;
 use crate::shipping::store;
-use crate::shipping::*;
-use crate::AppState;
 
 fn own_address(state: &AppState, user: &CurrentUser, id: u64) -> ApiResult<Address> {
     store::address(&state.db, id)?
@@ -131,67 +129,9 @@ async fn delete_address(
     Ok(NoContent)
 }
 
-/// An order's shipping status with its history (oldest first). An order whose payment
-/// failed has none: 404.
-#[openapi(tag = "Shipping")]
-#[get("/status/<order_id>")]
-fn get_status(
-    state: &State<AppState>,
-    user: CurrentUser,
-    order_id: u64,
-) -> ApiResult<Json<ShippingWithHistory>> {
-    order::store::order(&state.db, order_id)?
-        .filter(|o| o.user_id == user.user.id || user.user.is_admin)
-        .ok_or_else(|| ApiError::NotFound("Order not found".into()))?;
-    let s = store::shipping(&state.db, order_id)?
-        .ok_or_else(|| ApiError::NotFound("This order has no shipping status".into()))?;
-    Ok(Json(ShippingWithHistory::from(&s)))
-}
-
-async fn set_status(
-    state: &AppState,
-    order_id: u64,
-    to: ShipState,
-) -> ApiResult<Json<ShippingWithHistory>> {
-    let (s, changed) = order::store::set_shipping(&state.db, order_id, to, now_micros()).await?;
-    if changed {
-        if let Some(o) = order::store::order(&state.db, order_id)? {
-            order::routes::shipping_mail(state, &o, to).await;
-        }
-    }
-    Ok(Json(ShippingWithHistory::from(&s)))
-}
-
-/// Admin: moves the shipping status forward along pending → processing → shipped →
-/// delivered (steps may be skipped). The current status again changes nothing (200).
-/// `cancelled` only from pending or processing, and it cancels the order. Anything else,
-/// or an order whose payment failed: 409.
-#[openapi(tag = "Shipping admin")]
-#[put("/status/<order_id>", data = "<body>")]
-async fn put_status(
-    state: &State<AppState>,
-    _admin: AdminUser,
-    order_id: u64,
-    body: ApiJson<StatusIn>,
-) -> ApiResult<Json<ShippingWithHistory>> {
-    set_status(state, order_id, body.status).await
-}
-
-/// Admin: same as PUT.
-#[openapi(tag = "Shipping admin")]
-#[patch("/status/<order_id>", data = "<body>")]
-async fn patch_status(
-    state: &State<AppState>,
-    _admin: AdminUser,
-    order_id: u64,
-    body: ApiJson<StatusIn>,
-) -> ApiResult<Json<ShippingWithHistory>> {
-    set_status(state, order_id, body.status).await
-}
-
 pub fn routes(settings: &OpenApiSettings) -> (Vec<rocket::Route>, OpenApi) {
     openapi_get_routes_spec![settings:
         create_address, list_addresses, get_address, replace_address, patch_address,
-        delete_address, get_status, put_status, patch_status
+        delete_address
     ]
 }

@@ -1,7 +1,7 @@
 //! Addresses and shipping statuses in sled.
 
-use crate::db::{abort, Db, StoreError, StoreResult, Tx, TxResult};
-use crate::shipping::*;
+use crate::db::{abort, Db, KeyOrder, StoreError, StoreResult, Tx, TxResult};
+use crate::shipping::model::*;
 
 pub fn address(db: &Db, id: u64) -> StoreResult<Option<Address>> {
     Ok(db.get::<Address>(id)?.filter(|a| !a.deleted))
@@ -15,7 +15,7 @@ pub fn user_address(tx: &Tx<'_>, user_id: u64, id: u64) -> TxResult<Option<Addre
 }
 
 pub fn addresses(db: &Db, user_id: u64) -> StoreResult<Vec<Address>> {
-    let ids = db.children(ADDRESSES_BY_USER, user_id, false)?;
+    let ids = db.children(ADDRESSES_BY_USER, user_id, KeyOrder::Ascending)?;
     let mut out = Vec::new();
     for id in ids {
         if let Some(a) = address(db, id)? {

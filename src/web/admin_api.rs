@@ -10,14 +10,13 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use time::{Date, Duration, OffsetDateTime};
 
-use crate::account::model::Mail;
-use crate::core::auth::AdminUser;
+use crate::account::guard::AdminUser;
 use crate::core::money::Money;
-use crate::core::pagination::parse_u32_param;
 use crate::core::time::rfc3339;
-use crate::core::{ApiError, ApiResult, Page, PageQuery};
-use crate::order::{Order, OrderStatus};
-use crate::AppState;
+use crate::http::pagination::parse_u32_param;
+use crate::http::{ApiError, ApiResult, AppState, Page, PageQuery};
+use crate::mail::model::Mail;
+use crate::order::model::{Order, OrderStatus};
 
 /// How many days the summary's chart covers, today included.
 pub const SUMMARY_DAYS: i64 = 30;
@@ -244,7 +243,7 @@ pub fn outbox(
         return Err(ApiError::Validation(errors));
     }
     let to = to.as_deref().map(str::trim).filter(|t| !t.is_empty());
-    let mails = crate::account::store::latest_mail(&state.db, to, usize::MAX)?;
+    let mails = crate::mail::store::latest(&state.db, to, usize::MAX)?;
     let out: Vec<OutboxMail> = mails.into_iter().map(OutboxMail::from).collect();
     Ok(Json(pagination.slice(out)))
 }

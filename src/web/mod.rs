@@ -16,7 +16,7 @@ use rocket_okapi::{openapi, openapi_get_routes_spec};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::AppState;
+use crate::http::AppState;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -26,7 +26,10 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 fn metrics(state: &State<AppState>) -> (ContentType, String) {
     (
         ContentType::new("text", "plain").with_params(("version", "0.0.4")),
-        state.metrics.render(),
+        state.metrics.render(crate::http::metrics::StorageCounts {
+            writes: state.db.version(),
+            flushes: state.db.group_flushes(),
+        }),
     )
 }
 
@@ -125,7 +128,7 @@ pub fn finish_spec(mut spec: OpenApi, shop_name: &str) -> OpenApi {
     ] {
         components.security_schemes.insert(
             name.to_string(),
-            rocket_okapi::okapi::openapi3::RefOr::Object(crate::core::auth::security_scheme(text)),
+            rocket_okapi::okapi::openapi3::RefOr::Object(crate::account::guard::security_scheme(text)),
         );
     }
     spec

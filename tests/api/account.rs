@@ -496,8 +496,7 @@ async fn forgot_password_never_tells_whether_the_email_exists() {
     )
     .await;
     assert_eq!(alias, unknown);
-    let mails =
-        shopbox::account::store::latest_mail(&state(&t).db, Some("ghost@example.com"), 5).unwrap();
+    let mails = shopbox::mail::store::latest(&state(&t).db, Some("ghost@example.com"), 5).unwrap();
     assert!(mails.is_empty());
 }
 
@@ -512,8 +511,7 @@ async fn reset_password_is_single_use_and_ends_every_session() {
         json!({"email": "rp@example.com"}),
     )
     .await;
-    let mails =
-        shopbox::account::store::latest_mail(&state(&t).db, Some("rp@example.com"), 1).unwrap();
+    let mails = shopbox::mail::store::latest(&state(&t).db, Some("rp@example.com"), 1).unwrap();
     let link = mails[0].link.clone().unwrap();
     assert!(
         link.starts_with("http://127.0.0.1:8000/reset-password?token="),

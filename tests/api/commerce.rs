@@ -451,8 +451,7 @@ async fn checkout_writes_everything_and_answers_failures_in_order() {
     assert_eq!(stock(&t, mug).await, 8);
     let (_, cart) = send(&t, Method::Get, "/api/carts", Some(&ann), None).await;
     assert_eq!(cart["items"], json!([]));
-    let mails =
-        shopbox::account::store::latest_mail(&state(&t).db, Some("ann@example.com"), 1).unwrap();
+    let mails = shopbox::mail::store::latest(&state(&t).db, Some("ann@example.com"), 1).unwrap();
     assert!(mails[0].subject.contains("order"), "{}", mails[0].subject);
 
     // The address copy survives the address.
@@ -815,8 +814,7 @@ async fn cancel_and_shipping_moves_follow_the_rules() {
     .await;
     assert_eq!(status, Status::Ok, "cancelled again changes nothing");
     assert_eq!(stock(&t, lamp).await, 8);
-    let mails =
-        shopbox::account::store::latest_mail(&state(&t).db, Some("ann@example.com"), 20).unwrap();
+    let mails = shopbox::mail::store::latest(&state(&t).db, Some("ann@example.com"), 20).unwrap();
     assert!(mails.iter().any(|m| m.subject.contains("delivered")));
 }
 

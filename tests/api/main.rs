@@ -13,6 +13,8 @@ mod catalog;
 mod commerce;
 mod crash;
 mod crash_checkout;
+mod deploy;
 mod integrity;
+mod layers;
 mod pg;
 mod platform;

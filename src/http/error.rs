@@ -11,8 +11,9 @@ use serde::Serialize;
 use serde_json::json;
 use std::io::Cursor;
 
-use crate::core::request_id::RequestId;
+use crate::core::password::PasswordError;
 use crate::db::StoreError;
+use crate::http::request_id::RequestId;
 
 /// One entry of a FastAPI-shaped validation error list.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
@@ -180,6 +181,12 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid(m) => ApiError::Unprocessable(m),
             StoreError::Internal(m) => ApiError::Internal(m),
         }
+    }
+}
+
+impl From<PasswordError> for ApiError {
+    fn from(e: PasswordError) -> Self {
+        ApiError::Internal(e.0)
     }
 }
 
