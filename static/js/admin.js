@@ -60,6 +60,8 @@ function notFound() {
   return h('section', {}, h('h1', {}, 'Page not found'), h('p', {}, h('a', { href: '/admin' }, 'Back to the summary')));
 }
 
+const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
 function table(headings, rows, caption) {
   return h('div', { class: 'table-wrap' }, h('table', {},
     caption ? h('caption', { class: 'visually-hidden' }, caption) : null,
@@ -164,7 +166,7 @@ async function productsPage(_, params) {
     h('p', { class: 'muted small' }, ARCHIVE_RULE),
     box,
     page.items.length ? table(['', 'Title', 'Price', 'Stock', 'Categories', 'Actions'], rows, 'Products') : h('p', { class: 'empty' }, 'No products match.'),
-    h('p', { class: 'muted small' }, `${page.total} products`),
+    h('p', { class: 'muted small' }, plural(page.total, 'product')),
     pager(page, (n) => `/admin/products${query({ q, page: n })}`));
 }
 
@@ -344,7 +346,7 @@ async function ordersPage(_, params) {
       h('td', {}, badge(o.status)),
       h('td', {}, o.shipping_status ? badge(o.shipping_status.status) : '—'))), 'Orders')
       : h('p', { class: 'empty' }, 'No orders match.'),
-    page ? h('p', { class: 'muted small' }, `${page.total} orders`) : null,
+    page ? h('p', { class: 'muted small' }, plural(page.total, 'order')) : null,
     pager(page, (n) => `/admin/orders${query({ ...filters, customer: params.get('customer'), page: n })}`));
 }
 
@@ -424,7 +426,7 @@ async function usersPage(_, params) {
     search,
     box,
     page.items.length ? table(['Email', 'Name', 'Role', 'Verified', 'State', 'Since', 'Actions'], rows, 'Users') : h('p', { class: 'empty' }, 'No users match.'),
-    h('p', { class: 'muted small' }, `${page.total} users`),
+    h('p', { class: 'muted small' }, plural(page.total, 'user')),
     pager(page, (n) => `/admin/users${query({ q, page: n })}`));
 }
 

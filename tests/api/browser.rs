@@ -1333,7 +1333,7 @@ async fn browser_admin_creates_a_product_with_an_image_and_ships_an_order_the_cu
         p.see(customer).await?;
         p.fill("Search users", "linus").await?;
         p.click("Search").await?;
-        p.see("1 users").await?;
+        p.see("1 user").await?;
         p.click("Promote").await?;
         p.see(&format!("{customer}: now an admin.")).await?;
         p.click("Demote").await?;
