@@ -1472,3 +1472,120 @@ async fn browser_the_storefront_works_at_phone_width_and_by_keyboard() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_a_buyer_reviews_and_an_admin_edits_categorises_deletes_filters_and_deactivates() {
+    browser_test("review_and_admin", |p| async move {
+        let mug = p.shop.product("Stone Mug", 15.0, 10)?;
+        let email = "rosa@example.com";
+        let (_, order_id) = p
+            .shop
+            .customer_with_order(email, mug["id"].as_u64().unwrap_or_default())?;
+
+        p.log_in(email, PASSWORD).await?;
+        p.goto("/product/stone-mug").await?;
+        p.see("Review this product").await?;
+        p.choose("Rating", "4").await?;
+        p.fill("Title", "Solid").await?;
+        p.fill("Your review", "Keeps tea hot.").await?;
+        p.click("Post review").await?;
+        p.see("Your review").await?;
+        p.see("Keeps tea hot.").await?;
+        p.click("Edit review").await?;
+        p.fill("Title", "Very solid").await?;
+        p.click("Save review").await?;
+        p.see("Very solid").await?;
+        let reviews = p.shop.call(
+            "GET",
+            &format!("/api/products/{}/reviews", mug["id"]),
+            None,
+            Value::Null,
+        )?;
+        if reviews["total"] != 1
+            || reviews["items"][0]["title"] != "Very solid"
+            || reviews["items"][0]["rating"] != 4
+        {
+            return Err(format!("reviews {reviews}"));
+        }
+        p.goto("/account").await?;
+        p.fill("Name", "Rosa Parks").await?;
+        p.click("Save name").await?;
+        p.see("Your name is saved.").await?;
+        p.log_out().await?;
+
+        p.log_in(ADMIN_EMAIL, PASSWORD).await?;
+        p.goto("/admin/categories").await?;
+        p.fill("Name", "Mugs").await?;
+        p.click("Add category").await?;
+        p.see("Category “Mugs” is added.").await?;
+        p.fill("Name", "Mugs").await?;
+        p.click("Add category").await?;
+        p.until(
+            "the duplicate's 409",
+            "return document.querySelector('.message.error') !== null",
+        )
+        .await?;
+
+        p.goto("/admin/products").await?;
+        p.fill("Search products", "stone").await?;
+        p.click("Search").await?;
+        p.see("1 product").await?;
+        p.follow("Edit").await?;
+        p.see("Edit “Stone Mug”").await?;
+        p.field("Mugs")
+            .await?
+            .click()
+            .await
+            .map_err(|e| e.to_string())?;
+        p.fill("Price", "16.50").await?;
+        p.click("Save").await?;
+        p.see("“Stone Mug” is saved.").await?;
+        let saved = p
+            .shop
+            .call("GET", "/api/products/stone-mug", None, Value::Null)?;
+        let names: Vec<&str> = saved["categories"]
+            .as_array()
+            .map(|c| c.iter().filter_map(|c| c["name"].as_str()).collect())
+            .unwrap_or_default();
+        if saved["price"] != 16.5 || !names.contains(&"Mugs") {
+            return Err(format!("saved {saved}"));
+        }
+
+        p.goto("/admin/products?q=stone").await?;
+        p.click("Delete").await?;
+        p.click("Confirm delete").await?;
+        p.see("“Stone Mug” is deleted.").await?;
+        let (status, _, _) = http(p.shop.port, "GET", "/api/products/stone-mug", &[], "")
+            .map_err(|e| e.to_string())?;
+        if status != 404 {
+            return Err(format!("the deleted product answers {status}"));
+        }
+
+        p.goto("/admin/orders").await?;
+        p.choose("Status", "confirmed").await?;
+        p.fill("Customer", email).await?;
+        p.click("Filter").await?;
+        p.see("1 order").await?;
+        // The archived product stays in the order it was bought in.
+        p.follow(&format!("Order #{order_id}")).await?;
+        p.see("Stone Mug").await?;
+
+        p.goto(&format!("/admin/users?q={email}")).await?;
+        p.click("Deactivate").await?;
+        p.see(&format!("{email}: deactivated and logged out."))
+            .await?;
+        let login = http(
+            p.shop.port,
+            "POST",
+            "/api/account/login",
+            &[("Content-Type", "application/json")],
+            &json!({"email": email, "password": PASSWORD}).to_string(),
+        )
+        .map_err(|e| e.to_string())?;
+        if login.0 != 403 {
+            return Err(format!("a deactivated customer logs in: {}", login.0));
+        }
+        Ok(())
+    })
+    .await;
+}
