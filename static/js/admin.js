@@ -60,6 +60,16 @@ function notFound() {
   return h('section', {}, h('h1', {}, 'Page not found'), h('p', {}, h('a', { href: '/admin' }, 'Back to the summary')));
 }
 
+// A one-field search whose submission opens `path` with the field in the query.
+function searchForm(path, button, fieldEl) {
+  const form = h('form', { class: 'inline-form', role: 'search' }, fieldEl, h('button', { type: 'submit' }, button));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    go(`${path}${query(Object.fromEntries(new FormData(form)))}`);
+  });
+  return form;
+}
+
 const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 function table(headings, rows, caption) {
@@ -137,13 +147,7 @@ async function productsPage(_, params) {
   const q = params.get('q') || '';
   const page = await get(`/api/products/search${query({ q, page: params.get('page'), limit: 20, sort: q ? '' : 'newest' })}`);
   const box = messageBox();
-  const search = h('form', { class: 'inline-form', role: 'search' },
-    field('Search products', { name: 'q', type: 'search', value: q }),
-    h('button', { type: 'submit' }, 'Search'));
-  search.addEventListener('submit', (event) => {
-    event.preventDefault();
-    go(`/admin/products${query({ q: new FormData(search).get('q') })}`);
-  });
+  const search = searchForm('/admin/products', 'Search', field('Search products', { name: 'q', type: 'search', value: q }));
   const rows = page.items.map((p) => {
     const del = h('td', { class: 'row-actions' },
       h('a', { href: `/admin/products/${p.id}`, class: 'btn btn-quiet' }, 'Edit'),
@@ -397,13 +401,7 @@ async function usersPage(_, params) {
   const q = params.get('q') || '';
   const page = await get(`/api/account/users${query({ q, page: params.get('page'), limit: 20 })}`);
   const box = messageBox();
-  const search = h('form', { class: 'inline-form', role: 'search' },
-    field('Search users', { name: 'q', type: 'search', value: q, placeholder: 'Email or name' }),
-    h('button', { type: 'submit' }, 'Search'));
-  search.addEventListener('submit', (event) => {
-    event.preventDefault();
-    go(`/admin/users${query({ q: new FormData(search).get('q') })}`);
-  });
+  const search = searchForm('/admin/users', 'Search', field('Search users', { name: 'q', type: 'search', value: q, placeholder: 'Email or name' }));
   const change = (u, json, done) => action(done.label, async () => {
     await api('PATCH', `/api/account/users/${u.id}`, { json });
     flash = `${u.email}: ${done.message}.`;
@@ -436,13 +434,7 @@ async function outboxPage(_, params) {
   setTitle(shop.name, 'Outbox');
   const to = params.get('to') || '';
   const page = await get(`/api/admin/outbox${query({ to, page: params.get('page'), limit: 20 })}`);
-  const search = h('form', { class: 'inline-form', role: 'search' },
-    field('To', { name: 'to', type: 'email', value: to, placeholder: 'Any address' }),
-    h('button', { type: 'submit' }, 'Filter'));
-  search.addEventListener('submit', (event) => {
-    event.preventDefault();
-    go(`/admin/outbox${query({ to: new FormData(search).get('to') })}`);
-  });
+  const search = searchForm('/admin/outbox', 'Filter', field('To', { name: 'to', type: 'email', value: to, placeholder: 'Any address' }));
   return h('section', {},
     h('h1', {}, 'Outbox'),
     h('p', { class: 'muted small' }, 'Every email the shop sent, newest first. Tokens in links are hidden here; without SMTP, the server log has the full links.'),

@@ -533,6 +533,17 @@ const PHONE: (u32, u32) = (390, 844);
 
 type R<T = ()> = Result<T, String>;
 
+/// Any failure as the test's error text.
+trait Say<T> {
+    fn say(self) -> R<T>;
+}
+
+impl<T, E: std::fmt::Display> Say<T> for Result<T, E> {
+    fn say(self) -> R<T> {
+        self.map_err(|e| e.to_string())
+    }
+}
+
 fn on_path(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
@@ -554,7 +565,7 @@ fn browser_tools() -> (PathBuf, PathBuf) {
 
 /// The real binary on a free port, its log lines collected as they come (mail links).
 struct Shop {
-    child: Child,
+    _child: Killed,
     port: u16,
     log: Arc<Mutex<Vec<String>>>,
     _dir: tempfile::TempDir,
@@ -612,7 +623,7 @@ impl Shop {
             std::thread::sleep(Duration::from_millis(50));
         }
         Shop {
-            child,
+            _child: Killed(child),
             port,
             log,
             _dir: dir,
@@ -624,13 +635,6 @@ impl Shop {
             port: self.port,
             log: Arc::clone(&self.log),
         }
-    }
-}
-
-impl Drop for Shop {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -685,8 +689,7 @@ impl ShopHandle {
         } else {
             body.to_string()
         };
-        let (status, _, text) =
-            http(self.port, method, path, &headers, &body).map_err(|e| e.to_string())?;
+        let (status, _, text) = http(self.port, method, path, &headers, &body).say()?;
         if !(200..300).contains(&status) {
             return Err(format!("{method} {path}: {status} {text}"));
         }
@@ -752,7 +755,7 @@ impl ShopHandle {
 /// ChromeDriver with one headless Chromium session, both ended when dropped.
 struct Browser {
     client: Client,
-    driver: Child,
+    _driver: Killed,
     _profile: tempfile::TempDir,
 }
 
@@ -804,16 +807,19 @@ impl Browser {
         };
         Browser {
             client,
-            driver,
+            _driver: Killed(driver),
             _profile: profile,
         }
     }
 }
 
-impl Drop for Browser {
+/// A child process, killed when dropped.
+struct Killed(Child);
+
+impl Drop for Killed {
     fn drop(&mut self) {
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -917,35 +923,49 @@ impl Page {
         }
     }
 
-    /// The button whose visible text is `text`.
-    async fn click(&self, text: &str) -> R {
-        let xpath = format!("//button[normalize-space()={}]", xpath_literal(text));
-        let el = self.find(&format!("button “{text}”"), &xpath).await?;
-        el.click().await.map_err(|e| format!("click {text}: {e}"))
+    async fn press(&self, what: String, xpath: String) -> R {
+        let el = self.find(&what, &xpath).await?;
+        el.click().await.map_err(|e| format!("click {what}: {e}"))
     }
 
-    /// The link whose visible text is `text`.
-    async fn follow(&self, text: &str) -> R {
-        let xpath = format!("//a[normalize-space()={}]", xpath_literal(text));
-        let el = self.find(&format!("link “{text}”"), &xpath).await?;
-        el.click().await.map_err(|e| format!("follow {text}: {e}"))
+    /// The button whose visible text is `text`.
+    async fn click(&self, text: &str) -> R {
+        let t = xpath_literal(text);
+        self.press(
+            format!("button “{text}”"),
+            format!("//button[normalize-space()={t}]"),
+        )
+        .await
     }
 
     /// The button named `label` for assistive technology (its text is a symbol).
     async fn click_labelled(&self, label: &str) -> R {
-        let xpath = format!("//button[@aria-label={}]", xpath_literal(label));
-        let el = self.find(&format!("button “{label}”"), &xpath).await?;
-        el.click().await.map_err(|e| format!("click {label}: {e}"))
+        let t = xpath_literal(label);
+        self.press(
+            format!("button “{label}”"),
+            format!("//button[@aria-label={t}]"),
+        )
+        .await
+    }
+
+    /// The link whose visible text is `text`.
+    async fn follow(&self, text: &str) -> R {
+        let t = xpath_literal(text);
+        self.press(
+            format!("link “{text}”"),
+            format!("//a[normalize-space()={t}]"),
+        )
+        .await
     }
 
     /// The link whose text starts with `text` (a count may follow).
-    async fn click_link_starting(&self, text: &str) -> R {
-        let xpath = format!(
-            "//a[starts-with(normalize-space(), {})]",
-            xpath_literal(text)
-        );
-        let el = self.find(&format!("link “{text}”"), &xpath).await?;
-        el.click().await.map_err(|e| format!("click {text}: {e}"))
+    async fn follow_starting(&self, text: &str) -> R {
+        let t = xpath_literal(text);
+        self.press(
+            format!("link “{text}…”"),
+            format!("//a[starts-with(normalize-space(), {t})]"),
+        )
+        .await
     }
 
     /// The form control labelled `label`.
@@ -975,18 +995,15 @@ impl Page {
     }
 
     async fn resize(&self, (w, h): (u32, u32)) -> R {
-        self.c
-            .set_window_size(w, h)
-            .await
-            .map_err(|e| e.to_string())
+        self.c.set_window_size(w, h).await.say()
     }
 
     /// A picture of the page for the README.
     async fn picture(&self, name: &str) -> R {
-        let png = self.c.screenshot().await.map_err(|e| e.to_string())?;
+        let png = self.c.screenshot().await.say()?;
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
-        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        std::fs::write(dir.join(format!("{name}.png")), png).map_err(|e| e.to_string())
+        std::fs::create_dir_all(&dir).say()?;
+        std::fs::write(dir.join(format!("{name}.png")), png).say()
     }
 
     /// The page is no wider than the window: nothing scrolls sideways at phone width.
@@ -994,6 +1011,19 @@ impl Page {
         self.until(
             "the page to fit the window's width",
             "return document.documentElement.scrollWidth <= window.innerWidth",
+        )
+        .await
+    }
+
+    /// Fills the checkout's new-address form and waits for the saved address to be chosen.
+    async fn add_address(&self, fields: &[(&str, &str)]) -> R {
+        for (label, value) in fields {
+            self.fill(label, value).await?;
+        }
+        self.click("Save address").await?;
+        self.until(
+            "the new address to be chosen",
+            "return document.querySelector('input[name=shipping_address_id]:checked') !== null",
         )
         .await
     }
@@ -1076,7 +1106,7 @@ async fn browser_customer_registers_verifies_searches_buys_two_products_and_sees
         // The emailed link, opened in the browser, lands on the verify page.
         let link = p.shop.mail_link(email, 0).await?;
         assert!(link.contains("/api/account/verify?token="), "{link}");
-        p.c.goto(&link).await.map_err(|e| e.to_string())?;
+        p.c.goto(&link).await.say()?;
         p.see(&format!("Thank you: {email} is verified.")).await?;
         p.path_is("/verify-email").await?;
         p.follow("Your account").await?;
@@ -1093,7 +1123,7 @@ async fn browser_customer_registers_verifies_searches_buys_two_products_and_sees
             p.fill("Quantity", "2").await?;
             p.click("Add to cart").await?;
             p.see("Added to your cart.").await?;
-            p.c.back().await.map_err(|e| e.to_string())?;
+            p.c.back().await.say()?;
             p.see("Results for “teapot”").await?;
         }
         // A product of the demo catalog (with its picture) for the README.
@@ -1102,7 +1132,7 @@ async fn browser_customer_registers_verifies_searches_buys_two_products_and_sees
         p.see("Reviews").await?;
         p.picture("product").await?;
 
-        p.click_link_starting("Cart").await?;
+        p.follow_starting("Cart").await?;
         p.see("Your cart").await?;
         p.see("4 items").await?;
         p.click_labelled("One fewer Green Teapot").await?;
@@ -1115,21 +1145,22 @@ async fn browser_customer_registers_verifies_searches_buys_two_products_and_sees
 
         p.follow("Checkout").await?;
         p.see("Add a new address").await?;
-        p.fill("Full name", "Ada Lovelace").await?;
-        p.fill("Address line 1", "12 Market Street").await?;
-        p.fill("City", "Bristol").await?;
-        p.fill("State or region", "Avon").await?;
-        p.fill("Postal code", "BS1 4DJ").await?;
-        p.fill("Country", "United Kingdom").await?;
-        p.click("Save address").await?;
-        p.until("the new address to be chosen", "return document.querySelector('input[name=shipping_address_id]:checked') !== null").await?;
+        p.add_address(&[
+            ("Full name", "Ada Lovelace"),
+            ("Address line 1", "12 Market Street"),
+            ("City", "Bristol"),
+            ("State or region", "Avon"),
+            ("Postal code", "BS1 4DJ"),
+            ("Country", "United Kingdom"),
+        ])
+        .await?;
         // Two clicks in a row, as a double click sends them: one order.
         p.c.execute(
             "const b = [...document.querySelectorAll('button')].find((b) => b.textContent === 'Place order'); b.click(); b.click(); return true;",
             vec![],
         )
         .await
-        .map_err(|e| e.to_string())?;
+        .say()?;
         p.see("Thank you! Your order is placed.").await?;
         p.see("12 Market Street").await?;
         p.see("Blue Teapot").await?;
@@ -1137,7 +1168,7 @@ async fn browser_customer_registers_verifies_searches_buys_two_products_and_sees
 
         p.follow("Orders").await?;
         p.see("Your orders").await?;
-        let rows = p.c.find_all(Locator::Css("tbody tr")).await.map_err(|e| e.to_string())?;
+        let rows = p.c.find_all(Locator::Css("tbody tr")).await.say()?;
         if rows.len() != 1 {
             return Err(format!("a double click placed {} orders", rows.len()));
         }
@@ -1180,16 +1211,13 @@ async fn browser_a_failed_payment_shows_its_message_and_keeps_the_cart() {
         p.click("Add to cart").await?;
         p.see("Added to your cart.").await?;
         p.follow("Checkout").await?;
-        p.fill("Address line 1", "1 Rue de Rivoli").await?;
-        p.fill("City", "Paris").await?;
-        p.fill("State or region", "IDF").await?;
-        p.fill("Postal code", "75001").await?;
-        p.fill("Country", "France").await?;
-        p.click("Save address").await?;
-        p.until(
-            "the new address to be chosen",
-            "return document.querySelector('input[name=shipping_address_id]:checked') !== null",
-        )
+        p.add_address(&[
+            ("Address line 1", "1 Rue de Rivoli"),
+            ("City", "Paris"),
+            ("State or region", "IDF"),
+            ("Postal code", "75001"),
+            ("Country", "France"),
+        ])
         .await?;
         p.choose("Simulated payment", "failure").await?;
         p.click("Place order").await?;
@@ -1206,7 +1234,7 @@ async fn browser_a_failed_payment_shows_its_message_and_keeps_the_cart() {
             .await?
             .text()
             .await
-            .map_err(|e| e.to_string())?;
+            .say()?;
         let token = p.shop.login(email, PASSWORD)?;
         let orders = p
             .shop
@@ -1293,13 +1321,13 @@ async fn browser_admin_creates_a_product_with_an_image_and_ships_an_order_the_cu
         p.fill("Stock", "6").await?;
         p.fill("Description", "Oiled walnut, 40 by 25 cm.").await?;
         let image = std::env::temp_dir().join(format!("shopbox-browser-{}.png", std::process::id()));
-        std::fs::write(&image, test_png()).map_err(|e| e.to_string())?;
-        p.field("Image").await?.send_keys(&image.display().to_string()).await.map_err(|e| e.to_string())?;
+        std::fs::write(&image, test_png()).say()?;
+        p.field("Image").await?.send_keys(&image.display().to_string()).await.say()?;
         p.click("Save").await?;
         // The browser lets a reserved slug through; the API refuses it and the form says why.
         p.until("the slug error", "return document.querySelector('.product-form .message.error') !== null").await?;
         p.see("slug: ").await?;
-        p.field("Slug").await?.clear().await.map_err(|e| e.to_string())?;
+        p.field("Slug").await?.clear().await.say()?;
         p.click("Save").await?;
         p.see("“Walnut Cutting Board” is saved.").await?;
         let _ = std::fs::remove_file(&image);
@@ -1308,7 +1336,7 @@ async fn browser_admin_creates_a_product_with_an_image_and_ships_an_order_the_cu
         if !image_url.starts_with("/media/") || board["price"] != 48.0 || board["stock_quantity"] != 6 {
             return Err(format!("the product is {board}"));
         }
-        let (status, _, _) = http(p.shop.port, "GET", &image_url, &[], "").map_err(|e| e.to_string())?;
+        let (status, _, _) = http(p.shop.port, "GET", &image_url, &[], "").say()?;
         if status != 200 {
             return Err(format!("its image answers {status}"));
         }
@@ -1324,7 +1352,7 @@ async fn browser_admin_creates_a_product_with_an_image_and_ships_an_order_the_cu
         p.see(&format!("Order #{order_id} is now shipped")).await?;
         p.until("the shipped step", "return document.querySelectorAll('.timeline li').length === 2").await?;
         // Shipped orders go on only to delivered.
-        let options = p.c.execute("return [...document.querySelectorAll('select[name=status] option')].map((o) => o.value).join(',')", vec![]).await.map_err(|e| e.to_string())?;
+        let options = p.c.execute("return [...document.querySelectorAll('select[name=status] option')].map((o) => o.value).join(',')", vec![]).await.say()?;
         if options != json!("delivered") {
             return Err(format!("after shipped the choices are {options}"));
         }
@@ -1382,7 +1410,7 @@ async fn browser_a_reset_email_link_leads_to_a_working_reset() {
         if !link.starts_with(&p.shop.url("/reset-password?token=")) {
             return Err(format!("the link is {link}"));
         }
-        p.c.goto(&link).await.map_err(|e| e.to_string())?;
+        p.c.goto(&link).await.say()?;
         p.see("Choose a new password").await?;
         // The token leaves the address bar once the page has it.
         p.path_is("/reset-password").await?;
@@ -1407,7 +1435,7 @@ async fn browser_a_reset_email_link_leads_to_a_working_reset() {
         p.click("Log in").await?;
         p.see("Welcome back").await?;
         // The link works once.
-        p.c.goto(&link).await.map_err(|e| e.to_string())?;
+        p.c.goto(&link).await.say()?;
         p.fill("New password", "yet another secret").await?;
         p.click("Reset password").await?;
         p.see("Invalid, expired or already used token").await?;
@@ -1432,17 +1460,11 @@ async fn browser_the_storefront_works_at_phone_width_and_by_keyboard() {
         p.goto("/products?sort=price_asc").await?;
         let active = "return document.activeElement.textContent.trim()";
         let tab = || async {
-            let body =
-                p.c.find(Locator::Css("body"))
-                    .await
-                    .map_err(|e| e.to_string())?;
-            body.send_keys("\u{E004}").await.map_err(|e| e.to_string())
+            let body = p.c.find(Locator::Css("body")).await.say()?;
+            body.send_keys("\u{E004}").await.say()
         };
         tab().await?;
-        let first =
-            p.c.execute(active, vec![])
-                .await
-                .map_err(|e| e.to_string())?;
+        let first = p.c.execute(active, vec![]).await.say()?;
         if first != json!("Skip to content") {
             return Err(format!("the first Tab reached {first}"));
         }
@@ -1452,16 +1474,16 @@ async fn browser_the_storefront_works_at_phone_width_and_by_keyboard() {
                 vec![],
             )
             .await
-            .map_err(|e| e.to_string())?;
+            .say()?;
         if ring == json!("none") {
             return Err("the focused link shows no focus ring".into());
         }
         p.c.active_element()
             .await
-            .map_err(|e| e.to_string())?
+            .say()?
             .send_keys("\u{E007}")
             .await
-            .map_err(|e| e.to_string())?;
+            .say()?;
         p.until(
             "focus in the content",
             "return document.activeElement.id === 'main'",
@@ -1532,11 +1554,7 @@ async fn browser_a_buyer_reviews_and_an_admin_edits_categorises_deletes_filters_
         p.see("1 product").await?;
         p.follow("Edit").await?;
         p.see("Edit “Stone Mug”").await?;
-        p.field("Mugs")
-            .await?
-            .click()
-            .await
-            .map_err(|e| e.to_string())?;
+        p.field("Mugs").await?.click().await.say()?;
         p.fill("Price", "16.50").await?;
         p.click("Save").await?;
         p.see("“Stone Mug” is saved.").await?;
@@ -1555,8 +1573,7 @@ async fn browser_a_buyer_reviews_and_an_admin_edits_categorises_deletes_filters_
         p.click("Delete").await?;
         p.click("Confirm delete").await?;
         p.see("“Stone Mug” is deleted.").await?;
-        let (status, _, _) = http(p.shop.port, "GET", "/api/products/stone-mug", &[], "")
-            .map_err(|e| e.to_string())?;
+        let (status, _, _) = http(p.shop.port, "GET", "/api/products/stone-mug", &[], "").say()?;
         if status != 404 {
             return Err(format!("the deleted product answers {status}"));
         }
@@ -1581,7 +1598,7 @@ async fn browser_a_buyer_reviews_and_an_admin_edits_categorises_deletes_filters_
             &[("Content-Type", "application/json")],
             &json!({"email": email, "password": PASSWORD}).to_string(),
         )
-        .map_err(|e| e.to_string())?;
+        .say()?;
         if login.0 != 403 {
             return Err(format!("a deactivated customer logs in: {}", login.0));
         }
