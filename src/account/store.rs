@@ -1,7 +1,7 @@
 //! All reads and writes of accounts: users, sessions, refresh and mail tokens.
 
 use crate::account::model::*;
-use crate::db::{abort, Db, KeyOrder, StoreError, StoreResult, Tx, TxResult};
+use crate::db::{abort, Db, KeyOrder, StoreError, StoreResult, Tx, TxResult, Unique};
 
 pub struct NewUser {
     pub email: String,
@@ -40,13 +40,12 @@ fn new_user_record(db: &Db, new: NewUser, now: i64) -> StoreResult<User> {
 
 /// Writes a new user with its email index; a taken email (ignoring case) is a conflict.
 pub fn insert_user(tx: &Tx<'_>, user: &User) -> TxResult<()> {
-    if tx
-        .unique_get(USERS_BY_EMAIL, &email_key(&user.email))?
-        .is_some()
-    {
-        return abort(StoreError::Conflict("Email already registered".into()));
-    }
-    tx.claim_unique(USERS_BY_EMAIL, &email_key(&user.email), user.id, "Email")?;
+    tx.claim_unique(
+        USERS_BY_EMAIL,
+        &email_key(&user.email),
+        user.id,
+        Unique::Email,
+    )?;
     tx.put(user.id, user)
 }
 
@@ -64,7 +63,7 @@ pub fn user_by_email(db: &Db, email: &str) -> StoreResult<Option<User>> {
 fn load_user(tx: &Tx<'_>, id: u64) -> TxResult<User> {
     match tx.get::<User>(id)? {
         Some(u) => Ok(u),
-        None => abort(StoreError::NotFound("User not found".into())),
+        None => abort(StoreError::NotFound("User")),
     }
 }
 

@@ -51,35 +51,13 @@ pub enum KeyOrder {
     Descending,
 }
 
-/// What a store answers when it cannot do what was asked.
-#[derive(Debug, Clone, PartialEq)]
-pub enum StoreError {
-    NotFound(String),
-    Conflict(String),
-    Invalid(String),
-    Internal(String),
-}
-
-impl std::fmt::Display for StoreError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StoreError::NotFound(m)
-            | StoreError::Conflict(m)
-            | StoreError::Invalid(m)
-            | StoreError::Internal(m) => f.write_str(m),
-        }
-    }
-}
-
-impl std::error::Error for StoreError {}
+pub use crate::core::error::{StoreError, StoreResult, Unique};
 
 impl From<sled::Error> for StoreError {
     fn from(e: sled::Error) -> Self {
-        StoreError::Internal(format!("storage: {e}"))
+        StoreError::Storage(format!("storage: {e}"))
     }
 }
-
-pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The result of a step inside a transaction.
 pub type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
@@ -98,7 +76,7 @@ pub trait Record: Serialize + DeserializeOwned {
 pub fn encode<R: Record>(record: &R) -> StoreResult<Vec<u8>> {
     let mut out = vec![R::VERSION];
     bincode::serde::encode_into_std_write(record, &mut out, bincode::config::standard())
-        .map_err(|e| StoreError::Internal(format!("encode {}: {e}", R::TREE)))?;
+        .map_err(|e| StoreError::Storage(format!("encode {}: {e}", R::TREE)))?;
     Ok(out)
 }
 
@@ -107,14 +85,14 @@ pub fn decode<R: Record>(bytes: &[u8]) -> StoreResult<R> {
         Some((&version, rest)) if version == R::VERSION => {
             bincode::serde::decode_from_slice(rest, bincode::config::standard())
                 .map(|(record, _)| record)
-                .map_err(|e| StoreError::Internal(format!("decode {}: {e}", R::TREE)))
+                .map_err(|e| StoreError::Storage(format!("decode {}: {e}", R::TREE)))
         }
-        Some((&version, _)) => Err(StoreError::Internal(format!(
+        Some((&version, _)) => Err(StoreError::Storage(format!(
             "{} record has version {version}, expected {}",
             R::TREE,
             R::VERSION
         ))),
-        None => Err(StoreError::Internal(format!("empty {} record", R::TREE))),
+        None => Err(StoreError::Storage(format!("empty {} record", R::TREE))),
     }
 }
 
@@ -204,7 +182,7 @@ impl Db {
             .index_of
             .get(name)
             .map(|&i| &self.inner.trees[i])
-            .ok_or_else(|| StoreError::Internal(format!("unknown tree {name}")))
+            .ok_or_else(|| StoreError::Storage(format!("unknown tree {name}")))
     }
 
     /// Runs `f` in one sled transaction over every tree, retried on conflict, and waits
@@ -426,7 +404,7 @@ impl Tx<'_> {
     pub(crate) fn tree(&self, name: &str) -> TxResult<&TransactionalTree> {
         match self.index_of.get(name) {
             Some(&i) => Ok(&self.trees[i]),
-            None => abort(StoreError::Internal(format!("unknown tree {name}"))),
+            None => abort(StoreError::Storage(format!("unknown tree {name}"))),
         }
     }
 
@@ -448,14 +426,12 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Points a unique key at `id`; a key already held by another id aborts with a
-    /// conflict, so the record and its index are never half-written.
-    pub fn claim_unique(&self, index: &str, key: &[u8], id: u64, what: &str) -> TxResult<()> {
+    /// Points a unique key at `id`; a key already held by another id aborts with
+    /// `Duplicate(what)`, so the record and its index are never half-written.
+    pub fn claim_unique(&self, index: &str, key: &[u8], id: u64, what: Unique) -> TxResult<()> {
         let tree = self.tree(index)?;
         match tree.get(key)? {
-            Some(existing) if key_id(&existing) != id => {
-                abort(StoreError::Conflict(format!("{what} already exists")))
-            }
+            Some(existing) if key_id(&existing) != id => abort(StoreError::Duplicate(what)),
             Some(_) => Ok(()),
             None => {
                 tree.insert(key, &id_key(id))?;

@@ -123,7 +123,7 @@ fn update_chunk(tx: &Tx<'_>, term: &str, id: u64, posting: Option<Posting>) -> T
     let key = chunk_key(term, id);
     let old = tx.raw_get(SEARCH_POSTINGS, &key)?.unwrap_or_default();
     if old.len() % POSTING_LEN != 0 {
-        return abort(StoreError::Internal(format!(
+        return abort(StoreError::Storage(format!(
             "corrupt posting chunk for {term}"
         )));
     }

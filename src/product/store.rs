@@ -6,7 +6,7 @@ use crate::core::page::{Page, Pagination};
 use crate::core::text::{fold, slugify};
 use crate::db::keys::ordered_i64;
 use crate::db::{
-    abort, id_key, key_id, pair_key, Db, KeyOrder, StoreError, StoreResult, Tx, TxResult,
+    abort, id_key, key_id, pair_key, Db, KeyOrder, StoreError, StoreResult, Tx, TxResult, Unique,
 };
 use crate::product::model::*;
 use crate::product::search;
@@ -177,18 +177,18 @@ fn claim_slug(tx: &Tx<'_>, wanted: &str, id: u64) -> TxResult<String> {
         match tx.unique_get(PRODUCTS_BY_SLUG, candidate.as_bytes())? {
             Some(existing) if existing != id => continue,
             _ => {
-                tx.claim_unique(PRODUCTS_BY_SLUG, candidate.as_bytes(), id, "Slug")?;
+                tx.claim_unique(PRODUCTS_BY_SLUG, candidate.as_bytes(), id, Unique::Slug)?;
                 return Ok(candidate);
             }
         }
     }
-    abort(StoreError::Conflict("No free slug".into()))
+    abort(StoreError::Duplicate(Unique::Slug))
 }
 
 fn check_categories(tx: &Tx<'_>, ids: &[u64]) -> TxResult<()> {
     for id in ids {
         if tx.get::<Category>(*id)?.is_none() {
-            return abort(StoreError::Invalid(format!("Category {id} does not exist")));
+            return abort(StoreError::UnknownCategory(*id));
         }
     }
     Ok(())
@@ -266,7 +266,7 @@ pub async fn update_product(
 ) -> StoreResult<(Product, Product)> {
     db.write(|tx| {
         let Some(old) = tx.get::<Product>(id)?.filter(is_live) else {
-            return abort(StoreError::NotFound("Product not found".into()));
+            return abort(StoreError::NotFound("Product"));
         };
         let mut p = old.clone();
         if let Some(t) = &c.title {
@@ -313,7 +313,7 @@ pub enum Deleted {
 pub async fn delete_product(db: &Db, id: u64, now: i64) -> StoreResult<Deleted> {
     db.write(|tx| {
         let Some(p) = tx.get::<Product>(id)?.filter(is_live) else {
-            return abort(StoreError::NotFound("Product not found".into()));
+            return abort(StoreError::NotFound("Product"));
         };
         drop_live_indexes(tx, &p)?;
         if p.referenced {
@@ -335,16 +335,15 @@ pub async fn delete_product(db: &Db, id: u64, now: i64) -> StoreResult<Deleted> 
 /// going below zero is a conflict naming the product.
 pub fn change_stock(tx: &Tx<'_>, id: u64, delta: i64) -> TxResult<Product> {
     let Some(mut p) = tx.get::<Product>(id)? else {
-        return abort(StoreError::Conflict(format!(
-            "Product {id} is no longer available"
-        )));
+        return abort(StoreError::ProductGone(id));
     };
     let stock = p.stock_quantity + delta;
     if stock < 0 {
-        return abort(StoreError::Conflict(format!(
-            "Not enough \"{}\" in stock (only {} left)",
-            p.title, p.stock_quantity
-        )));
+        return abort(StoreError::OutOfStock {
+            product_id: id,
+            title: p.title,
+            left: p.stock_quantity,
+        });
     }
     p.stock_quantity = stock;
     tx.put(id, &p)?;
@@ -452,20 +451,25 @@ fn claim_category_slug(tx: &Tx<'_>, name: &str, id: u64) -> TxResult<String> {
                     CATEGORIES_BY_SLUG,
                     candidate.as_bytes(),
                     id,
-                    "Category slug",
+                    Unique::CategorySlug,
                 )?;
                 return Ok(candidate);
             }
         }
     }
-    abort(StoreError::Conflict("No free category slug".into()))
+    abort(StoreError::Duplicate(Unique::CategorySlug))
 }
 
 pub async fn create_category(db: &Db, name: &str) -> StoreResult<Category> {
     let id = db.next_id(CATEGORIES)?;
     let name = name.trim().to_string();
     db.write(|tx| {
-        tx.claim_unique(CATEGORIES_BY_NAME, fold(&name).as_bytes(), id, "Category")?;
+        tx.claim_unique(
+            CATEGORIES_BY_NAME,
+            fold(&name).as_bytes(),
+            id,
+            Unique::CategoryName,
+        )?;
         let c = Category {
             id,
             name: name.clone(),
@@ -489,7 +493,7 @@ pub async fn rename_category(db: &Db, id: u64, name: &str) -> StoreResult<Catego
     let members = products_in_category(db, id)?;
     db.write(|tx| {
         let Some(old) = tx.get::<Category>(id)? else {
-            return abort(StoreError::NotFound("Category not found".into()));
+            return abort(StoreError::NotFound("Category"));
         };
         // Search entries carry category names: take them out under the old name...
         let mut products = Vec::with_capacity(members.len());
@@ -500,7 +504,12 @@ pub async fn rename_category(db: &Db, id: u64, name: &str) -> StoreResult<Catego
             }
         }
         tx.release_unique(CATEGORIES_BY_NAME, fold(&old.name).as_bytes())?;
-        tx.claim_unique(CATEGORIES_BY_NAME, fold(&name).as_bytes(), id, "Category")?;
+        tx.claim_unique(
+            CATEGORIES_BY_NAME,
+            fold(&name).as_bytes(),
+            id,
+            Unique::CategoryName,
+        )?;
         tx.release_unique(CATEGORIES_BY_SLUG, old.slug.as_bytes())?;
         let mut c = tx.get::<Category>(id)?.unwrap_or(old);
         c.name = name.clone();
@@ -512,7 +521,7 @@ pub async fn rename_category(db: &Db, id: u64, name: &str) -> StoreResult<Catego
         }
         tx.get::<Category>(id)?
             .map(Ok)
-            .unwrap_or_else(|| abort(StoreError::NotFound("Category not found".into())))
+            .unwrap_or_else(|| abort(StoreError::NotFound("Category")))
     })
     .await
 }
@@ -522,7 +531,7 @@ pub async fn delete_category(db: &Db, id: u64, now: i64) -> StoreResult<()> {
     let members = products_in_category(db, id)?;
     db.write(|tx| {
         let Some(c) = tx.get::<Category>(id)? else {
-            return abort(StoreError::NotFound("Category not found".into()));
+            return abort(StoreError::NotFound("Category"));
         };
         for pid in &members {
             if let Some(old) = tx.get::<Product>(*pid)?.filter(is_live) {
