@@ -12,6 +12,7 @@ mod catalog;
 mod commerce;
 mod crash;
 mod crash_checkout;
+mod deploy;
 mod integrity;
 mod layers;
 mod pg;
