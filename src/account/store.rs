@@ -326,7 +326,7 @@ pub fn peek_mail_token(
     kind: MailTokenKind,
     now: i64,
 ) -> StoreResult<Option<User>> {
-    let Some(bytes) = db.tree(MAIL_TOKENS)?.get(hash)? else {
+    let Some(bytes) = db.raw_get(MAIL_TOKENS, &hash)? else {
         return Ok(None);
     };
     let token: MailToken = crate::db::decode(&bytes)?;
@@ -407,17 +407,16 @@ pub async fn admin_update(
 /// Problems of the `email -> user` index: entries missing or pointing wrong.
 pub fn check_email_index(db: &Db) -> StoreResult<Vec<String>> {
     let users: Vec<User> = db.scan(KeyOrder::Ascending)?;
-    let index = db.tree(USERS_BY_EMAIL)?;
+    let indexed = db.tree_len(USERS_BY_EMAIL)?;
     let mut problems = Vec::new();
     for u in &users {
         if db.unique_get(USERS_BY_EMAIL, &email_key(&u.email))? != Some(u.id) {
             problems.push(format!("{USERS_BY_EMAIL}: user {} not indexed", u.id));
         }
     }
-    if index.len() != users.len() {
+    if indexed != users.len() {
         problems.push(format!(
-            "{USERS_BY_EMAIL}: {} entries for {} users",
-            index.len(),
+            "{USERS_BY_EMAIL}: {indexed} entries for {} users",
             users.len()
         ));
     }
@@ -426,10 +425,9 @@ pub fn check_email_index(db: &Db) -> StoreResult<Vec<String>> {
 
 pub fn repair_email_index(db: &Db) -> StoreResult<()> {
     let users: Vec<User> = db.scan(KeyOrder::Ascending)?;
-    let index = db.tree(USERS_BY_EMAIL)?;
-    index.clear()?;
-    for u in &users {
-        index.insert(email_key(&u.email), &crate::db::id_key(u.id))?;
-    }
+    let entries = users
+        .iter()
+        .map(|u| (email_key(&u.email), crate::db::id_key(u.id).to_vec()));
+    db.replace_tree(USERS_BY_EMAIL, entries)?;
     db.flush_blocking()
 }

@@ -4,6 +4,7 @@
 mod flush;
 pub mod keys;
 pub mod migrate;
+mod scan;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -15,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub use keys::{id_key, key_id, pair_key};
+pub use scan::{Bytes, Scan};
 
 /// What a caller keeps in the database: its trees (one per entity and per index) and the
 /// steps that upgrade an older data folder. Each domain declares its part; the application
@@ -177,7 +179,7 @@ impl Db {
         Ok(db)
     }
 
-    pub(crate) fn tree(&self, name: &str) -> StoreResult<&sled::Tree> {
+    fn tree(&self, name: &str) -> StoreResult<&sled::Tree> {
         self.inner
             .index_of
             .get(name)
@@ -346,15 +348,71 @@ impl Db {
         Ok(n)
     }
 
-    /// A tree that an older schema kept and this one does not (for migrations only).
-    pub(crate) fn old_tree(&self, name: &str) -> StoreResult<sled::Tree> {
-        Ok(self.inner.sled.open_tree(name)?)
+    /// Every entry of a tree that an older schema kept and this one does not (for
+    /// migrations only).
+    pub fn old_tree_entries(&self, name: &str) -> StoreResult<Scan> {
+        Ok(Scan {
+            iter: self.inner.sled.open_tree(name)?.iter(),
+            order: KeyOrder::Ascending,
+        })
     }
 
     /// Removes a tree of an older schema, once a migration has moved what it held.
-    pub(crate) fn drop_old_tree(&self, name: &str) -> StoreResult<()> {
+    pub fn drop_old_tree(&self, name: &str) -> StoreResult<()> {
         self.inner.sled.drop_tree(name)?;
         Ok(())
+    }
+
+    /// The value under a key of a tree.
+    pub fn raw_get(&self, tree: &str, key: &[u8]) -> StoreResult<Option<Bytes>> {
+        Ok(self.tree(tree)?.get(key)?.map(Bytes))
+    }
+
+    /// Every entry of a tree.
+    pub fn entries(&self, tree: &str, order: KeyOrder) -> StoreResult<Scan> {
+        Ok(Scan {
+            iter: self.tree(tree)?.iter(),
+            order,
+        })
+    }
+
+    /// The entries whose keys fall in `range`.
+    pub fn range<K, R>(&self, tree: &str, range: R, order: KeyOrder) -> StoreResult<Scan>
+    where
+        K: AsRef<[u8]>,
+        R: std::ops::RangeBounds<K>,
+    {
+        Ok(Scan {
+            iter: self.tree(tree)?.range(range),
+            order,
+        })
+    }
+
+    /// The entries whose keys begin with `prefix`.
+    pub fn prefix(&self, tree: &str, prefix: &[u8], order: KeyOrder) -> StoreResult<Scan> {
+        Ok(Scan {
+            iter: self.tree(tree)?.scan_prefix(prefix),
+            order,
+        })
+    }
+
+    /// Removes, outside any transaction, every entry `keep` refuses (housekeeping of
+    /// entries nothing else refers to); answers how many went. Flush afterwards if it
+    /// must survive a crash.
+    pub fn retain(&self, tree: &str, keep: impl Fn(&[u8], &[u8]) -> bool) -> StoreResult<u64> {
+        let t = self.tree(tree)?;
+        let mut removed = 0;
+        for kv in t.iter() {
+            let (k, v) = kv?;
+            if !keep(&k, &v) {
+                t.remove(k)?;
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            self.inner.version.fetch_add(1, Ordering::AcqRel);
+        }
+        Ok(removed)
     }
 
     /// Looks up a unique index (`key -> id`).
@@ -401,7 +459,7 @@ impl Db {
 }
 
 impl Tx<'_> {
-    pub(crate) fn tree(&self, name: &str) -> TxResult<&TransactionalTree> {
+    fn tree(&self, name: &str) -> TxResult<&TransactionalTree> {
         match self.index_of.get(name) {
             Some(&i) => Ok(&self.trees[i]),
             None => abort(StoreError::Storage(format!("unknown tree {name}"))),

@@ -362,17 +362,7 @@ pub async fn finish_key(
 
 /// Removes idempotency records older than 24 hours; answers how many.
 pub fn purge_expired_keys(db: &Db, now: i64) -> StoreResult<u64> {
-    let tree = db.tree(IDEMPOTENCY)?;
-    let mut purged = 0;
-    for kv in tree.iter() {
-        let (k, v) = kv?;
-        let expired = crate::db::decode::<IdemRecord>(&v)
-            .map(|r| now - r.created_at >= IDEMPOTENCY_MICROS)
-            .unwrap_or(true);
-        if expired {
-            tree.remove(k)?;
-            purged += 1;
-        }
-    }
-    Ok(purged)
+    db.retain(IDEMPOTENCY, |_, v| {
+        crate::db::decode::<IdemRecord>(v).is_ok_and(|r| now - r.created_at < IDEMPOTENCY_MICROS)
+    })
 }

@@ -1,4 +1,4 @@
-//! Addresses and shipping statuses in sled.
+//! Addresses and shipping statuses.
 
 use crate::db::{abort, Db, KeyOrder, StoreError, StoreResult, Tx, TxResult};
 use crate::shipping::model::*;
