@@ -38,7 +38,7 @@ pub fn run(db: &Db, steps: &[Migration], target: u32) -> StoreResult<()> {
         }
     };
     if version > target {
-        return Err(StoreError::Internal(format!(
+        return Err(StoreError::Storage(format!(
             "the data folder has schema version {version}, newer than this shopbox ({target}); use a newer release"
         )));
     }
@@ -46,7 +46,7 @@ pub fn run(db: &Db, steps: &[Migration], target: u32) -> StoreResult<()> {
         let step = steps
             .iter()
             .find(|s| s.from == version)
-            .ok_or_else(|| StoreError::Internal(format!("no migration from schema {version}")))?;
+            .ok_or_else(|| StoreError::Storage(format!("no migration from schema {version}")))?;
         (step.run)(db)?;
         version += 1;
         set_schema_version(db, version)?;

@@ -111,7 +111,7 @@ impl Validate for CheckoutIn {
             ));
         }
         if let Some(Err(msg)) = self.amount.map(MoneyIn::to_cents) {
-            errors.push(FieldError::body("amount", msg));
+            errors.push(FieldError::body("amount", msg.to_string()));
         }
     }
 }

@@ -217,14 +217,13 @@ async fn run_checkout(
     };
     let outcome = match store::checkout(db, &plan).await {
         Ok(o) => o,
-        Err(StoreError::Invalid(m)) if m == "EMPTY_CART" => {
-            return Err(ApiError::BadRequest("Your cart is empty".into()))
+        Err(e) => {
+            if let StoreError::OutOfStock { product_id, .. } = e {
+                state.metrics.count("stock_outs", 1);
+                tracing::info!(product_id, "checkout refused: out of stock");
+            }
+            return Err(e.into());
         }
-        Err(StoreError::Conflict(m)) => {
-            state.metrics.count("stock_outs", 1);
-            return Err(ApiError::Conflict(m));
-        }
-        Err(e) => return Err(e.into()),
     };
     match outcome {
         CheckoutOutcome::Confirmed(order, _, _, mail) => {

@@ -53,29 +53,27 @@ fn checkout_tx(tx: &Tx<'_>, plan: &CheckoutPlan) -> TxResult<CheckoutOutcome> {
         }
     }
     if lines.is_empty() {
-        return abort(StoreError::Invalid("EMPTY_CART".into()));
+        return abort(StoreError::EmptyCart);
     }
     let Some(address) = shipping::store::user_address(tx, plan.user_id, plan.address_id)? else {
-        return abort(StoreError::NotFound("Shipping address not found".into()));
+        return abort(StoreError::NotFound("Shipping address"));
     };
     for (line, p) in &lines {
         if line.quantity > p.stock_quantity {
-            return abort(StoreError::Conflict(format!(
-                "Not enough \"{}\" in stock (only {} left)",
-                p.title, p.stock_quantity
-            )));
+            return abort(StoreError::OutOfStock {
+                product_id: p.id,
+                title: p.title.clone(),
+                left: p.stock_quantity,
+            });
         }
     }
     let total: i64 = lines.iter().map(|(l, p)| l.quantity * p.price).sum();
     if plan.amount.is_some_and(|a| a != total) {
-        return abort(StoreError::Conflict(format!(
-            "The amount does not match the cart total ({:.2})",
-            total as f64 / 100.0
-        )));
+        return abort(StoreError::AmountMismatch { total });
     }
     if lines.len() as u64 > plan.item_ids {
-        return abort(StoreError::Conflict(
-            "The cart changed during checkout; try again".into(),
+        return abort(StoreError::Storage(
+            "the cart changed during checkout".into(),
         ));
     }
     let items: Vec<OrderItem> = lines
@@ -174,19 +172,14 @@ pub fn payment(db: &Db, id: u64) -> StoreResult<Option<Payment>> {
 /// shipping cancelled. A cancelled or failed order is a conflict.
 fn cancel_tx(tx: &Tx<'_>, order_id: u64, now: i64) -> TxResult<Order> {
     let Some(mut order) = tx.get::<Order>(order_id)? else {
-        return abort(StoreError::NotFound("Order not found".into()));
+        return abort(StoreError::NotFound("Order"));
     };
     if order.status != OrderStatus::Confirmed {
-        return abort(StoreError::Conflict(format!(
-            "An order that is {} cannot be cancelled",
-            order.status.as_str()
-        )));
+        return abort(StoreError::NotCancellable(order.status.as_str()));
     }
     let (_, changed) = shipping::store::advance(tx, order_id, ShipState::Cancelled, now)?;
     if !changed {
-        return abort(StoreError::Conflict(
-            "The order is already cancelled".into(),
-        ));
+        return abort(StoreError::AlreadyCancelled);
     }
     for item in &order.items {
         if tx
@@ -221,12 +214,10 @@ pub async fn set_shipping(
 ) -> StoreResult<(Shipping, bool)> {
     db.write(|tx| {
         let Some(order) = tx.get::<Order>(order_id)? else {
-            return abort(StoreError::NotFound("Order not found".into()));
+            return abort(StoreError::NotFound("Order"));
         };
         if order.status == OrderStatus::PaymentFailed {
-            return abort(StoreError::Conflict(
-                "This order's payment failed; it has no shipping".into(),
-            ));
+            return abort(StoreError::NoShipping);
         }
         let current = tx.get::<Shipping>(order_id)?;
         if to == ShipState::Cancelled
@@ -238,7 +229,7 @@ pub async fn set_shipping(
             let s = tx.get::<Shipping>(order_id)?;
             return match s {
                 Some(s) => Ok((s, true)),
-                None => abort(StoreError::Internal("shipping vanished".into())),
+                None => abort(StoreError::Storage("shipping vanished".into())),
             };
         }
         shipping::store::advance(tx, order_id, to, now)
@@ -386,17 +377,7 @@ pub async fn finish_key(
 
 /// Removes idempotency records older than 24 hours; answers how many.
 pub fn purge_expired_keys(db: &Db, now: i64) -> StoreResult<u64> {
-    let tree = db.tree(IDEMPOTENCY)?;
-    let mut purged = 0;
-    for kv in tree.iter() {
-        let (k, v) = kv?;
-        let expired = crate::db::decode::<IdemRecord>(&v)
-            .map(|r| now - r.created_at >= IDEMPOTENCY_MICROS)
-            .unwrap_or(true);
-        if expired {
-            tree.remove(k)?;
-            purged += 1;
-        }
-    }
-    Ok(purged)
+    db.retain(IDEMPOTENCY, |_, v| {
+        crate::db::decode::<IdemRecord>(v).is_ok_and(|r| now - r.created_at < IDEMPOTENCY_MICROS)
+    })
 }
