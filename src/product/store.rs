@@ -875,7 +875,7 @@ fn filter_sort_page(
 /// `limit` of them: found in the listing facets, so only those shown are decoded.
 pub fn low_stock(db: &Db, at_most: i64, limit: usize) -> StoreResult<Vec<Product>> {
     let mut low = Vec::new();
-    for kv in db.tree(PRODUCTS_LIVE)?.iter() {
+    for kv in db.entries(PRODUCTS_LIVE, KeyOrder::Ascending)? {
         let (key, value) = kv?;
         if let Some(f) = Facet::decode(&value).filter(|f| f.stock <= at_most) {
             low.push((f.stock, u64::MAX - key_id(&key)));
