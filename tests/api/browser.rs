@@ -923,9 +923,17 @@ impl Page {
         }
     }
 
+    /// Clicks what `xpath` finds; found again if the page was redrawn in between.
     async fn press(&self, what: String, xpath: String) -> R {
-        let el = self.find(&what, &xpath).await?;
-        el.click().await.map_err(|e| format!("click {what}: {e}"))
+        let mut tries = 0;
+        loop {
+            let el = self.find(&what, &xpath).await?;
+            match el.click().await {
+                Ok(()) => return Ok(()),
+                Err(e) if tries < 3 && e.to_string().contains("stale") => tries += 1,
+                Err(e) => return Err(format!("click {what}: {e}")),
+            }
+        }
     }
 
     /// The button whose visible text is `text`.
@@ -1582,6 +1590,7 @@ async fn browser_a_buyer_reviews_and_an_admin_edits_categorises_deletes_filters_
         p.choose("Status", "confirmed").await?;
         p.fill("Customer", email).await?;
         p.click("Filter").await?;
+        p.until("the filtered list", "return location.search.includes('user_id=') && location.search.includes('status=confirmed')").await?;
         p.see("1 order").await?;
         // The archived product stays in the order it was bought in.
         p.follow(&format!("Order #{order_id}")).await?;
