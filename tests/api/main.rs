@@ -9,6 +9,7 @@ mod account;
 mod account_http;
 mod binary;
 mod catalog;
+mod checkout;
 mod commerce;
 mod crash;
 mod crash_checkout;
