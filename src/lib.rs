@@ -5,6 +5,7 @@
 
 pub mod account;
 pub mod cart;
+pub mod checkout;
 pub mod commands;
 pub mod config;
 pub mod core;
@@ -45,7 +46,9 @@ pub fn schema() -> Schema {
         .trees(shipping::model::TREES)
         .trees(payment::model::TREES)
         .trees(order::model::TREES)
+        .trees(checkout::model::TREES)
         .migrations(product::MIGRATIONS)
+        .migrations(checkout::MIGRATIONS)
 }
 
 /// A failure to start, in one line for the operator.
@@ -126,6 +129,7 @@ fn documented_modules(
         ("/api/products", product::routes::routes(settings)),
         ("/api/products", review::routes::routes(settings)),
         ("/api/carts", cart::routes::routes(settings)),
+        ("/api/orders", checkout::routes::routes(settings)),
         ("/api/orders", order::routes::routes(settings)),
         ("/api/payments", payment::routes::routes(settings)),
         ("/api/shippings", shipping::routes::routes(settings)),
@@ -205,7 +209,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
                 tokio::spawn(async move {
                     loop {
                         let now = core::time::now_micros();
-                        match order::store::purge_expired_keys(&purge_db, now) {
+                        match checkout::store::purge_expired_keys(&purge_db, now) {
                             Ok(0) => {}
                             Ok(n) => {
                                 tracing::info!("purged {n} idempotency keys older than 24 hours")

@@ -56,6 +56,14 @@ pub fn run(db: &Db, steps: &[Migration], target: u32) -> StoreResult<()> {
     Ok(())
 }
 
+/// The body (after the version byte) of a value an older version wrote, as that version's
+/// shape `T` (which the migration keeps for the purpose).
+pub fn decode_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> StoreResult<T> {
+    bincode::serde::decode_from_slice(body, bincode::config::standard())
+        .map(|(value, _)| value)
+        .map_err(|e| StoreError::Storage(format!("decode an old record: {e}")))
+}
+
 /// Rewrites every value of a tree whose version byte is `from` with `upgrade`'s result.
 pub fn rewrite_tree(
     db: &Db,

@@ -498,6 +498,21 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Takes the next id of a sequence inside the transaction. Safe when the transaction
+    /// runs again: it reads the sequence afresh, so no id is lost or taken twice.
+    pub fn next_id(&self, sequence: &str) -> TxResult<u64> {
+        self.next_ids(sequence, 1)
+    }
+
+    /// Takes the next `n` consecutive ids of a sequence; answers the first.
+    pub fn next_ids(&self, sequence: &str, n: u64) -> TxResult<u64> {
+        let meta = self.tree(migrate::META)?;
+        let key = format!("seq:{sequence}");
+        let last = meta.get(key.as_bytes())?.map(|v| key_id(&v)).unwrap_or(0);
+        meta.insert(key.as_bytes(), &id_key(last + n))?;
+        Ok(last + 1)
+    }
+
     /// Points a unique key at `id`; a key already held by another id aborts with
     /// `Duplicate(what)`, so the record and its index are never half-written.
     pub fn claim_unique(&self, index: &str, key: &[u8], id: u64, what: Unique) -> TxResult<()> {

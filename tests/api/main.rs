@@ -10,6 +10,7 @@ mod account_http;
 mod binary;
 mod browser;
 mod catalog;
+mod checkout;
 mod commerce;
 mod crash;
 mod crash_checkout;
