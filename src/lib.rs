@@ -6,6 +6,7 @@
 pub mod account;
 pub mod backup;
 pub mod cart;
+pub mod checkout;
 pub mod commands;
 pub mod config;
 pub mod core;
@@ -48,7 +49,9 @@ pub fn schema() -> Schema {
         .trees(shipping::model::TREES)
         .trees(payment::model::TREES)
         .trees(order::model::TREES)
+        .trees(checkout::model::TREES)
         .migrations(product::MIGRATIONS)
+        .migrations(checkout::MIGRATIONS)
         .migrations(mail::MIGRATIONS)
 }
 
@@ -130,10 +133,12 @@ fn documented_modules(
         ("/api/products", product::routes::routes(settings)),
         ("/api/products", review::routes::routes(settings)),
         ("/api/carts", cart::routes::routes(settings)),
+        ("/api/orders", checkout::routes::routes(settings)),
         ("/api/orders", order::routes::routes(settings)),
         ("/api/payments", payment::routes::routes(settings)),
         ("/api/shippings", shipping::routes::routes(settings)),
         ("/api/shippings", order::routes::status_routes(settings)),
+        ("/api/admin", web::admin_api::routes(settings)),
     ]
 }
 

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::db::Db;
 use crate::mail::sender::{self, Mailer};
-use crate::{backup, core, open_data, order, StartError};
+use crate::{backup, checkout, core, open_data, StartError};
 
 /// How long the server waits for its own tasks (a mail being sent, a backup being
 /// written) once requests are done.
@@ -134,7 +134,7 @@ async fn check_smtp(mailer: Arc<Mailer>) {
 
 async fn purge_idempotency_keys(db: Db, mut stopping: watch::Receiver<bool>) {
     loop {
-        match order::store::purge_expired_keys(&db, core::time::now_micros()) {
+        match checkout::store::purge_expired_keys(&db, core::time::now_micros()) {
             Ok(0) => {}
             Ok(n) => tracing::info!("purged {n} idempotency keys older than 24 hours"),
             Err(e) => tracing::warn!("purging idempotency keys failed: {e}"),

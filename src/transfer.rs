@@ -664,7 +664,7 @@ impl<'a> Workers<'a> {
             for thread in running {
                 let done = thread
                     .join()
-                    .unwrap_or_else(|_| Err(StoreError::Internal("a writer thread failed".into())));
+                    .unwrap_or_else(|_| Err(StoreError::Storage("a writer thread failed".into())));
                 if outcome.is_ok() {
                     outcome = done;
                 }
@@ -720,7 +720,7 @@ impl<'a> Workers<'a> {
                 }
                 Task::Write(tree, entries) => write(tree, entries),
             }))
-            .unwrap_or_else(|_| Err(StoreError::Internal("a writer thread failed".into())));
+            .unwrap_or_else(|_| Err(StoreError::Storage("a writer thread failed".into())));
             if let Err(e) = outcome {
                 self.lock().failed = true;
                 self.changed.notify_all();
@@ -789,7 +789,7 @@ mod tests {
             .map(|i| -> Job {
                 Box::new(move || {
                     if i == 3 {
-                        Err(StoreError::Internal("job 3 failed".into()))
+                        Err(StoreError::Storage("job 3 failed".into()))
                     } else {
                         Ok(tree("t", 1))
                     }
@@ -800,7 +800,7 @@ mod tests {
             writes.fetch_add(1, Ordering::Relaxed);
             Ok(())
         });
-        assert_eq!(outcome, Err(StoreError::Internal("job 3 failed".into())));
+        assert_eq!(outcome, Err(StoreError::Storage("job 3 failed".into())));
         assert!(
             writes.load(Ordering::Relaxed) < 49,
             "work went on after the failure"
@@ -816,7 +816,7 @@ mod tests {
         let outcome = Workers::new(jobs).run(2, &|_, _| Ok(()));
         assert_eq!(
             outcome,
-            Err(StoreError::Internal("a writer thread failed".into()))
+            Err(StoreError::Storage("a writer thread failed".into()))
         );
     }
 }

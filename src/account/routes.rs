@@ -11,6 +11,7 @@ use rocket_okapi::{openapi, openapi_get_routes_spec};
 use crate::account::guard::{AdminUser, CurrentUser, RefreshCookie, ACCESS_COOKIE, REFRESH_COOKIE};
 use crate::account::model::*;
 use crate::account::store::{self, NewUser, Rotation};
+use crate::core::error::{StoreError, Unique};
 use crate::core::time::now_micros;
 use crate::core::tokens::{random_token, token_hash};
 use crate::http::ratelimit::{self, Limited};
@@ -133,8 +134,9 @@ async fn register(
     body: ApiJson<RegisterIn>,
 ) -> ApiResult<Created<Json<UserOut>>> {
     let email = body.email.trim().to_string();
+    // Refused before hashing, which is slow; the write checks again.
     if store::user_by_email(&state.db, &email)?.is_some() {
-        return Err(ApiError::Conflict("Email already registered".into()));
+        return Err(StoreError::Duplicate(Unique::Email).into());
     }
     let name = match &body.name {
         Some(n) => n.trim().to_string(),

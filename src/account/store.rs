@@ -1,7 +1,7 @@
 //! All reads and writes of accounts: users, sessions, refresh and mail tokens.
 
 use crate::account::model::*;
-use crate::db::{abort, Db, KeyOrder, StoreError, StoreResult, Tx, TxResult};
+use crate::db::{abort, Db, KeyOrder, StoreError, StoreResult, Tx, TxResult, Unique};
 
 pub struct NewUser {
     pub email: String,
@@ -40,13 +40,12 @@ fn new_user_record(db: &Db, new: NewUser, now: i64) -> StoreResult<User> {
 
 /// Writes a new user with its email index; a taken email (ignoring case) is a conflict.
 pub fn insert_user(tx: &Tx<'_>, user: &User) -> TxResult<()> {
-    if tx
-        .unique_get(USERS_BY_EMAIL, &email_key(&user.email))?
-        .is_some()
-    {
-        return abort(StoreError::Conflict("Email already registered".into()));
-    }
-    tx.claim_unique(USERS_BY_EMAIL, &email_key(&user.email), user.id, "Email")?;
+    tx.claim_unique(
+        USERS_BY_EMAIL,
+        &email_key(&user.email),
+        user.id,
+        Unique::Email,
+    )?;
     tx.put(user.id, user)
 }
 
@@ -64,7 +63,7 @@ pub fn user_by_email(db: &Db, email: &str) -> StoreResult<Option<User>> {
 fn load_user(tx: &Tx<'_>, id: u64) -> TxResult<User> {
     match tx.get::<User>(id)? {
         Some(u) => Ok(u),
-        None => abort(StoreError::NotFound("User not found".into())),
+        None => abort(StoreError::NotFound("User")),
     }
 }
 
@@ -327,7 +326,7 @@ pub fn peek_mail_token(
     kind: MailTokenKind,
     now: i64,
 ) -> StoreResult<Option<User>> {
-    let Some(bytes) = db.tree(MAIL_TOKENS)?.get(hash)? else {
+    let Some(bytes) = db.raw_get(MAIL_TOKENS, &hash)? else {
         return Ok(None);
     };
     let token: MailToken = crate::db::decode(&bytes)?;
@@ -408,17 +407,16 @@ pub async fn admin_update(
 /// Problems of the `email -> user` index: entries missing or pointing wrong.
 pub fn check_email_index(db: &Db) -> StoreResult<Vec<String>> {
     let users: Vec<User> = db.scan(KeyOrder::Ascending)?;
-    let index = db.tree(USERS_BY_EMAIL)?;
+    let indexed = db.tree_len(USERS_BY_EMAIL)?;
     let mut problems = Vec::new();
     for u in &users {
         if db.unique_get(USERS_BY_EMAIL, &email_key(&u.email))? != Some(u.id) {
             problems.push(format!("{USERS_BY_EMAIL}: user {} not indexed", u.id));
         }
     }
-    if index.len() != users.len() {
+    if indexed != users.len() {
         problems.push(format!(
-            "{USERS_BY_EMAIL}: {} entries for {} users",
-            index.len(),
+            "{USERS_BY_EMAIL}: {indexed} entries for {} users",
             users.len()
         ));
     }
@@ -427,10 +425,9 @@ pub fn check_email_index(db: &Db) -> StoreResult<Vec<String>> {
 
 pub fn repair_email_index(db: &Db) -> StoreResult<()> {
     let users: Vec<User> = db.scan(KeyOrder::Ascending)?;
-    let index = db.tree(USERS_BY_EMAIL)?;
-    index.clear()?;
-    for u in &users {
-        index.insert(email_key(&u.email), &crate::db::id_key(u.id))?;
-    }
+    let entries = users
+        .iter()
+        .map(|u| (email_key(&u.email), crate::db::id_key(u.id).to_vec()));
+    db.replace_tree(USERS_BY_EMAIL, entries)?;
     db.flush_blocking()
 }

@@ -38,7 +38,7 @@ pub fn run(db: &Db, steps: &[Migration], target: u32) -> StoreResult<()> {
         }
     };
     if version > target {
-        return Err(StoreError::Internal(format!(
+        return Err(StoreError::Storage(format!(
             "the data folder has schema version {version}, newer than this shopbox ({target}); use a newer release"
         )));
     }
@@ -46,7 +46,7 @@ pub fn run(db: &Db, steps: &[Migration], target: u32) -> StoreResult<()> {
         let step = steps
             .iter()
             .find(|s| s.from == version)
-            .ok_or_else(|| StoreError::Internal(format!("no migration from schema {version}")))?;
+            .ok_or_else(|| StoreError::Storage(format!("no migration from schema {version}")))?;
         (step.run)(db)?;
         version += 1;
         set_schema_version(db, version)?;
@@ -54,6 +54,14 @@ pub fn run(db: &Db, steps: &[Migration], target: u32) -> StoreResult<()> {
         tracing::info!(version, "migrated the database");
     }
     Ok(())
+}
+
+/// The body (after the version byte) of a value an older version wrote, as that version's
+/// shape `T` (which the migration keeps for the purpose).
+pub fn decode_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> StoreResult<T> {
+    bincode::serde::decode_from_slice(body, bincode::config::standard())
+        .map(|(value, _)| value)
+        .map_err(|e| StoreError::Storage(format!("decode an old record: {e}")))
 }
 
 /// Rewrites every value of a tree whose version byte is `from` with `upgrade`'s result.

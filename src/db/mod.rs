@@ -4,6 +4,7 @@
 mod flush;
 pub mod keys;
 pub mod migrate;
+mod scan;
 pub mod snapshot;
 
 use serde::de::DeserializeOwned;
@@ -16,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub use keys::{id_key, key_id, pair_key};
+pub use scan::{Bytes, Scan};
 
 /// What a caller keeps in the database: its trees (one per entity and per index) and the
 /// steps that upgrade an older data folder. Each domain declares its part; the application
@@ -52,35 +54,13 @@ pub enum KeyOrder {
     Descending,
 }
 
-/// What a store answers when it cannot do what was asked.
-#[derive(Debug, Clone, PartialEq)]
-pub enum StoreError {
-    NotFound(String),
-    Conflict(String),
-    Invalid(String),
-    Internal(String),
-}
-
-impl std::fmt::Display for StoreError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StoreError::NotFound(m)
-            | StoreError::Conflict(m)
-            | StoreError::Invalid(m)
-            | StoreError::Internal(m) => f.write_str(m),
-        }
-    }
-}
-
-impl std::error::Error for StoreError {}
+pub use crate::core::error::{StoreError, StoreResult, Unique};
 
 impl From<sled::Error> for StoreError {
     fn from(e: sled::Error) -> Self {
-        StoreError::Internal(format!("storage: {e}"))
+        StoreError::Storage(format!("storage: {e}"))
     }
 }
-
-pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The result of a step inside a transaction.
 pub type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
@@ -99,7 +79,7 @@ pub trait Record: Serialize + DeserializeOwned {
 pub fn encode<R: Record>(record: &R) -> StoreResult<Vec<u8>> {
     let mut out = vec![R::VERSION];
     bincode::serde::encode_into_std_write(record, &mut out, bincode::config::standard())
-        .map_err(|e| StoreError::Internal(format!("encode {}: {e}", R::TREE)))?;
+        .map_err(|e| StoreError::Storage(format!("encode {}: {e}", R::TREE)))?;
     Ok(out)
 }
 
@@ -108,14 +88,14 @@ pub fn decode<R: Record>(bytes: &[u8]) -> StoreResult<R> {
         Some((&version, rest)) if version == R::VERSION => {
             bincode::serde::decode_from_slice(rest, bincode::config::standard())
                 .map(|(record, _)| record)
-                .map_err(|e| StoreError::Internal(format!("decode {}: {e}", R::TREE)))
+                .map_err(|e| StoreError::Storage(format!("decode {}: {e}", R::TREE)))
         }
-        Some((&version, _)) => Err(StoreError::Internal(format!(
+        Some((&version, _)) => Err(StoreError::Storage(format!(
             "{} record has version {version}, expected {}",
             R::TREE,
             R::VERSION
         ))),
-        None => Err(StoreError::Internal(format!("empty {} record", R::TREE))),
+        None => Err(StoreError::Storage(format!("empty {} record", R::TREE))),
     }
 }
 
@@ -207,12 +187,12 @@ impl Db {
         Ok(db)
     }
 
-    pub(crate) fn tree(&self, name: &str) -> StoreResult<&sled::Tree> {
+    fn tree(&self, name: &str) -> StoreResult<&sled::Tree> {
         self.inner
             .index_of
             .get(name)
             .map(|&i| &self.inner.trees[i])
-            .ok_or_else(|| StoreError::Internal(format!("unknown tree {name}")))
+            .ok_or_else(|| StoreError::Storage(format!("unknown tree {name}")))
     }
 
     /// Runs `f` in one sled transaction over every tree, retried on conflict, and waits
@@ -366,6 +346,20 @@ impl Db {
         .collect()
     }
 
+    /// Records newest id first for as long as `keep` accepts them: the first one refused
+    /// ends the walk, so only the records kept (and one more) are decoded.
+    pub fn newest_while<R: Record>(&self, mut keep: impl FnMut(&R) -> bool) -> StoreResult<Vec<R>> {
+        let mut out = Vec::new();
+        for kv in self.tree(R::TREE)?.iter().rev() {
+            let record: R = self.decode_counted(&kv?.1)?;
+            if !keep(&record) {
+                break;
+            }
+            out.push(record);
+        }
+        Ok(out)
+    }
+
     /// How many entries a tree holds (counts every entry: use on small trees or rarely).
     pub fn tree_len(&self, tree: &str) -> StoreResult<usize> {
         Ok(self.tree(tree)?.len())
@@ -407,15 +401,72 @@ impl Db {
         Ok(n)
     }
 
-    /// A tree that an older schema kept and this one does not (for migrations only).
-    pub(crate) fn old_tree(&self, name: &str) -> StoreResult<sled::Tree> {
-        Ok(self.inner.sled.open_tree(name)?)
+    /// Every entry of a tree that an older schema kept and this one does not (for
+    /// migrations only).
+    pub fn old_tree_entries(&self, name: &str) -> StoreResult<Scan> {
+        Ok(Scan {
+            iter: self.inner.sled.open_tree(name)?.iter(),
+            order: KeyOrder::Ascending,
+        })
     }
 
     /// Removes a tree of an older schema, once a migration has moved what it held.
-    pub(crate) fn drop_old_tree(&self, name: &str) -> StoreResult<()> {
+    pub fn drop_old_tree(&self, name: &str) -> StoreResult<()> {
         self.inner.sled.drop_tree(name)?;
         Ok(())
+    }
+
+    /// The value under a key of a tree.
+    pub fn raw_get(&self, tree: &str, key: &[u8]) -> StoreResult<Option<Bytes>> {
+        Ok(self.tree(tree)?.get(key)?.map(Bytes))
+    }
+
+    /// Every entry of a tree.
+    pub fn entries(&self, tree: &str, order: KeyOrder) -> StoreResult<Scan> {
+        Ok(Scan {
+            iter: self.tree(tree)?.iter(),
+            order,
+        })
+    }
+
+    /// The entries whose keys fall in `range`.
+    pub fn range<K, R>(&self, tree: &str, range: R, order: KeyOrder) -> StoreResult<Scan>
+    where
+        K: AsRef<[u8]>,
+        R: std::ops::RangeBounds<K>,
+    {
+        Ok(Scan {
+            iter: self.tree(tree)?.range(range),
+            order,
+        })
+    }
+
+    /// The entries whose keys begin with `prefix`.
+    pub fn prefix(&self, tree: &str, prefix: &[u8], order: KeyOrder) -> StoreResult<Scan> {
+        Ok(Scan {
+            iter: self.tree(tree)?.scan_prefix(prefix),
+            order,
+        })
+    }
+
+    /// Removes, outside any transaction, every entry `keep` refuses (housekeeping of
+    /// entries nothing else refers to); answers how many went. Flush afterwards if it
+    /// must survive a crash.
+    pub fn retain(&self, tree: &str, keep: impl Fn(&[u8], &[u8]) -> bool) -> StoreResult<u64> {
+        let t = self.tree(tree)?;
+        let _open = self.gate_blocking();
+        let mut removed = 0;
+        for kv in t.iter() {
+            let (k, v) = kv?;
+            if !keep(&k, &v) {
+                t.remove(k)?;
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            self.inner.version.fetch_add(1, Ordering::AcqRel);
+        }
+        Ok(removed)
     }
 
     /// Looks up a unique index (`key -> id`).
@@ -462,10 +513,10 @@ impl Db {
 }
 
 impl Tx<'_> {
-    pub(crate) fn tree(&self, name: &str) -> TxResult<&TransactionalTree> {
+    fn tree(&self, name: &str) -> TxResult<&TransactionalTree> {
         match self.index_of.get(name) {
             Some(&i) => Ok(&self.trees[i]),
-            None => abort(StoreError::Internal(format!("unknown tree {name}"))),
+            None => abort(StoreError::Storage(format!("unknown tree {name}"))),
         }
     }
 
@@ -487,14 +538,27 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Points a unique key at `id`; a key already held by another id aborts with a
-    /// conflict, so the record and its index are never half-written.
-    pub fn claim_unique(&self, index: &str, key: &[u8], id: u64, what: &str) -> TxResult<()> {
+    /// Takes the next id of a sequence inside the transaction. Safe when the transaction
+    /// runs again: it reads the sequence afresh, so no id is lost or taken twice.
+    pub fn next_id(&self, sequence: &str) -> TxResult<u64> {
+        self.next_ids(sequence, 1)
+    }
+
+    /// Takes the next `n` consecutive ids of a sequence; answers the first.
+    pub fn next_ids(&self, sequence: &str, n: u64) -> TxResult<u64> {
+        let meta = self.tree(migrate::META)?;
+        let key = format!("seq:{sequence}");
+        let last = meta.get(key.as_bytes())?.map(|v| key_id(&v)).unwrap_or(0);
+        meta.insert(key.as_bytes(), &id_key(last + n))?;
+        Ok(last + 1)
+    }
+
+    /// Points a unique key at `id`; a key already held by another id aborts with
+    /// `Duplicate(what)`, so the record and its index are never half-written.
+    pub fn claim_unique(&self, index: &str, key: &[u8], id: u64, what: Unique) -> TxResult<()> {
         let tree = self.tree(index)?;
         match tree.get(key)? {
-            Some(existing) if key_id(&existing) != id => {
-                abort(StoreError::Conflict(format!("{what} already exists")))
-            }
+            Some(existing) if key_id(&existing) != id => abort(StoreError::Duplicate(what)),
             Some(_) => Ok(()),
             None => {
                 tree.insert(key, &id_key(id))?;

@@ -25,7 +25,7 @@ fn put_thing(tx: &Tx<'_>, thing: &Thing) -> TxResult<()> {
         NAMES,
         format!("name:{}", thing.name).as_bytes(),
         thing.id,
-        "name",
+        Unique::Slug,
     )?;
     tx.put(thing.id + 1_000_000, thing)
 }
@@ -43,7 +43,7 @@ fn records_round_trip_with_their_version() {
     wrong[0] = 9;
     assert!(matches!(
         decode::<Thing>(&wrong),
-        Err(StoreError::Internal(_))
+        Err(StoreError::Storage(_))
     ));
     assert!(decode::<Thing>(&[]).is_err());
 }
@@ -65,15 +65,15 @@ async fn unique_conflict_leaves_nothing_half_written() {
     let err = db
         .write(|tx| {
             tx.put(b.id + 1_000_000, &b)?;
-            tx.claim_unique(NAMES, b"name:apple", b.id, "name")
+            tx.claim_unique(NAMES, b"name:apple", b.id, Unique::Slug)
         })
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Conflict(_)));
+    assert!(matches!(err, StoreError::Duplicate(Unique::Slug)));
     assert!(db.get::<Thing>(1_000_002).unwrap().is_none());
     assert_eq!(db.unique_get(NAMES, b"name:apple").unwrap(), Some(1));
     // Claiming a key again for the same id is not a conflict.
-    db.write(|tx| tx.claim_unique(NAMES, b"name:apple", 1, "name"))
+    db.write(|tx| tx.claim_unique(NAMES, b"name:apple", 1, Unique::Slug))
         .await
         .unwrap();
 }
@@ -206,12 +206,12 @@ fn add_suffix(db: &Db) -> StoreResult<()> {
     migrate::rewrite_tree(db, "things", 1, |old| {
         let (mut thing, _): (Thing, usize) =
             bincode::serde::decode_from_slice(old, bincode::config::standard())
-                .map_err(|e| StoreError::Internal(e.to_string()))?;
+                .map_err(|e| StoreError::Storage(e.to_string()))?;
         thing.name.push_str("-v2");
         let mut out = vec![2];
         out.extend(
             bincode::serde::encode_to_vec(&thing, bincode::config::standard())
-                .map_err(|e| StoreError::Internal(e.to_string()))?,
+                .map_err(|e| StoreError::Storage(e.to_string()))?,
         );
         Ok(out)
     })

@@ -11,8 +11,8 @@ use serde::Serialize;
 use serde_json::json;
 use std::io::Cursor;
 
+use crate::core::error::{StoreError, Unique};
 use crate::core::password::PasswordError;
-use crate::db::StoreError;
 use crate::http::request_id::RequestId;
 
 /// One entry of a FastAPI-shaped validation error list.
@@ -173,13 +173,50 @@ impl std::fmt::Display for ApiError {
     }
 }
 
+/// Every store refusal's status and message, chosen here and nowhere else.
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        use ApiError::{BadRequest, Conflict, Internal, NotFound, Unprocessable};
         match e {
-            StoreError::NotFound(m) => ApiError::NotFound(m),
-            StoreError::Conflict(m) => ApiError::Conflict(m),
-            StoreError::Invalid(m) => ApiError::Unprocessable(m),
-            StoreError::Internal(m) => ApiError::Internal(m),
+            StoreError::NotFound(what) => NotFound(format!("{what} not found")),
+            StoreError::NotInCart => NotFound("Product not in cart".into()),
+            StoreError::NotReviewed => NotFound("You have not reviewed this product".into()),
+            StoreError::Duplicate(key) => Conflict(
+                match key {
+                    Unique::Email => "Email already registered",
+                    Unique::CategoryName => "Category already exists",
+                    Unique::CategorySlug => "Category slug already exists",
+                    Unique::Slug => "Slug already exists",
+                    Unique::Review => "You have reviewed this product already",
+                }
+                .into(),
+            ),
+            StoreError::UnknownCategory(id) => {
+                Unprocessable(format!("Category {id} does not exist"))
+            }
+            StoreError::EmptyCart => BadRequest("Your cart is empty".into()),
+            StoreError::OutOfStock { title, left, .. } => Conflict(format!(
+                "Not enough \"{title}\" in stock (only {left} left)"
+            )),
+            StoreError::CartOverStock { title, left } => {
+                Conflict(format!("Only {left} of \"{title}\" in stock"))
+            }
+            StoreError::ProductGone(id) => Conflict(format!("Product {id} is no longer available")),
+            StoreError::AmountMismatch { total } => Conflict(format!(
+                "The amount does not match the cart total ({:.2})",
+                total as f64 / 100.0
+            )),
+            StoreError::NotCancellable(status) => {
+                Conflict(format!("An order that is {status} cannot be cancelled"))
+            }
+            StoreError::AlreadyCancelled => Conflict("The order is already cancelled".into()),
+            StoreError::NoShipping => {
+                Conflict("This order's payment failed; it has no shipping".into())
+            }
+            StoreError::InvalidTransition { from, to } => {
+                Conflict(format!("Shipping cannot go from {from} to {to}"))
+            }
+            StoreError::Storage(m) => Internal(m),
         }
     }
 }

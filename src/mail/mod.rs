@@ -13,7 +13,7 @@ use model::{Delivery, Letter, Mail};
 
 /// The outbox's schema upgrades.
 pub const MIGRATIONS: &[Migration] = &[Migration {
-    from: 2,
+    from: 3,
     run: store::add_delivery_states,
 }];
 

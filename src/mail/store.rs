@@ -27,11 +27,15 @@ pub fn put(tx: &Tx<'_>, mail: &Mail) -> TxResult<()> {
 /// Queued mails whose next attempt is at or before `now`, the earliest first.
 pub fn due(db: &Db, now: i64, limit: usize) -> StoreResult<Vec<Mail>> {
     let mut out = Vec::new();
-    for key in db.tree_entries(OUTBOX_QUEUE)?.into_keys() {
-        if out.len() >= limit || key_id(&key) > now.max(0) as u64 {
+    let until = queue_key(now, u64::MAX);
+    for key in db
+        .range(OUTBOX_QUEUE, ..=until.as_slice(), KeyOrder::Ascending)?
+        .keys()
+    {
+        if out.len() >= limit {
             break;
         }
-        if let Some(mail) = db.get::<Mail>(key_id(&key[8..]))? {
+        if let Some(mail) = db.get::<Mail>(key_id(&key?[8..]))? {
             out.push(mail);
         }
     }
@@ -63,7 +67,7 @@ pub fn latest(db: &Db, to: Option<&str>, limit: usize) -> StoreResult<Vec<Mail>>
         .collect())
 }
 
-/// Schema 2 to 3: outbox records gain a delivery state. Mail written before is queued as
+/// Schema 3 to 4: outbox records gain a delivery state. Mail written before is queued as
 /// of when it was written, so a shop that sets up SMTP later delivers what is recent
 /// enough (see `smtp.give_up_hours`).
 pub fn add_delivery_states(db: &Db) -> StoreResult<()> {
@@ -71,7 +75,7 @@ pub fn add_delivery_states(db: &Db) -> StoreResult<()> {
     db::migrate::rewrite_tree(db, OUTBOX, 1, |bytes| {
         let (old, _): (MailV1, _) =
             bincode::serde::decode_from_slice(bytes, bincode::config::standard())
-                .map_err(|e| db::StoreError::Internal(format!("decode outbox: {e}")))?;
+                .map_err(|e| db::StoreError::Storage(format!("decode outbox: {e}")))?;
         if let Ok(mut q) = queued.lock() {
             q.push((queue_key(old.created_at, old.id).to_vec(), Vec::new()));
         }

@@ -3,20 +3,17 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::core::money::{Money, MoneyIn};
+use crate::core::money::Money;
+use crate::core::time::rfc3339;
 use crate::db::Record;
-use crate::http::{FieldError, Validate};
-use crate::payment::model::PaymentOut;
-use crate::shipping::model::{AddressFields, ShippingOut};
+use crate::payment::model::{Payment, PaymentOut};
+use crate::shipping::model::{AddressFields, Shipping, ShippingOut};
 
 pub const ORDERS: &str = "orders";
 pub const ORDERS_BY_USER: &str = "orders_by_user";
 /// The id sequence of order items (they live inside their order's record).
 pub const ORDER_ITEMS: &str = "order_items";
-/// `user|Idempotency-Key` -> the first answer.
-pub const IDEMPOTENCY: &str = "idempotency";
-
-pub const TREES: &[&str] = &[ORDERS, ORDERS_BY_USER, IDEMPOTENCY];
+pub const TREES: &[&str] = &[ORDERS, ORDERS_BY_USER];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -91,27 +88,30 @@ pub struct OrderOut {
     pub shipping_status: Option<ShippingOut>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-pub struct CheckoutIn {
-    pub shipping_address_id: u64,
-    /// Only `mock`.
-    pub gateway: Option<String>,
-    /// `false` makes the mock payment fail (default true).
-    pub simulate_success: Option<bool>,
-    /// When given, must equal the cart total (else 409).
-    pub amount: Option<MoneyIn>,
-}
-
-impl Validate for CheckoutIn {
-    fn validate(&self, errors: &mut Vec<FieldError>) {
-        if self.gateway.as_deref().is_some_and(|g| g != "mock") {
-            errors.push(FieldError::body(
-                "gateway",
-                "Only the mock gateway is available",
-            ));
-        }
-        if let Some(Err(msg)) = self.amount.map(MoneyIn::to_cents) {
-            errors.push(FieldError::body("amount", msg));
+impl OrderOut {
+    pub fn new(order: &Order, payment: &Payment, shipping: Option<&Shipping>) -> Self {
+        OrderOut {
+            id: order.id,
+            user_id: order.user_id,
+            status: order.status,
+            total_price: Money(order.total_price),
+            created_at: rfc3339(order.created_at),
+            updated_at: rfc3339(order.updated_at),
+            shipping_address: order.address.clone(),
+            items: order
+                .items
+                .iter()
+                .map(|i| OrderItemOut {
+                    id: i.id,
+                    product_id: i.product_id,
+                    title: i.title.clone(),
+                    quantity: i.quantity,
+                    price: Money(i.price),
+                    total: Money(i.price * i.quantity),
+                })
+                .collect(),
+            payment: PaymentOut::from(payment),
+            shipping_status: shipping.map(ShippingOut::from),
         }
     }
 }

@@ -227,7 +227,7 @@ impl ProductIn {
             ));
         }
         if let Some(Err(msg)) = self.price.map(MoneyIn::to_cents) {
-            errors.push(FieldError::body("price", msg));
+            errors.push(FieldError::body("price", msg.to_string()));
         }
         if self
             .stock_quantity

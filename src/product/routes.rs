@@ -115,7 +115,7 @@ impl ProductQuery {
             raw.as_deref().and_then(|r| match parse_cents_text(r) {
                 Ok(c) => Some(c),
                 Err(msg) => {
-                    errors.push(FieldError::query(name, msg));
+                    errors.push(FieldError::query(name, msg.to_string()));
                     None
                 }
             })

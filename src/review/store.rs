@@ -1,6 +1,6 @@
 //! Review reads and writes; each write keeps the product's rating in step.
 
-use crate::db::{abort, Db, KeyOrder, StoreError, StoreResult};
+use crate::db::{abort, Db, KeyOrder, StoreError, StoreResult, Unique};
 use crate::product::store as products;
 use crate::review::model::*;
 
@@ -29,12 +29,7 @@ pub fn reviews_of(
 pub async fn insert_review(db: &Db, review: &Review) -> StoreResult<()> {
     let key = author_key(review.user_id, review.product_id);
     db.write(|tx| {
-        if tx.unique_get(REVIEWS_BY_AUTHOR, &key)?.is_some() {
-            return abort(StoreError::Conflict(
-                "You have reviewed this product already".into(),
-            ));
-        }
-        tx.claim_unique(REVIEWS_BY_AUTHOR, &key, review.id, "Review")?;
+        tx.claim_unique(REVIEWS_BY_AUTHOR, &key, review.id, Unique::Review)?;
         tx.link(REVIEWS_BY_PRODUCT, review.product_id, review.id)?;
         tx.put(review.id, review)?;
         products::change_rating(tx, review.product_id, i64::from(review.rating), 1)
@@ -52,12 +47,10 @@ pub async fn edit_review(
 ) -> StoreResult<Review> {
     db.write(|tx| {
         let Some(id) = tx.unique_get(REVIEWS_BY_AUTHOR, &author_key(user_id, product_id))? else {
-            return abort(StoreError::NotFound(
-                "You have not reviewed this product".into(),
-            ));
+            return abort(StoreError::NotReviewed);
         };
         let Some(mut r) = tx.get::<Review>(id)? else {
-            return abort(StoreError::NotFound("Review not found".into()));
+            return abort(StoreError::NotFound("Review"));
         };
         let old_rating = i64::from(r.rating);
         r.rating = change.rating as u8;

@@ -9,7 +9,6 @@ use rocket_okapi::settings::OpenApiSettings;
 use rocket_okapi::{openapi, openapi_get_routes_spec};
 
 use crate::account::guard::CurrentUser;
-use crate::db::StoreError;
 use crate::http::{ApiError, ApiJson, ApiResult, AppState};
 use crate::shipping::model::*;
 use crate::shipping::store;
@@ -58,34 +57,40 @@ fn get_address(
     )?)))
 }
 
+/// How a body changes an address: PUT replaces every field, PATCH only those it sends.
+#[derive(Clone, Copy)]
+enum Edit {
+    Replace,
+    Patch,
+}
+
 async fn update(
     state: &AppState,
     user: &CurrentUser,
     address_id: u64,
     body: &AddressIn,
-    partial: bool,
+    edit: Edit,
 ) -> ApiResult<Json<AddressOut>> {
     store::address(&state.db, address_id)?
         .filter(|a| a.user_id == user.user.id)
         .ok_or_else(|| ApiError::NotFound("Address not found".into()))?;
     let a = store::update_address(&state.db, address_id, |old| {
-        body.apply(partial.then_some(old)).map_err(|errors| {
-            StoreError::Invalid(
-                errors
-                    .into_iter()
-                    .map(|e| {
-                        format!(
-                            "{}: {}",
-                            e.loc.last().and_then(|l| l.as_str()).unwrap_or(""),
-                            e.msg
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )
+        let base = match edit {
+            Edit::Replace => None,
+            Edit::Patch => Some(old),
+        };
+        body.apply(base).map_err(|errors| {
+            let said: Vec<String> = errors
+                .into_iter()
+                .map(|e| {
+                    let field = e.loc.last().and_then(|l| l.as_str()).unwrap_or("");
+                    format!("{field}: {}", e.msg)
+                })
+                .collect();
+            ApiError::Unprocessable(said.join("; "))
         })
     })
-    .await?;
+    .await??;
     Ok(Json(AddressOut::from(&a)))
 }
 
@@ -99,7 +104,7 @@ async fn replace_address(
     body: ApiJson<AddressIn>,
 ) -> ApiResult<Json<AddressOut>> {
     body.apply(None).map_err(ApiError::Validation)?;
-    update(state, &user, address_id, &body, false).await
+    update(state, &user, address_id, &body, Edit::Replace).await
 }
 
 /// Changes some fields of an address.
@@ -111,7 +116,7 @@ async fn patch_address(
     address_id: u64,
     body: ApiJson<AddressIn>,
 ) -> ApiResult<Json<AddressOut>> {
-    update(state, &user, address_id, &body, true).await
+    update(state, &user, address_id, &body, Edit::Patch).await
 }
 
 /// Deletes an address; orders keep their copy.

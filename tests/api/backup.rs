@@ -75,14 +75,22 @@ fn a_scheduled_backup_under_checkout_load_restores_every_acknowledged_order() {
     let shop = load::stock(server.port, 3, STOCK, 8);
     let running = Load::start(server.port, &shop);
 
-    // The first backup that began while orders were being acknowledged.
+    // A backup taken after some orders were acknowledged, while more are.
     let deadline = Instant::now() + Duration::from_secs(60);
-    let (first, original) = loop {
+    let (first, original) = 'found: loop {
         assert!(Instant::now() < deadline, "no backup was taken under load");
-        if let Some(file) = backups(&kept).first() {
-            let copy = dir.path().join("under-load.tar.gz");
-            if running.orders() > 0 && std::fs::copy(file, &copy).is_ok() {
-                break (copy, file.clone());
+        let first_ack = running
+            .acknowledged
+            .lock()
+            .unwrap()
+            .first()
+            .map(|(_, at)| *at);
+        if let Some(first_ack) = first_ack {
+            for file in backups(&kept) {
+                let copy = dir.path().join("under-load.tar.gz");
+                if std::fs::copy(&file, &copy).is_ok() && taken_at(&copy) > first_ack {
+                    break 'found (copy, file);
+                }
             }
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -100,8 +108,9 @@ fn a_scheduled_backup_under_checkout_load_restores_every_acknowledged_order() {
         !backups(&kept).contains(&original),
         "the oldest backup was not deleted: {log}"
     );
+    // The backup that deleted the oldest may be killed before it logs.
     let taken = log.lines().filter(|l| l.contains("backed up ")).count();
-    assert!(taken >= 3, "{log}");
+    assert!(taken >= 2, "{log}");
     assert_eq!(backups(&kept).len(), 2, "keep = 2: {:?}", backups(&kept));
     assert!(answers.iter().all(|(_, status)| *status == 201));
 

@@ -1025,7 +1025,7 @@ async fn idempotency_keys_replay_refuse_other_bodies_and_expire() {
     assert_eq!((status, replayed), (Status::Created, None));
     assert_ne!(third["id"], first["id"]);
     st.clock.advance(24 * 3600 * 1_000_000 + 1);
-    assert!(shopbox::order::store::purge_expired_keys(&st.db, st.clock.now()).unwrap() >= 2);
+    assert!(shopbox::checkout::store::purge_expired_keys(&st.db, st.clock.now()).unwrap() >= 2);
 }
 
 #[rocket::async_test]

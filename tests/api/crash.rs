@@ -8,7 +8,7 @@ use crate::common;
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use shopbox::db::{Db, KeyOrder, Record, Tx, TxResult};
+use shopbox::db::{Db, KeyOrder, Record, Tx, TxResult, Unique};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -31,7 +31,12 @@ impl Record for Entry {
 
 fn write_entry(tx: &Tx<'_>, e: &Entry) -> TxResult<()> {
     tx.put(OFFSET + e.id, e)?;
-    tx.claim_unique(TREE, format!("entry:{}", e.text).as_bytes(), e.id, "entry")?;
+    tx.claim_unique(
+        TREE,
+        format!("entry:{}", e.text).as_bytes(),
+        e.id,
+        Unique::Slug,
+    )?;
     tx.link(TREE, OFFSET * 2, e.id)
 }
 

@@ -234,7 +234,7 @@ fn without_smtp_mail_is_queued_and_logged_with_its_link() {
 }
 
 #[test]
-fn outbox_records_of_schema_2_migrate_to_queued() {
+fn outbox_records_of_schema_3_migrate_to_queued() {
     let dir = tempfile::tempdir().unwrap();
     let config = common::test_config(dir.path());
     drop(shopbox::open_data(&config).unwrap());
@@ -254,7 +254,7 @@ fn outbox_records_of_schema_2_migrate_to_queued() {
             .unwrap();
         outbox.insert(7u64.to_be_bytes(), bytes).unwrap();
         let meta = sled.open_tree("meta").unwrap();
-        meta.insert("schema_version", &2u32.to_be_bytes()).unwrap();
+        meta.insert("schema_version", &3u32.to_be_bytes()).unwrap();
         sled.flush().unwrap();
     }
     let db = shopbox::open_data(&config).unwrap();
