@@ -5,8 +5,9 @@
 //! (`media/<name>`), the generated JWT secret, and `manifest.json` last: the format,
 //! shopbox's version, the schema version, when the snapshot was taken, the entries of
 //! each tree, the media files, and a SHA-256 over every other member. Writes wait only
-//! while the trees are read into memory; media files are hard-linked aside before and
-//! during that pause, so an image deleted afterwards is still in the archive.
+//! while the database's files are copied aside (then read from the copy); media files
+//! are hard-linked aside before and during that pause, so an image deleted afterwards is
+//! still in the archive.
 
 use flate2::write::GzEncoder;
 use serde::{Deserialize, Serialize};
@@ -25,8 +26,9 @@ use crate::db::Db;
 const FORMAT: &str = "shopbox-backup-1";
 const MANIFEST: &str = "manifest.json";
 const SECRET: &str = "jwt_secret";
-/// Where media files are linked aside during a backup, inside the data folder.
-const STAGE_PREFIX: &str = ".backup-media-";
+/// Where a backup copies the database and links the media files aside, inside the data
+/// folder (hard links need the same disk).
+const STAGE_PREFIX: &str = ".backup-";
 
 #[derive(Serialize, Deserialize)]
 pub struct Manifest {
@@ -124,7 +126,7 @@ fn link_media(media: &Path, stage: &Path, linked: &mut HashSet<String>) -> Resul
     Ok(())
 }
 
-/// Removes media stages that an interrupted backup left in the data folder.
+/// Removes stages that an interrupted backup left in the data folder.
 fn remove_stale_stages(data_dir: &Path) {
     for entry in std::fs::read_dir(data_dir).into_iter().flatten().flatten() {
         if entry
@@ -171,11 +173,18 @@ fn write_archive(
     start: Instant,
 ) -> Result<BackupReport, String> {
     let media = data_dir.join("media");
+    let linked_media = stage.join("media");
+    std::fs::create_dir(&linked_media).map_err(io("create", &linked_media))?;
     let mut linked = HashSet::new();
-    link_media(&media, stage, &mut linked)?;
+    link_media(&media, &linked_media, &mut linked)?;
     let waits_before = db.gate_waits();
     let (snapshot, (linked_in_pause, taken_at)) = db
-        .snapshot(|| (link_media(&media, stage, &mut linked), now_micros()))
+        .snapshot(&stage.join("db"), || {
+            (
+                link_media(&media, &stage.join("media"), &mut linked),
+                now_micros(),
+            )
+        })
         .map_err(|e| format!("cannot read the database: {e}"))?;
     linked_in_pause?;
     let schema_version = crate::db::migrate::schema_version(db)
@@ -199,7 +208,8 @@ fn write_archive(
         let mut sum = Summer(Sha256::new());
         let mut names: Vec<String> = linked.into_iter().collect();
         names.sort();
-        let bar = progress.bar((snapshot.trees.len() + names.len()) as u64, "backup");
+        let trees = snapshot.tree_names();
+        let bar = progress.bar((trees.len() + names.len()) as u64, "backup");
         let mut manifest = Manifest {
             format: FORMAT.into(),
             shopbox_version: env!("CARGO_PKG_VERSION").into(),
@@ -209,11 +219,14 @@ fn write_archive(
             media_files: names.len() as u64,
             sha256: String::new(),
         };
-        for tree in &snapshot.trees {
+        for name in &trees {
+            let tree = snapshot
+                .dump(name)
+                .map_err(|e| format!("cannot read the database copy: {e}"))?;
             let path = format!("db/{}", tree.name);
             sum.member(&path, &tree.bytes);
             append(&mut tar, &path, &tree.bytes)?;
-            manifest.trees.insert(tree.name.clone(), tree.entries);
+            manifest.trees.insert(tree.name, tree.entries);
             bar.inc(1);
         }
         if let Ok(secret) = std::fs::read(data_dir.join(SECRET)) {
@@ -221,7 +234,8 @@ fn write_archive(
             append(&mut tar, SECRET, &secret)?;
         }
         for name in &names {
-            let bytes = std::fs::read(stage.join(name)).map_err(io("read", &stage.join(name)))?;
+            let file = linked_media.join(name);
+            let bytes = std::fs::read(&file).map_err(io("read", &file))?;
             let path = format!("media/{name}");
             sum.member(&path, &bytes);
             append(&mut tar, &path, &bytes)?;

@@ -15,11 +15,39 @@ pub struct TreeDump {
     pub bytes: Vec<u8>,
 }
 
-/// Every tree at one instant.
+/// The database as it was at one instant: a copy of its files, taken while no write
+/// could commit, opened on its own. Its trees are read from the copy at leisure.
 pub struct Snapshot {
-    pub trees: Vec<TreeDump>,
-    /// How long writes were held back while it was read.
+    copy: sled::Db,
+    /// How long writes were held back while it was copied.
     pub paused: Duration,
+}
+
+impl Snapshot {
+    pub fn tree_names(&self) -> Vec<String> {
+        self.copy
+            .tree_names()
+            .iter()
+            .map(|n| String::from_utf8_lossy(n).to_string())
+            .collect()
+    }
+
+    /// One tree's entries.
+    pub fn dump(&self, name: &str) -> StoreResult<TreeDump> {
+        let tree = self.copy.open_tree(name)?;
+        let mut dump = TreeDump {
+            name: name.to_string(),
+            entries: 0,
+            bytes: Vec::new(),
+        };
+        for kv in tree.iter() {
+            let (k, v) = kv?;
+            push(&mut dump.bytes, &k);
+            push(&mut dump.bytes, &v);
+            dump.entries += 1;
+        }
+        Ok(dump)
+    }
 }
 
 /// How long writes waited at the gate, since the database opened.
@@ -56,32 +84,36 @@ pub fn entries(bytes: &[u8]) -> impl Iterator<Item = Option<(&[u8], &[u8])>> {
 }
 
 impl Db {
-    /// Reads every tree while no write can commit, and runs `also` in the same pause.
+    /// Copies the database's files into `stage` (a new folder on the same disk) while no
+    /// write can commit, runs `also` in the same pause, and opens the copy. Copying the
+    /// files is what keeps the pause short: reading a big shop's trees takes seconds.
     /// Blocks: call it from a thread that may wait (the CLI, `spawn_blocking`).
-    pub fn snapshot<T>(&self, also: impl FnOnce() -> T) -> StoreResult<(Snapshot, T)> {
-        let _closed = self.inner.gate.blocking_write();
-        let start = Instant::now();
-        // `gate_waits().longest` then tells the longest wait for this snapshot.
-        self.inner.gate_longest_micros.store(0, Ordering::Relaxed);
-        let mut trees = Vec::new();
-        for name in self.inner.sled.tree_names() {
-            let tree = self.inner.sled.open_tree(&name)?;
-            let mut dump = TreeDump {
-                name: String::from_utf8_lossy(&name).to_string(),
-                entries: 0,
-                bytes: Vec::new(),
-            };
-            for kv in tree.iter() {
-                let (k, v) = kv?;
-                push(&mut dump.bytes, &k);
-                push(&mut dump.bytes, &v);
-                dump.entries += 1;
-            }
-            trees.push(dump);
-        }
-        let also = also();
-        let paused = start.elapsed();
-        Ok((Snapshot { trees, paused }, also))
+    pub fn snapshot<T>(
+        &self,
+        stage: &Path,
+        also: impl FnOnce() -> T,
+    ) -> StoreResult<(Snapshot, T)> {
+        let fail = |e: std::io::Error| {
+            super::StoreError::Storage(format!(
+                "cannot copy the database to {}: {e}",
+                stage.display()
+            ))
+        };
+        let (paused, also) = {
+            let _closed = self.inner.gate.blocking_write();
+            let start = Instant::now();
+            // `gate_waits().longest` then tells the longest wait for this snapshot.
+            self.inner.gate_longest_micros.store(0, Ordering::Relaxed);
+            self.inner.sled.flush()?;
+            copy_files(&self.inner.path, stage).map_err(fail)?;
+            let also = also();
+            (start.elapsed(), also)
+        };
+        let copy = sled::Config::new()
+            .path(stage)
+            .cache_capacity(64 * 1024 * 1024)
+            .open()?;
+        Ok((Snapshot { copy, paused }, also))
     }
 
     /// How many writes had to wait for a snapshot since the database opened, and the
@@ -99,6 +131,24 @@ impl Db {
             .gate_longest_micros
             .fetch_max(waited.as_micros() as u64, Ordering::Relaxed);
     }
+}
+
+/// Copies the files of a database folder (not the snapshots set aside at open).
+fn copy_files(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name == super::UNFINISHED_SNAPSHOTS {
+            continue;
+        }
+        if entry.file_type()?.is_dir() {
+            copy_files(&entry.path(), &to.join(&name))?;
+        } else {
+            std::fs::copy(entry.path(), to.join(&name))?;
+        }
+    }
+    Ok(())
 }
 
 /// Fills the database folder `dir/db` (which must not hold one) with trees of a

@@ -306,12 +306,15 @@ async fn snapshots_see_one_instant_while_writers_keep_writing() {
     }
     for _ in 0..5 {
         tokio::time::sleep(std::time::Duration::from_millis(30)).await;
-        let reader = db.clone();
-        let (snapshot, ()) = tokio::task::spawn_blocking(move || reader.snapshot(|| ()))
+        let (reader, stage) = (
+            db.clone(),
+            dir.path().join(format!("copy-{}", rand::random::<u32>())),
+        );
+        let (snapshot, ()) = tokio::task::spawn_blocking(move || reader.snapshot(&stage, || ()))
             .await
             .unwrap()
             .unwrap();
-        let meta = snapshot.trees.iter().find(|t| t.name == NAMES).unwrap();
+        let meta = snapshot.dump(NAMES).unwrap();
         let pairs: Vec<_> = snapshot::entries(&meta.bytes).map(|p| p.unwrap()).collect();
         let a = pairs.iter().filter(|(_, v)| *v == b"a").count();
         let b = pairs.iter().filter(|(_, v)| *v == b"b").count();
