@@ -111,7 +111,15 @@ pub fn admin_create(
     Ok(format!("created admin {} (id {})", user.email, user.id))
 }
 
-pub fn set_admin(config: &Config, email: &str, admin: bool) -> Result<String, String> {
+/// What an admin command makes of a user.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Admin,
+    Customer,
+}
+
+pub fn set_role(config: &Config, email: &str, role: Role) -> Result<String, String> {
+    let admin = role == Role::Admin;
     let db = open(config)?;
     let user = find(&db, email)?;
     store::update_user_blocking(&db, user.id, now_micros(), |u| {

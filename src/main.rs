@@ -215,8 +215,12 @@ fn run(cli: Cli) -> Result<(), String> {
                         password_source(password, !exists)
                     })?
                 }
-                AdminAction::Promote { email } => commands::set_admin(&config, &email, true)?,
-                AdminAction::Demote { email } => commands::set_admin(&config, &email, false)?,
+                AdminAction::Promote { email } => {
+                    commands::set_role(&config, &email, commands::Role::Admin)?
+                }
+                AdminAction::Demote { email } => {
+                    commands::set_role(&config, &email, commands::Role::Customer)?
+                }
                 AdminAction::ResetPassword { email, password } => {
                     commands::reset_password(&config, &email, || password_source(password, true))?
                 }

@@ -58,6 +58,14 @@ impl Indexed for User {
     }
 }
 
+/// A record that belongs to one customer. Another customer asking for it gets the same
+/// 404 as for a missing one (see `CurrentUser::mine`).
+pub trait Owned {
+    /// What a 404 calls it: "Order" makes "Order not found".
+    const WHAT: &'static str;
+    fn owner(&self) -> u64;
+}
+
 /// One login: its access tokens carry its id (`sid`), its refresh tokens rotate within it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Session {

@@ -3,6 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::account::model::Owned;
 use crate::core::money::Money;
 use crate::core::time::rfc3339;
 use crate::db::{IndexEntry, Indexed, Record};
@@ -58,6 +59,13 @@ pub struct Order {
 
 impl Record for Order {
     const TREE: &'static str = ORDERS;
+}
+
+impl Owned for Order {
+    const WHAT: &'static str = "Order";
+    fn owner(&self) -> u64 {
+        self.user_id
+    }
 }
 
 impl Indexed for Order {

@@ -4,6 +4,7 @@ use rand::Rng;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::account::model::Owned;
 use crate::core::money::Money;
 use crate::core::time::rfc3339;
 use crate::db::{IndexEntry, Indexed, Record};
@@ -46,6 +47,13 @@ pub struct Payment {
 
 impl Record for Payment {
     const TREE: &'static str = PAYMENTS;
+}
+
+impl Owned for Payment {
+    const WHAT: &'static str = "Payment";
+    fn owner(&self) -> u64 {
+        self.user_id
+    }
 }
 
 impl Indexed for Payment {

@@ -253,9 +253,16 @@ pub struct ProductIn {
     pub slug: Option<String>,
 }
 
+/// What a product body is for: a new product needs a title and a price.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Edit {
+    Create,
+    Update,
+}
+
 impl ProductIn {
-    pub fn check(&self, creating: bool, errors: &mut Vec<FieldError>) {
-        if creating {
+    pub fn check(&self, edit: Edit, errors: &mut Vec<FieldError>) {
+        if edit == Edit::Create {
             for (name, missing) in [
                 ("title", self.title.is_none()),
                 ("price", self.price.is_none()),

@@ -3,6 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::account::model::Owned;
 use crate::core::time::rfc3339;
 use crate::db::{pair_key, IndexEntry, Indexed, Record, Unique};
 use crate::http::{FieldError, Validate};
@@ -29,6 +30,13 @@ pub struct Review {
 
 impl Record for Review {
     const TREE: &'static str = REVIEWS;
+}
+
+impl Owned for Review {
+    const WHAT: &'static str = "Review";
+    fn owner(&self) -> u64 {
+        self.user_id
+    }
 }
 
 impl Indexed for Review {

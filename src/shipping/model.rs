@@ -3,6 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::account::model::Owned;
 use crate::core::time::rfc3339;
 use crate::db::{IndexEntry, Indexed, Record};
 use crate::http::{FieldError, Validate};
@@ -37,6 +38,13 @@ pub struct Address {
 
 impl Record for Address {
     const TREE: &'static str = ADDRESSES;
+}
+
+impl Owned for Address {
+    const WHAT: &'static str = "Address";
+    fn owner(&self) -> u64 {
+        self.user_id
+    }
 }
 
 impl Indexed for Address {

@@ -1021,6 +1021,8 @@ async fn idempotency_keys_replay_refuse_other_bodies_and_expire() {
     add(&t, &ann, lamp, 1).await;
     let st = state(&t);
     st.clock.advance(24 * 3600 * 1_000_000 + 1);
+    // Access tokens expire by the shop's clock too: log in again a day later.
+    let ann = login(&t, "ann@example.com", PASSWORD).await.0;
     let (status, replayed, third) = raw_checkout(&t.client, &ann, Some("k-1"), &body).await;
     assert_eq!((status, replayed), (Status::Created, None));
     assert_ne!(third["id"], first["id"]);
