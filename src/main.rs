@@ -247,7 +247,14 @@ fn run(cli: Cli) -> Result<(), String> {
             media,
             common,
         } => shopbox::pg::import(&load_config(&common)?, &url, force, media.as_deref())?,
-        Command::Check { repair, common } => commands::check(&load_config(&common)?, repair)?,
+        Command::Check { repair, common } => {
+            let mode = if repair {
+                commands::Check::Repair
+            } else {
+                commands::Check::Report
+            };
+            commands::check(&load_config(&common)?, mode)?
+        }
         Command::Outbox { to, limit, common } => {
             commands::outbox(&load_config(&common)?, to.as_deref(), limit)?
         }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::money::Money;
 use crate::core::time::rfc3339;
-use crate::db::Record;
+use crate::db::{IndexEntry, Indexed, Record};
 use crate::payment::model::{Payment, PaymentOut};
 use crate::shipping::model::{AddressFields, Shipping, ShippingOut};
 
@@ -58,6 +58,16 @@ pub struct Order {
 
 impl Record for Order {
     const TREE: &'static str = ORDERS;
+}
+
+impl Indexed for Order {
+    const INDEXES: &'static [&'static str] = &[ORDERS_BY_USER];
+    fn id(&self) -> u64 {
+        self.id
+    }
+    fn index_entries(&self) -> Vec<IndexEntry> {
+        vec![IndexEntry::link(ORDERS_BY_USER, self.user_id, self.id)]
+    }
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::money::Money;
 use crate::core::time::rfc3339;
-use crate::db::Record;
+use crate::db::{IndexEntry, Indexed, Record};
 
 pub const PAYMENTS: &str = "payments";
 pub const PAYMENTS_BY_USER: &str = "payments_by_user";
@@ -46,6 +46,16 @@ pub struct Payment {
 
 impl Record for Payment {
     const TREE: &'static str = PAYMENTS;
+}
+
+impl Indexed for Payment {
+    const INDEXES: &'static [&'static str] = &[PAYMENTS_BY_USER];
+    fn id(&self) -> u64 {
+        self.id
+    }
+    fn index_entries(&self) -> Vec<IndexEntry> {
+        vec![IndexEntry::link(PAYMENTS_BY_USER, self.user_id, self.id)]
+    }
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]

@@ -30,8 +30,9 @@ use crate::http::{
     ApiError, ApiJson, ApiResult, AppState, FieldError, Page, PageQuery, Pagination,
 };
 use crate::product::images;
+use crate::product::listing::{self, Filters, Sort};
 use crate::product::model::*;
-use crate::product::store::{self, Deleted, Filters, ProductChanges, Sort};
+use crate::product::store::{self, Deleted, ProductChanges};
 
 fn media_dir(state: &AppState) -> PathBuf {
     state.config.data_dir.join("media")
@@ -218,7 +219,7 @@ fn list_products(
         .catalog_cache
         .json(format!("list {query:?}"), version, || {
             let (filters, sort, pagination) = query.parse(&state.db, false)?;
-            let page = store::list(&state.db, &filters, sort, pagination, None)?;
+            let page = listing::list(&state.db, &filters, sort, pagination, None)?;
             shape_page(&state.db, page)
         })
 }
@@ -242,7 +243,7 @@ fn search_products(
                 Some(q) => Some(crate::product::search::search(&state.db, q)?),
                 None => None,
             };
-            let page = store::list(&state.db, &filters, sort, pagination, hits)?;
+            let page = listing::list(&state.db, &filters, sort, pagination, hits)?;
             shape_page(&state.db, page)
         })
 }

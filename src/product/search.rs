@@ -8,9 +8,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::core::text::words;
+use crate::db::index::{sorted, Entries};
 use crate::db::{abort, Db, KeyOrder, StoreError, StoreResult, Tx, TxResult};
 use crate::product::model::{Product, SEARCH_POSTINGS};
-use crate::product::store::{sorted, Entries};
 
 const CHUNK_BITS: u32 = 10;
 const POSTING_LEN: usize = 13;

@@ -15,6 +15,7 @@ mod commerce;
 mod crash;
 mod crash_checkout;
 mod deploy;
+mod indexes;
 mod integrity;
 mod layers;
 mod pg;
