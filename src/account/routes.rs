@@ -13,7 +13,6 @@ use crate::account::model::*;
 use crate::account::store::{self, NewUser, Rotation};
 use crate::core::auth::{AdminUser, CurrentUser, RefreshCookie, ACCESS_COOKIE, REFRESH_COOKIE};
 use crate::core::ratelimit::{self, Limited};
-use crate::core::time::now_micros;
 use crate::core::tokens::{random_token, token_hash};
 use crate::core::{ApiError, ApiJson, ApiResult, FieldError, Page, PageQuery};
 use crate::AppState;
@@ -82,7 +81,7 @@ async fn send_token_mail(
     body: impl FnOnce(&str) -> String,
 ) -> ApiResult<()> {
     let token = random_token();
-    let now = now_micros();
+    let now = state.clock.now();
     store::issue_mail_token(
         &state.db,
         token_hash(&token),
@@ -156,7 +155,7 @@ async fn register(
             is_admin: false,
             is_verified: false,
         },
-        now_micros(),
+        state.clock.now(),
     )
     .await?;
     send_verification(state, &user).await?;
@@ -194,7 +193,7 @@ async fn login(
         store::rehash_password(&state.db, user.id, &fresh).await?;
     }
     let refresh = random_token();
-    let now = now_micros();
+    let now = state.clock.now();
     let session = store::start_session(
         &state.db,
         user.id,
@@ -230,7 +229,7 @@ async fn refresh(
         None => cookie.value()?,
     };
     let fresh = random_token();
-    let now = now_micros();
+    let now = state.clock.now();
     let rotation = store::rotate_refresh(
         &state.db,
         token_hash(&presented),
@@ -279,7 +278,7 @@ async fn update_me(
     body: ApiJson<UpdateMeIn>,
 ) -> ApiResult<Json<UserOut>> {
     let name = body.name.trim().to_string();
-    let user = store::update_user(&state.db, current.user.id, now_micros(), |u| {
+    let user = store::update_user(&state.db, current.user.id, state.clock.now(), |u| {
         u.name = name.clone();
         Ok(())
     })
@@ -333,7 +332,7 @@ async fn verify_inner(state: &AppState, token: Option<String>) -> ApiResult<Json
         &state.db,
         token_hash(&token),
         MailTokenKind::Verify,
-        now_micros(),
+        state.clock.now(),
         |u| u.is_verified = true,
     )
     .await?
@@ -394,7 +393,7 @@ async fn change_password(
         current.user.id,
         &hashed,
         Some(current.session_id),
-        now_micros(),
+        state.clock.now(),
     )
     .await?;
     Ok(Json(Message::new(
@@ -455,7 +454,7 @@ async fn send_password_reset_email(
 async fn reset_inner(state: &AppState, body: &ResetPasswordIn) -> ApiResult<Json<Message>> {
     let hash = token_hash(&body.token);
     let invalid = || ApiError::BadRequest("Invalid, expired or already used token".into());
-    let user = store::peek_mail_token(&state.db, hash, MailTokenKind::Reset, now_micros())?
+    let user = store::peek_mail_token(&state.db, hash, MailTokenKind::Reset, state.clock.now())?
         .ok_or_else(invalid)?;
     let mut errors = Vec::new();
     check_password(
@@ -468,7 +467,7 @@ async fn reset_inner(state: &AppState, body: &ResetPasswordIn) -> ApiResult<Json
         return Err(ApiError::Validation(errors));
     }
     let hashed = state.passwords.hash(&body.new_password).await?;
-    let now = now_micros();
+    let now = state.clock.now();
     store::redeem_mail_token(&state.db, hash, MailTokenKind::Reset, now, |u| {
         u.hashed_password = hashed.clone();
         u.tokens_valid_after = now;
@@ -555,7 +554,7 @@ async fn update_user(
         user_id,
         body.is_admin,
         body.is_active,
-        now_micros(),
+        state.clock.now(),
     )
     .await?;
     Ok(Json(UserOut::from(&user)))

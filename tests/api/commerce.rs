@@ -198,17 +198,25 @@ async fn cart_routes_and_their_failures() {
     assert_eq!(cart["items"], json!([]));
 
     // A deleted product leaves the cart.
-    add(&t, &ann, lamp, 1).await;
-    send(
-        &t,
-        Method::Delete,
-        &format!("/api/products/{lamp}"),
-        Some(&admin),
-        None,
-    )
-    .await;
+    assert_eq!(add(&t, &ann, lamp, 1).await.0, Status::Created);
     let (_, cart) = send(&t, Method::Get, "/api/carts", Some(&ann), None).await;
+    assert_eq!(cart["total_quantity"], 1);
+    assert_eq!(
+        send(
+            &t,
+            Method::Delete,
+            &format!("/api/products/{lamp}"),
+            Some(&admin),
+            None,
+        )
+        .await
+        .0,
+        Status::NoContent
+    );
+    let (status, cart) = send(&t, Method::Get, "/api/carts", Some(&ann), None).await;
+    assert_eq!(status, Status::Ok);
     assert_eq!(cart["total_quantity"], 0);
+    assert_eq!(cart["items"], json!([]));
 }
 
 #[rocket::async_test]
@@ -318,8 +326,8 @@ async fn checkout_writes_everything_and_answers_failures_in_order() {
 
     let (status, body) = checkout(&t, &ann, json!({"shipping_address_id": home})).await;
     assert_eq!(status, Status::BadRequest, "empty cart first: {body}");
-    add(&t, &ann, lamp, 2).await;
-    add(&t, &ann, mug, 2).await;
+    assert_eq!(add(&t, &ann, lamp, 2).await.0, Status::Created);
+    assert_eq!(add(&t, &ann, mug, 2).await.0, Status::Created);
     assert_eq!(
         checkout(&t, &ann, json!({"shipping_address_id": bobs}))
             .await
@@ -333,7 +341,7 @@ async fn checkout_writes_everything_and_answers_failures_in_order() {
         Status::NotFound
     );
     // Stock drops below the cart behind its back.
-    send(
+    let (status, p) = send(
         &t,
         Method::Patch,
         &format!("/api/products/{lamp}"),
@@ -341,10 +349,14 @@ async fn checkout_writes_everything_and_answers_failures_in_order() {
         Some(json!({"stock_quantity": 1})),
     )
     .await;
+    assert_eq!(
+        (status, p["stock_quantity"].as_i64()),
+        (Status::Ok, Some(1))
+    );
     let (status, body) = checkout(&t, &ann, json!({"shipping_address_id": home})).await;
     assert_eq!(status, Status::Conflict);
     assert!(body["detail"].as_str().unwrap().contains("Lamp"), "{body}");
-    send(
+    let (status, p) = send(
         &t,
         Method::Patch,
         &format!("/api/products/{lamp}"),
@@ -352,6 +364,10 @@ async fn checkout_writes_everything_and_answers_failures_in_order() {
         Some(json!({"stock_quantity": 3})),
     )
     .await;
+    assert_eq!(
+        (status, p["stock_quantity"].as_i64()),
+        (Status::Ok, Some(3))
+    );
     let (status, _) = checkout(
         &t,
         &ann,
@@ -456,14 +472,30 @@ async fn checkout_writes_everything_and_answers_failures_in_order() {
     assert!(mails[0].subject.contains("order"), "{}", mails[0].subject);
 
     // The address copy survives the address.
-    send(
-        &t,
-        Method::Delete,
-        &format!("/api/shippings/addresses/{home}"),
-        Some(&ann),
-        None,
-    )
-    .await;
+    assert_eq!(
+        send(
+            &t,
+            Method::Delete,
+            &format!("/api/shippings/addresses/{home}"),
+            Some(&ann),
+            None,
+        )
+        .await
+        .0,
+        Status::NoContent
+    );
+    assert_eq!(
+        send(
+            &t,
+            Method::Get,
+            &format!("/api/shippings/addresses/{home}"),
+            Some(&ann),
+            None
+        )
+        .await
+        .0,
+        Status::NotFound
+    );
     let id = order["id"].as_u64().unwrap();
     let (_, again) = send(
         &t,
@@ -475,7 +507,7 @@ async fn checkout_writes_everything_and_answers_failures_in_order() {
     .await;
     assert_eq!(again["shipping_address"]["city"], "Town");
     // A later price change does not touch the order.
-    send(
+    let (status, changed) = send(
         &t,
         Method::Patch,
         &format!("/api/products/{lamp}"),
@@ -483,6 +515,10 @@ async fn checkout_writes_everything_and_answers_failures_in_order() {
         Some(json!({"price": 99})),
     )
     .await;
+    assert_eq!(
+        (status, changed["price"].as_f64()),
+        (Status::Ok, Some(99.0))
+    );
     let (_, again) = send(
         &t,
         Method::Get,

@@ -261,3 +261,45 @@ pub fn last_link_token(t: &TestApp, to: &str) -> String {
     let link = mails[0].link.clone().expect("a link");
     link.split("token=").nth(1).unwrap().to_string()
 }
+
+/// The app's OpenAPI document.
+pub async fn openapi(t: &TestApp) -> Value {
+    let res = t.client.get("/openapi.json").dispatch().await;
+    assert_eq!(res.status(), Status::Ok);
+    res.into_json().await.expect("an OpenAPI document")
+}
+
+/// Every operation of an OpenAPI document: `(path, lower-case method, operation)`.
+pub fn operations(spec: &Value) -> Vec<(&str, &str, &Value)> {
+    const METHODS: [&str; 7] = ["get", "put", "post", "delete", "patch", "head", "options"];
+    let mut ops = Vec::new();
+    for (path, item) in spec["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("a path item") {
+            if METHODS.contains(&method.as_str()) {
+                ops.push((path.as_str(), method.as_str(), op));
+            }
+        }
+    }
+    assert!(!ops.is_empty(), "the document lists no operation");
+    ops
+}
+
+/// The security scheme names an operation requires, in order.
+pub fn security_schemes(op: &Value) -> Vec<String> {
+    op["security"]
+        .as_array()
+        .map(|reqs| {
+            reqs.iter()
+                .flat_map(|r| r.as_object().expect("a requirement").keys().cloned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A documented path with every `{parameter}` set to 1.
+pub fn concrete_path(path: &str) -> String {
+    path.split('/')
+        .map(|seg| if seg.starts_with('{') { "1" } else { seg })
+        .collect::<Vec<_>>()
+        .join("/")
+}

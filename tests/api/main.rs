@@ -15,3 +15,4 @@ mod crash_checkout;
 mod integrity;
 mod pg;
 mod platform;
+mod security;
