@@ -147,7 +147,7 @@ pub fn http(
     Ok((status, headers, body.to_string()))
 }
 
-use rocket::http::{ContentType, Header, Status};
+use rocket::http::{ContentType, Header, Method, Status};
 use serde_json::{json, Value};
 use shopbox::AppState;
 
@@ -302,4 +302,93 @@ pub fn concrete_path(path: &str) -> String {
         .map(|seg| if seg.starts_with('{') { "1" } else { seg })
         .collect::<Vec<_>>()
         .join("/")
+}
+
+/// Creates a product as `admin`; answers its id.
+pub async fn new_product(t: &TestApp, admin: &str, title: &str, price: f64, stock: i64) -> u64 {
+    let (status, p) = send(
+        t,
+        Method::Post,
+        "/api/products",
+        Some(admin),
+        Some(json!({"title": title, "price": price, "stock_quantity": stock})),
+    )
+    .await;
+    assert_eq!(status, Status::Created, "{p}");
+    p["id"].as_u64().unwrap()
+}
+
+/// Creates a shipping address for `token`; answers its id.
+pub async fn address(t: &TestApp, token: &str) -> u64 {
+    let (status, a) = send(t, Method::Post, "/api/shippings/addresses", Some(token),
+        Some(json!({"name": "Ann", "address_line1": "1 Main St", "city": "Town", "state": "ST", "postal_code": "12345", "country": "US"}))).await;
+    assert_eq!(status, Status::Created, "{a}");
+    a["id"].as_u64().unwrap()
+}
+
+/// Adds a product to `token`'s cart.
+pub async fn add(t: &TestApp, token: &str, product: u64, quantity: i64) -> (Status, Value) {
+    send(
+        t,
+        Method::Post,
+        "/api/carts/add",
+        Some(token),
+        Some(json!({"product_id": product, "quantity": quantity})),
+    )
+    .await
+}
+
+/// Checks out `token`'s cart with `body`.
+pub async fn checkout(t: &TestApp, token: &str, body: Value) -> (Status, Value) {
+    send(
+        t,
+        Method::Post,
+        "/api/orders/checkout",
+        Some(token),
+        Some(body),
+    )
+    .await
+}
+
+/// A product's stock as the catalog shows it.
+pub async fn stock(t: &TestApp, product: u64) -> i64 {
+    send(
+        t,
+        Method::Get,
+        &format!("/api/products/{product}"),
+        None,
+        None,
+    )
+    .await
+    .1["stock_quantity"]
+        .as_i64()
+        .unwrap()
+}
+
+/// A checkout with an optional `Idempotency-Key`: `(status, Idempotent-Replayed, body)`.
+pub async fn raw_checkout(
+    client: &rocket::local::asynchronous::Client,
+    token: &str,
+    key: Option<&str>,
+    body: &Value,
+) -> (Status, Option<String>, Value) {
+    let mut req = client
+        .post("/api/orders/checkout")
+        .header(bearer(token))
+        .header(ContentType::JSON)
+        .body(body.to_string());
+    if let Some(k) = key {
+        req = req.header(Header::new("Idempotency-Key", k.to_string()));
+    }
+    let res = req.dispatch().await;
+    let status = res.status();
+    let replayed = res
+        .headers()
+        .get_one("Idempotent-Replayed")
+        .map(str::to_string);
+    (
+        status,
+        replayed,
+        res.into_json().await.unwrap_or(Value::Null),
+    )
 }

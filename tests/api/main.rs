@@ -10,6 +10,7 @@ mod account_http;
 mod binary;
 mod catalog;
 mod commerce;
+mod concurrency;
 mod crash;
 mod crash_checkout;
 mod integrity;
