@@ -1,6 +1,8 @@
 //! Checkout benchmark over loopback against the release binary: 64 customers, each
-//! looping add-to-cart (quantity 1 of a product with ample stock) and checkout; then
-//! `GET /api/carts` at 64 connections. Run: `cargo bench --bench checkout [-- SECONDS]`.
+//! looping add-to-cart (quantity 1 of a product with ample stock) and checkout with an
+//! `Idempotency-Key` of its own, as a client that retries safely sends; then
+//! `GET /api/carts` at 64 connections. It also reports the database writes and flushes
+//! (fsyncs) per order, from `/metrics`. Run: `cargo bench --bench checkout [-- SECONDS]`.
 
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -34,11 +36,23 @@ impl Conn {
         token: Option<&str>,
         body: &str,
     ) -> (u16, String) {
+        self.call_with(method, path, token, "", body).await
+    }
+
+    /// `call` with extra header lines (each ending in `\r\n`).
+    async fn call_with(
+        &mut self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &str,
+        body: &str,
+    ) -> (u16, String) {
         let auth = token
             .map(|t| format!("Authorization: Bearer {t}\r\n"))
             .unwrap_or_default();
         let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{auth}{headers}Content-Length: {}\r\n\r\n{body}",
             body.len()
         );
         self.stream.write_all(req.as_bytes()).await.expect("write");
@@ -83,6 +97,14 @@ fn field(body: &str, name: &str) -> String {
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),
     }
+}
+
+/// A counter's value in the Prometheus text of `/metrics`.
+fn counter(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -159,19 +181,23 @@ fn main() {
             customers.push((token, field(&body, "id")));
         }
 
+        let (_, before) = conn.call("GET", "/metrics", None, "").await;
         let deadline = Instant::now() + Duration::from_secs(secs);
         let mut tasks = Vec::new();
-        for (token, address) in customers.clone() {
+        for (customer, (token, address)) in customers.clone().into_iter().enumerate() {
             let add = format!(r#"{{"product_id":{product},"quantity":1}}"#);
             let checkout = format!(r#"{{"shipping_address_id":{address}}}"#);
             tasks.push(tokio::spawn(async move {
                 let mut conn = Conn::open(port).await;
                 let mut latencies = Vec::new();
                 let mut failures = 0;
+                let mut n = 0;
                 while Instant::now() < deadline {
                     conn.call("POST", "/api/carts/add", Some(&token), &add).await;
+                    n += 1;
+                    let key = format!("Idempotency-Key: c{customer}-{n}\r\n");
                     let start = Instant::now();
-                    let (status, _) = conn.call("POST", "/api/orders/checkout", Some(&token), &checkout).await;
+                    let (status, _) = conn.call_with("POST", "/api/orders/checkout", Some(&token), &key, &checkout).await;
                     latencies.push(start.elapsed());
                     if status != 201 {
                         failures += 1;
@@ -188,6 +214,15 @@ fn main() {
             failures += f;
         }
         all.sort();
+        let (_, after) = conn.call("GET", "/metrics", None, "").await;
+        let per_order = |name: &str| {
+            (counter(&after, name) - counter(&before, name)) as f64 / all.len().max(1) as f64
+        };
+        println!(
+            "per order (add to cart + checkout): {:.2} database writes, {:.2} flushes (fsyncs)",
+            per_order("shopbox_db_writes_total"),
+            per_order("shopbox_db_flushes_total")
+        );
         println!(
             "checkout: {} orders in {secs} s = {:.0} orders/s (64 customers, add + checkout each), p50 {:.2} ms, p99 {:.2} ms, {failures} not 201",
             all.len(),

@@ -11,12 +11,12 @@ use std::time::Instant;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use shopbox::account::model::User;
-use shopbox::cart::{Cart, CartLine};
-use shopbox::order::{Order, OrderItem, OrderStatus};
-use shopbox::payment::{Payment, PaymentStatus};
+use shopbox::cart::model::{Cart, CartLine};
+use shopbox::order::model::{Order, OrderItem, OrderStatus};
+use shopbox::payment::model::{Payment, PaymentStatus};
 use shopbox::product::model::{Category, Product};
-use shopbox::product::reviews::Review;
-use shopbox::shipping::{Address, AddressFields, ShipState, Shipping};
+use shopbox::review::model::Review;
+use shopbox::shipping::model::{Address, AddressFields, ShipState, Shipping};
 use shopbox::transfer::ShopData;
 
 const WORDS: &[&str] = &[

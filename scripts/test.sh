@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test on a fresh machine: installs or starts what the tests need (PostgreSQL,
-# Chromium and its WebDriver), then `cargo test`. Extra arguments go to `cargo test`.
+# Chromium and its WebDriver, nginx), then `cargo test`. Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +35,10 @@ export SHOPBOX_TEST_PG_URL="${SHOPBOX_TEST_PG_URL:-postgres://postgres@127.0.0.1
 # Headless Chromium and ChromeDriver for the browser tests (Debian's packages).
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
   apt_install chromium chromium-driver
+fi
+# nginx, curl and openssl for the reverse-proxy test (tests/api/deploy.rs).
+if [ ! -x /usr/sbin/nginx ] || ! command -v curl >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then
+  apt_install nginx curl openssl
 fi
 
 cargo test --locked "$@"

@@ -71,8 +71,13 @@ pub fn admin_create(
     if let Some(user) = store::user_by_email(&db, email).map_err(|e| e.to_string())? {
         if let Some(password) = password(true)? {
             validate_password(&password, email)?;
-            store::set_password_blocking(&db, user.id, &hash_now(&password)?, now)
-                .map_err(|e| e.to_string())?;
+            store::set_password_blocking(
+                &db,
+                user.id,
+                &hash_now(&password).map_err(|e| e.to_string())?,
+                now,
+            )
+            .map_err(|e| e.to_string())?;
         }
         store::update_user_blocking(&db, user.id, now, |u| {
             u.is_admin = true;
@@ -91,7 +96,7 @@ pub fn admin_create(
             name: name
                 .map(str::to_string)
                 .unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_string()),
-            hashed_password: hash_now(&password)?,
+            hashed_password: hash_now(&password).map_err(|e| e.to_string())?,
             is_admin: true,
             is_verified: true,
         },
@@ -126,8 +131,13 @@ pub fn reset_password(
     let user = find(&db, email)?;
     let password = password()?.ok_or("a new password is needed")?;
     validate_password(&password, &user.email)?;
-    store::set_password_blocking(&db, user.id, &hash_now(&password)?, now_micros())
-        .map_err(|e| e.to_string())?;
+    store::set_password_blocking(
+        &db,
+        user.id,
+        &hash_now(&password).map_err(|e| e.to_string())?,
+        now_micros(),
+    )
+    .map_err(|e| e.to_string())?;
     Ok(format!(
         "password of {} changed; all their sessions have ended",
         user.email
@@ -179,7 +189,7 @@ pub fn users_list(config: &Config) -> Result<String, String> {
 
 pub fn outbox(config: &Config, to: Option<&str>, limit: usize) -> Result<String, String> {
     let db = open(config)?;
-    let mails = store::latest_mail(&db, to, limit).map_err(|e| e.to_string())?;
+    let mails = crate::mail::store::latest(&db, to, limit).map_err(|e| e.to_string())?;
     if mails.is_empty() {
         return Ok("the outbox is empty".into());
     }

@@ -1,16 +1,22 @@
 //! shopbox: an e-commerce backend in one executable. `rocket()` builds the whole app from
-//! a `Config` and an open `Db`; the binary and the tests use exactly this.
+//! a `Config` and an open `Db`; the binary and the tests use exactly this. This file is
+//! the wiring: every domain's trees and migrations go to the database here, and every
+//! domain's routes to Rocket.
 
 pub mod account;
 pub mod cart;
+pub mod checkout;
 pub mod commands;
 pub mod config;
 pub mod core;
 pub mod db;
+pub mod http;
+pub mod mail;
 pub mod order;
 pub mod payment;
 pub mod pg;
 pub mod product;
+pub mod review;
 pub mod seed;
 pub mod shipping;
 pub mod transfer;
@@ -22,22 +28,27 @@ use rocket_okapi::settings::OpenApiSettings;
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::core::error::{ApiError, FieldError};
-use crate::core::metrics::Metrics;
-use crate::core::request_id::RequestFairing;
-use crate::db::Db;
+use crate::db::{Db, Schema};
+use crate::http::metrics::Metrics;
+use crate::http::request_id::RequestFairing;
+use crate::http::{ApiError, FieldError};
 
-/// What every handler can reach: configuration and the database (through the stores).
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub db: Db,
-    pub jwt: core::tokens::Jwt,
-    pub passwords: core::password::Passwords,
-    pub limiter: core::ratelimit::RateLimiter,
-    pub metrics: Arc<Metrics>,
-    pub clock: core::time::Clock,
-    /// Public catalog answers, until the next write.
-    pub catalog_cache: core::cache::ResponseCache,
+pub use crate::http::AppState;
+
+/// Every tree and migration step of the shop, as each domain declares them.
+pub fn schema() -> Schema {
+    Schema::default()
+        .trees(account::model::TREES)
+        .trees(mail::model::TREES)
+        .trees(product::model::TREES)
+        .trees(review::model::TREES)
+        .trees(cart::model::TREES)
+        .trees(shipping::model::TREES)
+        .trees(payment::model::TREES)
+        .trees(order::model::TREES)
+        .trees(checkout::model::TREES)
+        .migrations(product::MIGRATIONS)
+        .migrations(checkout::MIGRATIONS)
 }
 
 /// A failure to start, in one line for the operator.
@@ -55,7 +66,12 @@ impl std::error::Error for StartError {}
 /// Creates the data folder if needed and opens the database in it.
 pub fn open_data(config: &Config) -> Result<Db, StartError> {
     config::create_data_dir(&config.data_dir).map_err(|e| StartError(e.0))?;
-    Db::open(&config.data_dir, config.cache_capacity_mb * 1024 * 1024).map_err(|e| StartError(e.0))
+    Db::open(
+        &config.data_dir,
+        config.cache_capacity_mb * 1024 * 1024,
+        &schema(),
+    )
+    .map_err(|e| StartError(e.0))
 }
 
 /// Builds the application.
@@ -69,7 +85,7 @@ pub fn rocket(config: Config, db: Db) -> Result<Rocket<Build>, StartError> {
         .attach(RequestFairing {
             metrics: Arc::clone(&metrics),
         })
-        .attach(core::origin::Cors)
+        .attach(http::origin::Cors)
         .register("/", rocket::catchers![default_catcher]);
 
     let mut specs = Vec::new();
@@ -84,7 +100,7 @@ pub fn rocket(config: Config, db: Db) -> Result<Rocket<Build>, StartError> {
     rocket = rocket
         .mount("/", vec![rocket_okapi::get_openapi_route(spec, &settings)])
         .mount("/", web::plain_routes())
-        .mount("/", rocket::routes![core::origin::preflight])
+        .mount("/", rocket::routes![http::origin::preflight])
         .mount("/", product::routes::media_routes())
         .mount("/docs", web::swagger_routes())
         .manage(AppState {
@@ -92,8 +108,8 @@ pub fn rocket(config: Config, db: Db) -> Result<Rocket<Build>, StartError> {
             db,
             jwt: core::tokens::Jwt::new(&jwt_secret),
             passwords: core::password::Passwords::default(),
-            limiter: core::ratelimit::RateLimiter::default(),
-            catalog_cache: core::cache::ResponseCache::default(),
+            limiter: http::ratelimit::RateLimiter::default(),
+            catalog_cache: http::cache::ResponseCache::default(),
             metrics,
             clock: core::time::Clock::default(),
         });
@@ -111,11 +127,13 @@ fn documented_modules(
         ("/", web::documented_routes(settings)),
         ("/api/account", account::routes::routes(settings)),
         ("/api/products", product::routes::routes(settings)),
-        ("/api/products", product::reviews::routes(settings)),
+        ("/api/products", review::routes::routes(settings)),
         ("/api/carts", cart::routes::routes(settings)),
+        ("/api/orders", checkout::routes::routes(settings)),
         ("/api/orders", order::routes::routes(settings)),
         ("/api/payments", payment::routes::routes(settings)),
         ("/api/shippings", shipping::routes::routes(settings)),
+        ("/api/shippings", order::routes::status_routes(settings)),
     ]
 }
 
@@ -190,7 +208,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
                 tokio::spawn(async move {
                     loop {
                         let now = core::time::now_micros();
-                        match order::store::purge_expired_keys(&purge_db, now) {
+                        match checkout::store::purge_expired_keys(&purge_db, now) {
                             Ok(0) => {}
                             Ok(n) => {
                                 tracing::info!("purged {n} idempotency keys older than 24 hours")

@@ -232,7 +232,7 @@ pub fn seed_demo(config: &Config, products: u64) -> Result<String, String> {
                 NewUser {
                     email: DEMO_CUSTOMER.into(),
                     name: "Demo Customer".into(),
-                    hashed_password: hash_now(DEMO_PASSWORD)?,
+                    hashed_password: hash_now(DEMO_PASSWORD).map_err(|e| e.to_string())?,
                     is_admin: false,
                     is_verified: true,
                 },

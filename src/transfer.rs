@@ -6,16 +6,16 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Condvar, Mutex};
 
 use crate::account::model::{email_key, User, USERS, USERS_BY_EMAIL};
-use crate::cart::{Cart, CARTS};
+use crate::cart::model::{Cart, CARTS};
 use crate::core::money::MAX_CENTS;
 use crate::core::text::{fold, slug_reserved, slug_shaped};
-use crate::db::{encode, id_key, pair_key, Db, Record, StoreError, StoreResult};
-use crate::order::{Order, OrderStatus, ORDERS, ORDERS_BY_USER, ORDER_ITEMS};
-use crate::payment::{Payment, PAYMENTS, PAYMENTS_BY_USER};
+use crate::db::{encode, id_key, pair_key, Db, KeyOrder, Record, StoreError, StoreResult};
+use crate::order::model::{Order, OrderStatus, ORDERS, ORDERS_BY_USER, ORDER_ITEMS};
+use crate::payment::model::{Payment, PAYMENTS, PAYMENTS_BY_USER};
 use crate::product::model::{Category, Product, CATEGORIES, PRODUCTS};
-use crate::product::reviews::{author_key, Review, REVIEWS, REVIEWS_BY_AUTHOR, REVIEWS_BY_PRODUCT};
 use crate::product::store::{self, Entries, TreeEntries as Trees};
-use crate::shipping::{Address, Shipping, ADDRESSES, ADDRESSES_BY_USER, SHIPPING};
+use crate::review::model::{author_key, Review, REVIEWS, REVIEWS_BY_AUTHOR, REVIEWS_BY_PRODUCT};
+use crate::shipping::model::{Address, Shipping, ADDRESSES, ADDRESSES_BY_USER, SHIPPING};
 
 /// Every record a shop keeps that outlives a session: no sessions, tokens, outbox or
 /// idempotency keys. Derived values (ratings, counts, `referenced`, the review's author
@@ -67,9 +67,9 @@ impl ShopData {
     /// no longer shows is left out: cart lines of deleted products, and the deleted
     /// categories that archived products still name.
     pub fn read_catalog(db: &Db) -> StoreResult<ShopData> {
-        let categories: Vec<Category> = db.scan(false)?;
+        let categories: Vec<Category> = db.scan(KeyOrder::Ascending)?;
         let known: HashSet<u64> = categories.iter().map(|c| c.id).collect();
-        let mut products: Vec<Product> = db.scan(false)?;
+        let mut products: Vec<Product> = db.scan(KeyOrder::Ascending)?;
         for p in &mut products {
             p.category_ids.retain(|c| known.contains(c));
         }
@@ -78,17 +78,17 @@ impl ShopData {
             .filter(|p| p.archived_at.is_none())
             .map(|p| p.id)
             .collect();
-        let mut carts: Vec<Cart> = db.scan(false)?;
+        let mut carts: Vec<Cart> = db.scan(KeyOrder::Ascending)?;
         for cart in &mut carts {
             cart.lines.retain(|l| live.contains(&l.product_id));
         }
         carts.retain(|c| !c.lines.is_empty());
         Ok(ShopData {
-            users: db.scan(false)?,
+            users: db.scan(KeyOrder::Ascending)?,
             categories,
             products,
             carts,
-            reviews: db.scan(false)?,
+            reviews: db.scan(KeyOrder::Ascending)?,
             ..ShopData::default()
         })
     }
@@ -97,10 +97,10 @@ impl ShopData {
     /// decode them while the catalog is on its way.
     pub fn read_sales(db: &Db) -> StoreResult<ShopData> {
         Ok(ShopData {
-            addresses: db.scan(false)?,
-            orders: db.scan(false)?,
-            payments: db.scan(false)?,
-            shippings: db.scan(false)?,
+            addresses: db.scan(KeyOrder::Ascending)?,
+            orders: db.scan(KeyOrder::Ascending)?,
+            payments: db.scan(KeyOrder::Ascending)?,
+            shippings: db.scan(KeyOrder::Ascending)?,
             ..ShopData::default()
         })
     }
@@ -664,7 +664,7 @@ impl<'a> Workers<'a> {
             for thread in running {
                 let done = thread
                     .join()
-                    .unwrap_or_else(|_| Err(StoreError::Internal("a writer thread failed".into())));
+                    .unwrap_or_else(|_| Err(StoreError::Storage("a writer thread failed".into())));
                 if outcome.is_ok() {
                     outcome = done;
                 }
@@ -720,7 +720,7 @@ impl<'a> Workers<'a> {
                 }
                 Task::Write(tree, entries) => write(tree, entries),
             }))
-            .unwrap_or_else(|_| Err(StoreError::Internal("a writer thread failed".into())));
+            .unwrap_or_else(|_| Err(StoreError::Storage("a writer thread failed".into())));
             if let Err(e) = outcome {
                 self.lock().failed = true;
                 self.changed.notify_all();
@@ -789,7 +789,7 @@ mod tests {
             .map(|i| -> Job {
                 Box::new(move || {
                     if i == 3 {
-                        Err(StoreError::Internal("job 3 failed".into()))
+                        Err(StoreError::Storage("job 3 failed".into()))
                     } else {
                         Ok(tree("t", 1))
                     }
@@ -800,7 +800,7 @@ mod tests {
             writes.fetch_add(1, Ordering::Relaxed);
             Ok(())
         });
-        assert_eq!(outcome, Err(StoreError::Internal("job 3 failed".into())));
+        assert_eq!(outcome, Err(StoreError::Storage("job 3 failed".into())));
         assert!(
             writes.load(Ordering::Relaxed) < 49,
             "work went on after the failure"
@@ -816,7 +816,7 @@ mod tests {
         let outcome = Workers::new(jobs).run(2, &|_, _| Ok(()));
         assert_eq!(
             outcome,
-            Err(StoreError::Internal("a writer thread failed".into()))
+            Err(StoreError::Storage("a writer thread failed".into()))
         );
     }
 }

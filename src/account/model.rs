@@ -4,8 +4,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::core::time::rfc3339;
-use crate::core::{FieldError, Validate};
 use crate::db::Record;
+use crate::http::{FieldError, Validate};
 
 pub const USERS: &str = "users";
 pub const USERS_BY_EMAIL: &str = "users_by_email";
@@ -13,7 +13,15 @@ pub const SESSIONS: &str = "sessions";
 pub const SESSIONS_BY_USER: &str = "sessions_by_user";
 pub const REFRESH_TOKENS: &str = "refresh_tokens";
 pub const MAIL_TOKENS: &str = "mail_tokens";
-pub const OUTBOX: &str = "outbox";
+
+pub const TREES: &[&str] = &[
+    USERS,
+    USERS_BY_EMAIL,
+    SESSIONS,
+    SESSIONS_BY_USER,
+    REFRESH_TOKENS,
+    MAIL_TOKENS,
+];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct User {
@@ -80,21 +88,6 @@ pub struct MailToken {
 
 impl Record for MailToken {
     const TREE: &'static str = MAIL_TOKENS;
-}
-
-/// An email the shop sent, kept in the outbox.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Mail {
-    pub id: u64,
-    pub to: String,
-    pub subject: String,
-    pub body: String,
-    pub link: Option<String>,
-    pub created_at: i64,
-}
-
-impl Record for Mail {
-    const TREE: &'static str = OUTBOX;
 }
 
 /// A user as the API shows it; never the hash.
@@ -289,19 +282,6 @@ pub struct AdminUserPatch {
 }
 
 impl Validate for AdminUserPatch {}
-
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct Message {
-    pub message: String,
-}
-
-impl Message {
-    pub fn new(text: impl Into<String>) -> Self {
-        Message {
-            message: text.into(),
-        }
-    }
-}
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct LoginOut {

@@ -8,14 +8,14 @@ use rocket_okapi::okapi::openapi3::OpenApi;
 use rocket_okapi::settings::OpenApiSettings;
 use rocket_okapi::{openapi, openapi_get_routes_spec};
 
-use crate::account::mail;
+use crate::account::guard::{AdminUser, CurrentUser, RefreshCookie, ACCESS_COOKIE, REFRESH_COOKIE};
 use crate::account::model::*;
 use crate::account::store::{self, NewUser, Rotation};
-use crate::core::auth::{AdminUser, CurrentUser, RefreshCookie, ACCESS_COOKIE, REFRESH_COOKIE};
-use crate::core::ratelimit::{self, Limited};
+use crate::core::error::{StoreError, Unique};
 use crate::core::tokens::{random_token, token_hash};
-use crate::core::{ApiError, ApiJson, ApiResult, FieldError, Page, PageQuery};
-use crate::AppState;
+use crate::http::ratelimit::{self, Limited};
+use crate::http::{ApiError, ApiJson, ApiResult, AppState, FieldError, Message, Page, PageQuery};
+use crate::mail::{self, model::Letter};
 
 const VERIFY_TOKEN_MICROS: i64 = 24 * 3600 * 1_000_000;
 const RESET_TOKEN_MICROS: i64 = 30 * 60 * 1_000_000;
@@ -77,8 +77,7 @@ async fn send_token_mail(
     user: &User,
     kind: MailTokenKind,
     ttl_micros: i64,
-    subject: String,
-    body: impl FnOnce(&str) -> String,
+    letter: impl FnOnce(&str) -> Letter,
 ) -> ApiResult<()> {
     let token = random_token();
     let now = state.clock.now();
@@ -99,15 +98,17 @@ async fn send_token_mail(
         MailTokenKind::Reset => &state.config.links.reset,
     };
     let link = mail::link(&state.config, target, &token);
+    let letter = letter(&link);
     mail::send(
         &state.db,
         &state.config,
         &user.email,
-        &subject,
-        body(&link),
+        letter,
         Some(link),
+        now,
     )
-    .await
+    .await?;
+    Ok(())
 }
 
 async fn send_verification(state: &AppState, user: &User) -> ApiResult<()> {
@@ -117,13 +118,7 @@ async fn send_verification(state: &AppState, user: &User) -> ApiResult<()> {
         user,
         MailTokenKind::Verify,
         VERIFY_TOKEN_MICROS,
-        format!("Confirm your email for {shop}"),
-        |link| {
-            format!(
-                "Hello {},\n\nconfirm your email address for {shop} by opening this link (valid for 24 hours):\n{link}\n",
-                user.name
-            )
-        },
+        |link| mail::verification(shop, &user.name, link),
     )
     .await
 }
@@ -138,8 +133,9 @@ async fn register(
     body: ApiJson<RegisterIn>,
 ) -> ApiResult<Created<Json<UserOut>>> {
     let email = body.email.trim().to_string();
+    // Refused before hashing, which is slow; the write checks again.
     if store::user_by_email(&state.db, &email)?.is_some() {
-        return Err(ApiError::Conflict("Email already registered".into()));
+        return Err(StoreError::Duplicate(Unique::Email).into());
     }
     let name = match &body.name {
         Some(n) => n.trim().to_string(),
@@ -412,13 +408,7 @@ async fn forgot_inner(state: &AppState, email: &str) -> ApiResult<Accepted<Json<
                 &user,
                 MailTokenKind::Reset,
                 RESET_TOKEN_MICROS,
-                format!("Reset your {shop} password"),
-                |link| {
-                    format!(
-                        "Hello {},\n\nsomeone asked to reset the password of your {shop} account. If it was you, open this link within 30 minutes:\n{link}\n\nIf not, ignore this email.\n",
-                        user.name
-                    )
-                },
+                |link| mail::password_reset(shop, &user.name, link),
             )
             .await?;
         }

@@ -1,7 +1,7 @@
-//! All sled reads and writes of accounts: users, sessions, refresh and mail tokens, outbox.
+//! All reads and writes of accounts: users, sessions, refresh and mail tokens.
 
 use crate::account::model::*;
-use crate::db::{abort, Db, StoreError, StoreResult, Tx, TxResult};
+use crate::db::{abort, Db, KeyOrder, StoreError, StoreResult, Tx, TxResult, Unique};
 
 pub struct NewUser {
     pub email: String,
@@ -40,13 +40,12 @@ fn new_user_record(db: &Db, new: NewUser, now: i64) -> StoreResult<User> {
 
 /// Writes a new user with its email index; a taken email (ignoring case) is a conflict.
 pub fn insert_user(tx: &Tx<'_>, user: &User) -> TxResult<()> {
-    if tx
-        .unique_get(USERS_BY_EMAIL, &email_key(&user.email))?
-        .is_some()
-    {
-        return abort(StoreError::Conflict("Email already registered".into()));
-    }
-    tx.claim_unique(USERS_BY_EMAIL, &email_key(&user.email), user.id, "Email")?;
+    tx.claim_unique(
+        USERS_BY_EMAIL,
+        &email_key(&user.email),
+        user.id,
+        Unique::Email,
+    )?;
     tx.put(user.id, user)
 }
 
@@ -64,7 +63,7 @@ pub fn user_by_email(db: &Db, email: &str) -> StoreResult<Option<User>> {
 fn load_user(tx: &Tx<'_>, id: u64) -> TxResult<User> {
     match tx.get::<User>(id)? {
         Some(u) => Ok(u),
-        None => abort(StoreError::NotFound("User not found".into())),
+        None => abort(StoreError::NotFound("User")),
     }
 }
 
@@ -102,7 +101,7 @@ fn update_user_tx(
 
 /// Every user whose email or name contains `q` (ignoring case), in id order.
 pub fn list_users(db: &Db, q: Option<&str>) -> StoreResult<Vec<User>> {
-    let users: Vec<User> = db.scan(false)?;
+    let users: Vec<User> = db.scan(KeyOrder::Ascending)?;
     Ok(match q.map(str::to_lowercase) {
         Some(q) if !q.is_empty() => users
             .into_iter()
@@ -246,7 +245,7 @@ pub async fn set_password(
     keep: Option<u64>,
     now: i64,
 ) -> StoreResult<User> {
-    let sessions = db.children(SESSIONS_BY_USER, user_id, false)?;
+    let sessions = db.children(SESSIONS_BY_USER, user_id, KeyOrder::Ascending)?;
     db.write(|tx| set_password_tx(tx, user_id, hashed_password, &sessions, keep, now))
         .await
 }
@@ -257,7 +256,7 @@ pub fn set_password_blocking(
     hashed_password: &str,
     now: i64,
 ) -> StoreResult<User> {
-    let sessions = db.children(SESSIONS_BY_USER, user_id, false)?;
+    let sessions = db.children(SESSIONS_BY_USER, user_id, KeyOrder::Ascending)?;
     db.write_blocking(|tx| set_password_tx(tx, user_id, hashed_password, &sessions, None, now))
 }
 
@@ -292,7 +291,7 @@ pub async fn rehash_password(db: &Db, user_id: u64, hashed_password: &str) -> St
 
 /// Ends every session of a user (deactivation).
 pub async fn end_all_sessions(db: &Db, user_id: u64) -> StoreResult<()> {
-    let sessions = db.children(SESSIONS_BY_USER, user_id, false)?;
+    let sessions = db.children(SESSIONS_BY_USER, user_id, KeyOrder::Ascending)?;
     db.write(|tx| {
         for &sid in &sessions {
             revoke(tx, sid)?;
@@ -327,7 +326,7 @@ pub fn peek_mail_token(
     kind: MailTokenKind,
     now: i64,
 ) -> StoreResult<Option<User>> {
-    let Some(bytes) = db.tree(MAIL_TOKENS)?.get(hash)? else {
+    let Some(bytes) = db.raw_get(MAIL_TOKENS, &hash)? else {
         return Ok(None);
     };
     let token: MailToken = crate::db::decode(&bytes)?;
@@ -346,7 +345,9 @@ pub async fn redeem_mail_token(
     apply: impl Fn(&mut User),
 ) -> StoreResult<Option<User>> {
     let end_sessions = match (kind, peek_mail_token(db, hash, kind, now)?) {
-        (MailTokenKind::Reset, Some(user)) => db.children(SESSIONS_BY_USER, user.id, false)?,
+        (MailTokenKind::Reset, Some(user)) => {
+            db.children(SESSIONS_BY_USER, user.id, KeyOrder::Ascending)?
+        }
         _ => Vec::new(),
     };
     db.write(|tx| {
@@ -381,7 +382,7 @@ pub async fn admin_update(
     now: i64,
 ) -> StoreResult<User> {
     let sessions = if is_active == Some(false) {
-        db.children(SESSIONS_BY_USER, user_id, false)?
+        db.children(SESSIONS_BY_USER, user_id, KeyOrder::Ascending)?
     } else {
         Vec::new()
     };
@@ -403,36 +404,19 @@ pub async fn admin_update(
     .await
 }
 
-pub async fn record_mail(db: &Db, mut mail: Mail) -> StoreResult<Mail> {
-    mail.id = db.next_id(OUTBOX)?;
-    db.write(|tx| tx.put(mail.id, &mail)).await?;
-    Ok(mail)
-}
-
-/// The latest mails, newest first, optionally only those to one address.
-pub fn latest_mail(db: &Db, to: Option<&str>, limit: usize) -> StoreResult<Vec<Mail>> {
-    let all: Vec<Mail> = db.scan(true)?;
-    Ok(all
-        .into_iter()
-        .filter(|m| to.is_none_or(|t| m.to.eq_ignore_ascii_case(t)))
-        .take(limit)
-        .collect())
-}
-
 /// Problems of the `email -> user` index: entries missing or pointing wrong.
 pub fn check_email_index(db: &Db) -> StoreResult<Vec<String>> {
-    let users: Vec<User> = db.scan(false)?;
-    let index = db.tree(USERS_BY_EMAIL)?;
+    let users: Vec<User> = db.scan(KeyOrder::Ascending)?;
+    let indexed = db.tree_len(USERS_BY_EMAIL)?;
     let mut problems = Vec::new();
     for u in &users {
         if db.unique_get(USERS_BY_EMAIL, &email_key(&u.email))? != Some(u.id) {
             problems.push(format!("{USERS_BY_EMAIL}: user {} not indexed", u.id));
         }
     }
-    if index.len() != users.len() {
+    if indexed != users.len() {
         problems.push(format!(
-            "{USERS_BY_EMAIL}: {} entries for {} users",
-            index.len(),
+            "{USERS_BY_EMAIL}: {indexed} entries for {} users",
             users.len()
         ));
     }
@@ -440,11 +424,10 @@ pub fn check_email_index(db: &Db) -> StoreResult<Vec<String>> {
 }
 
 pub fn repair_email_index(db: &Db) -> StoreResult<()> {
-    let users: Vec<User> = db.scan(false)?;
-    let index = db.tree(USERS_BY_EMAIL)?;
-    index.clear()?;
-    for u in &users {
-        index.insert(email_key(&u.email), &crate::db::id_key(u.id))?;
-    }
+    let users: Vec<User> = db.scan(KeyOrder::Ascending)?;
+    let entries = users
+        .iter()
+        .map(|u| (email_key(&u.email), crate::db::id_key(u.id).to_vec()));
+    db.replace_tree(USERS_BY_EMAIL, entries)?;
     db.flush_blocking()
 }

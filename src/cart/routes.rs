@@ -9,13 +9,12 @@ use rocket_okapi::{openapi, openapi_get_routes_spec};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::account::model::Message;
-use crate::cart::{store, AddIn, CartItemOut, CartLine, CartOut, CARTS};
-use crate::core::auth::CurrentUser;
+use crate::account::guard::CurrentUser;
+use crate::cart::model::{AddIn, CartItemOut, CartLine, CartOut, CARTS};
+use crate::cart::store;
 use crate::core::money::Money;
-use crate::core::{ApiError, ApiJson, ApiResult};
 use crate::db::Db;
-use crate::AppState;
+use crate::http::{ApiError, ApiJson, ApiResult, AppState, Message};
 
 fn item_out(db: &Db, line: &CartLine) -> ApiResult<Option<CartItemOut>> {
     let Some(p) =

@@ -1,6 +1,6 @@
 //! Cart reads and writes; composable into checkout's transaction.
 
-use crate::cart::{Cart, CartLine};
+use crate::cart::model::{Cart, CartLine};
 use crate::db::{abort, Db, StoreError, StoreResult, Tx, TxResult};
 use crate::product::model::Product;
 
@@ -29,7 +29,7 @@ fn live_product(tx: &Tx<'_>, product_id: u64) -> TxResult<Product> {
         .filter(|p| p.archived_at.is_none())
     {
         Some(p) => Ok(p),
-        None => abort(StoreError::NotFound("Product not found".into())),
+        None => abort(StoreError::NotFound("Product")),
     }
 }
 
@@ -57,14 +57,14 @@ pub async fn change(
                 });
                 cart.lines.last_mut().expect("just pushed")
             }
-            None => return abort(StoreError::NotFound("Product not in cart".into())),
+            None => return abort(StoreError::NotInCart),
         };
         let quantity = line.quantity + delta;
         if quantity > product.stock_quantity {
-            return abort(StoreError::Conflict(format!(
-                "Only {} of \"{}\" in stock",
-                product.stock_quantity, product.title
-            )));
+            return abort(StoreError::CartOverStock {
+                title: product.title,
+                left: product.stock_quantity,
+            });
         }
         line.quantity = quantity;
         let out = (quantity > 0).then(|| line.clone());
@@ -87,7 +87,7 @@ pub async fn remove_line(db: &Db, user_id: u64, line_id: u64) -> StoreResult<()>
         let before = cart.lines.len();
         cart.lines.retain(|l| l.id != line_id);
         if cart.lines.len() == before {
-            return abort(StoreError::NotFound("Cart item not found".into()));
+            return abort(StoreError::NotFound("Cart item"));
         }
         if cart.lines.is_empty() {
             tx.remove::<Cart>(user_id)

@@ -55,37 +55,56 @@ impl JsonSchema for MoneyIn {
     }
 }
 
+/// Why an amount is not acceptable; its text is the message a client sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadAmount {
+    NotANumber,
+    NotFinite,
+    Negative,
+    TooPrecise,
+    TooLarge,
+}
+
+impl std::fmt::Display for BadAmount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BadAmount::NotANumber => "Input should be a number",
+            BadAmount::NotFinite => "Input should be a finite number",
+            BadAmount::Negative => "Amount must not be negative",
+            BadAmount::TooPrecise => "Amount must have at most 2 decimals",
+            BadAmount::TooLarge => "Amount is too large",
+        })
+    }
+}
+
 impl MoneyIn {
     /// Cents, or why the amount is not acceptable (negative, more than 2 decimals, too big).
-    pub fn to_cents(self) -> Result<i64, &'static str> {
+    pub fn to_cents(self) -> Result<i64, BadAmount> {
         parse_cents(self.0)
     }
 }
 
-pub fn parse_cents(amount: f64) -> Result<i64, &'static str> {
+pub fn parse_cents(amount: f64) -> Result<i64, BadAmount> {
     if !amount.is_finite() {
-        return Err("Input should be a finite number");
+        return Err(BadAmount::NotFinite);
     }
     if amount < 0.0 {
-        return Err("Amount must not be negative");
+        return Err(BadAmount::Negative);
     }
     let scaled = amount * 100.0;
     let cents = scaled.round();
     if (scaled - cents).abs() > 1e-6 * scaled.abs().max(1.0) {
-        return Err("Amount must have at most 2 decimals");
+        return Err(BadAmount::TooPrecise);
     }
     if cents > MAX_CENTS as f64 {
-        return Err("Amount is too large");
+        return Err(BadAmount::TooLarge);
     }
     Ok(cents as i64)
 }
 
 /// Parses a money query parameter (`min_price=9.99`).
-pub fn parse_cents_text(text: &str) -> Result<i64, &'static str> {
-    let amount: f64 = text
-        .trim()
-        .parse()
-        .map_err(|_| "Input should be a number")?;
+pub fn parse_cents_text(text: &str) -> Result<i64, BadAmount> {
+    let amount: f64 = text.trim().parse().map_err(|_| BadAmount::NotANumber)?;
     parse_cents(amount)
 }
 

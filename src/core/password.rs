@@ -11,20 +11,30 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::core::error::ApiError;
-
 /// OWASP's argon2id baseline: 19 MiB, 2 iterations, 1 lane.
 fn argon2() -> Argon2<'static> {
     let params = Params::new(19 * 1024, 2, 1, None).expect("valid argon2 parameters");
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-pub fn hash_now(password: &str) -> Result<String, String> {
+/// Hashing could not run: argon2 refused, or the hashing threads are gone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PasswordError(pub String);
+
+impl std::fmt::Display for PasswordError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PasswordError {}
+
+pub fn hash_now(password: &str) -> Result<String, PasswordError> {
     let salt = SaltString::generate(&mut OsRng);
     argon2()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| format!("hashing failed: {e}"))
+        .map_err(|e| PasswordError(format!("hashing failed: {e}")))
 }
 
 /// Checks a password against a stored PHC string (argon2id, or bcrypt from an import).
@@ -110,31 +120,32 @@ impl Passwords {
     async fn off_thread<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, PasswordError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
             let _ = reply.send(work());
         });
+        let failed = |what: &str| PasswordError(format!("password pool {what}"));
         self.jobs
             .lock()
-            .map_err(|_| ApiError::Internal("password pool poisoned".into()))?
+            .map_err(|_| failed("poisoned"))?
             .send(job)
-            .map_err(|_| ApiError::Internal("password pool stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| ApiError::Internal("password task failed".into()))
+            .map_err(|_| failed("stopped"))?;
+        answer.await.map_err(|_| failed("task failed"))
     }
 
-    pub async fn hash(&self, password: &str) -> Result<String, ApiError> {
+    pub async fn hash(&self, password: &str) -> Result<String, PasswordError> {
         let password = password.to_string();
-        self.off_thread(move || hash_now(&password))
-            .await?
-            .map_err(ApiError::Internal)
+        self.off_thread(move || hash_now(&password)).await?
     }
 
     /// Verifies `password` against `stored`; with no stored hash (unknown email) it verifies
     /// against a dummy hash, so both cost the same.
-    pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<bool, ApiError> {
+    pub async fn verify(
+        &self,
+        password: &str,
+        stored: Option<&str>,
+    ) -> Result<bool, PasswordError> {
         let known = stored.is_some();
         let stored = match stored {
             Some(s) => s.to_string(),
@@ -148,7 +159,7 @@ impl Passwords {
         Ok(ok && known)
     }
 
-    async fn dummy_hash(&self) -> Result<String, ApiError> {
+    async fn dummy_hash(&self) -> Result<String, PasswordError> {
         if let Some(h) = self.dummy.get() {
             return Ok(h.clone());
         }

@@ -53,10 +53,10 @@ impl Flusher {
         let seen = done
             .wait_for(|(generation, _)| *generation >= ticket)
             .await
-            .map_err(|_| StoreError::Internal("the flusher stopped".into()))?;
+            .map_err(|_| StoreError::Storage("the flusher stopped".into()))?;
         match &seen.1 {
             None => Ok(()),
-            Some(e) => Err(StoreError::Internal(format!("flush: {e}"))),
+            Some(e) => Err(StoreError::Storage(format!("flush: {e}"))),
         }
     }
 

@@ -5,21 +5,14 @@ use super::{Db, StoreError, StoreResult};
 pub const META: &str = "meta";
 pub const SCHEMA_KEY: &[u8] = b"schema_version";
 
-/// The schema this build writes.
-pub const CURRENT: u32 = 2;
-
-/// One upgrade step: turns a database at `from` into one at `from + 1`.
+/// One upgrade step: turns a database at `from` into one at `from + 1`. A domain that
+/// changes a record's version declares a step that rewrites the old values (see
+/// `rewrite_tree`), and the schema's version moves one past it.
+#[derive(Clone, Copy)]
 pub struct Migration {
     pub from: u32,
     pub run: fn(&Db) -> StoreResult<()>,
 }
-
-/// The steps of this build, oldest first. A new record version adds a step here that
-/// rewrites the old values (see `rewrite_tree`).
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    from: 1,
-    run: crate::product::store::move_facets_into_live,
-}];
 
 pub fn schema_version(db: &Db) -> StoreResult<Option<u32>> {
     let meta = db.tree(META)?;
@@ -45,7 +38,7 @@ pub fn run(db: &Db, steps: &[Migration], target: u32) -> StoreResult<()> {
         }
     };
     if version > target {
-        return Err(StoreError::Internal(format!(
+        return Err(StoreError::Storage(format!(
             "the data folder has schema version {version}, newer than this shopbox ({target}); use a newer release"
         )));
     }
@@ -53,7 +46,7 @@ pub fn run(db: &Db, steps: &[Migration], target: u32) -> StoreResult<()> {
         let step = steps
             .iter()
             .find(|s| s.from == version)
-            .ok_or_else(|| StoreError::Internal(format!("no migration from schema {version}")))?;
+            .ok_or_else(|| StoreError::Storage(format!("no migration from schema {version}")))?;
         (step.run)(db)?;
         version += 1;
         set_schema_version(db, version)?;
@@ -61,6 +54,14 @@ pub fn run(db: &Db, steps: &[Migration], target: u32) -> StoreResult<()> {
         tracing::info!(version, "migrated the database");
     }
     Ok(())
+}
+
+/// The body (after the version byte) of a value an older version wrote, as that version's
+/// shape `T` (which the migration keeps for the purpose).
+pub fn decode_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> StoreResult<T> {
+    bincode::serde::decode_from_slice(body, bincode::config::standard())
+        .map(|(value, _)| value)
+        .map_err(|e| StoreError::Storage(format!("decode an old record: {e}")))
 }
 
 /// Rewrites every value of a tree whose version byte is `from` with `upgrade`'s result.

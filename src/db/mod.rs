@@ -4,6 +4,7 @@
 mod flush;
 pub mod keys;
 pub mod migrate;
+mod scan;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -15,73 +16,55 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub use keys::{id_key, key_id, pair_key};
+pub use scan::{Bytes, Scan};
 
-/// Every tree the shop keeps: one per entity and one per index. All of them take part in
-/// every `Db::write`, so a store can touch any of them inside one transaction.
-pub const TREES: &[&str] = &[
-    migrate::META,
-    crate::account::model::USERS,
-    crate::account::model::USERS_BY_EMAIL,
-    crate::account::model::SESSIONS,
-    crate::account::model::SESSIONS_BY_USER,
-    crate::account::model::REFRESH_TOKENS,
-    crate::account::model::MAIL_TOKENS,
-    crate::account::model::OUTBOX,
-    crate::product::model::PRODUCTS,
-    crate::product::model::PRODUCTS_BY_SLUG,
-    crate::product::model::PRODUCTS_LIVE,
-    crate::product::model::PRODUCTS_BY_PRICE,
-    crate::product::model::PRODUCTS_BY_CATEGORY,
-    crate::product::model::PRODUCTS_BY_CATEGORY_PRICE,
-    crate::product::model::PRODUCTS_BY_TITLE,
-    crate::product::model::PRODUCTS_BY_RATING,
-    crate::product::model::SEARCH_POSTINGS,
-    crate::product::model::CATEGORIES,
-    crate::product::model::CATEGORIES_BY_NAME,
-    crate::product::model::CATEGORIES_BY_SLUG,
-    crate::product::reviews::REVIEWS,
-    crate::product::reviews::REVIEWS_BY_PRODUCT,
-    crate::product::reviews::REVIEWS_BY_AUTHOR,
-    crate::cart::CARTS,
-    crate::shipping::ADDRESSES,
-    crate::shipping::ADDRESSES_BY_USER,
-    crate::shipping::SHIPPING,
-    crate::order::ORDERS,
-    crate::order::ORDERS_BY_USER,
-    crate::order::IDEMPOTENCY,
-    crate::payment::PAYMENTS,
-    crate::payment::PAYMENTS_BY_USER,
-];
-
-/// What a store answers when it cannot do what was asked.
-#[derive(Debug, Clone, PartialEq)]
-pub enum StoreError {
-    NotFound(String),
-    Conflict(String),
-    Invalid(String),
-    Internal(String),
+/// What a caller keeps in the database: its trees (one per entity and per index) and the
+/// steps that upgrade an older data folder. Each domain declares its part; the application
+/// hands the union to `Db::open`. Every tree takes part in every `Db::write`, so a store
+/// can touch any of them inside one transaction.
+#[derive(Clone, Default)]
+pub struct Schema {
+    trees: Vec<&'static str>,
+    steps: Vec<migrate::Migration>,
 }
 
-impl std::fmt::Display for StoreError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StoreError::NotFound(m)
-            | StoreError::Conflict(m)
-            | StoreError::Invalid(m)
-            | StoreError::Internal(m) => f.write_str(m),
-        }
+impl Schema {
+    pub fn trees(mut self, trees: &[&'static str]) -> Self {
+        self.trees.extend_from_slice(trees);
+        self
+    }
+
+    pub fn migrations(mut self, steps: &[migrate::Migration]) -> Self {
+        self.steps.extend_from_slice(steps);
+        self
+    }
+
+    /// Every tree of the schema (tests read them all to see what is stored).
+    pub fn tree_names(&self) -> &[&'static str] {
+        &self.trees
+    }
+
+    /// The schema version this build writes: one past its last upgrade step.
+    pub fn version(&self) -> u32 {
+        self.steps.iter().map(|s| s.from + 1).max().unwrap_or(1)
     }
 }
 
-impl std::error::Error for StoreError {}
+/// Which end of a tree a scan starts from. Ids are big-endian keys, so `Ascending` lists
+/// records oldest first and `Descending` newest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyOrder {
+    Ascending,
+    Descending,
+}
+
+pub use crate::core::error::{StoreError, StoreResult, Unique};
 
 impl From<sled::Error> for StoreError {
     fn from(e: sled::Error) -> Self {
-        StoreError::Internal(format!("storage: {e}"))
+        StoreError::Storage(format!("storage: {e}"))
     }
 }
-
-pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The result of a step inside a transaction.
 pub type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
@@ -100,7 +83,7 @@ pub trait Record: Serialize + DeserializeOwned {
 pub fn encode<R: Record>(record: &R) -> StoreResult<Vec<u8>> {
     let mut out = vec![R::VERSION];
     bincode::serde::encode_into_std_write(record, &mut out, bincode::config::standard())
-        .map_err(|e| StoreError::Internal(format!("encode {}: {e}", R::TREE)))?;
+        .map_err(|e| StoreError::Storage(format!("encode {}: {e}", R::TREE)))?;
     Ok(out)
 }
 
@@ -109,14 +92,14 @@ pub fn decode<R: Record>(bytes: &[u8]) -> StoreResult<R> {
         Some((&version, rest)) if version == R::VERSION => {
             bincode::serde::decode_from_slice(rest, bincode::config::standard())
                 .map(|(record, _)| record)
-                .map_err(|e| StoreError::Internal(format!("decode {}: {e}", R::TREE)))
+                .map_err(|e| StoreError::Storage(format!("decode {}: {e}", R::TREE)))
         }
-        Some((&version, _)) => Err(StoreError::Internal(format!(
+        Some((&version, _)) => Err(StoreError::Storage(format!(
             "{} record has version {version}, expected {}",
             R::TREE,
             R::VERSION
         ))),
-        None => Err(StoreError::Internal(format!("empty {} record", R::TREE))),
+        None => Err(StoreError::Storage(format!("empty {} record", R::TREE))),
     }
 }
 
@@ -156,9 +139,10 @@ pub struct Tx<'a> {
 }
 
 impl Db {
-    /// Opens (creating if needed) the database under `dir/db`, after setting aside any
-    /// snapshot that a killed process left half-written, then migrates it.
-    pub fn open(dir: &Path, cache_capacity_bytes: u64) -> Result<Db, OpenError> {
+    /// Opens (creating if needed) the database under `dir/db` with the trees of `schema`,
+    /// after setting aside any snapshot that a killed process left half-written, then
+    /// migrates it to `schema`'s version.
+    pub fn open(dir: &Path, cache_capacity_bytes: u64, schema: &Schema) -> Result<Db, OpenError> {
         let path = dir.join("db");
         std::fs::create_dir_all(&path).map_err(|e| {
             OpenError(format!(
@@ -172,9 +156,12 @@ impl Db {
             .cache_capacity(cache_capacity_bytes)
             .open()
             .map_err(|e| open_error(&path, e))?;
-        let mut trees = Vec::with_capacity(TREES.len());
+        let mut trees = Vec::with_capacity(schema.trees.len() + 1);
         let mut index_of = BTreeMap::new();
-        for name in TREES {
+        for name in std::iter::once(&migrate::META).chain(&schema.trees) {
+            if index_of.contains_key(name) {
+                continue;
+            }
             let tree = sled.open_tree(name).map_err(|e| open_error(&path, e))?;
             index_of.insert(*name, trees.len());
             trees.push(tree);
@@ -190,19 +177,19 @@ impl Db {
                 path,
             }),
         };
-        migrate::run(&db, migrate::MIGRATIONS, migrate::CURRENT)
+        migrate::run(&db, &schema.steps, schema.version())
             .map_err(|e| OpenError(format!("cannot migrate {}: {e}", db.inner.path.display())))?;
         db.flush_blocking()
             .map_err(|e| OpenError(format!("cannot write {}: {e}", db.inner.path.display())))?;
         Ok(db)
     }
 
-    pub(crate) fn tree(&self, name: &str) -> StoreResult<&sled::Tree> {
+    fn tree(&self, name: &str) -> StoreResult<&sled::Tree> {
         self.inner
             .index_of
             .get(name)
             .map(|&i| &self.inner.trees[i])
-            .ok_or_else(|| StoreError::Internal(format!("unknown tree {name}")))
+            .ok_or_else(|| StoreError::Storage(format!("unknown tree {name}")))
     }
 
     /// Runs `f` in one sled transaction over every tree, retried on conflict, and waits
@@ -312,13 +299,12 @@ impl Db {
         }
     }
 
-    /// Every record of a tree in id order (or reversed).
-    pub fn scan<R: Record>(&self, reverse: bool) -> StoreResult<Vec<R>> {
+    /// Every record of a tree, in id order or reversed.
+    pub fn scan<R: Record>(&self, order: KeyOrder) -> StoreResult<Vec<R>> {
         let tree = self.tree(R::TREE)?;
-        let iter: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = if reverse {
-            Box::new(tree.iter().rev())
-        } else {
-            Box::new(tree.iter())
+        let iter: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = match order {
+            KeyOrder::Ascending => Box::new(tree.iter()),
+            KeyOrder::Descending => Box::new(tree.iter().rev()),
         };
         iter.map(|kv| {
             let (_, v) = kv?;
@@ -367,15 +353,71 @@ impl Db {
         Ok(n)
     }
 
-    /// A tree that an older schema kept and this one does not (for migrations only).
-    pub(crate) fn old_tree(&self, name: &str) -> StoreResult<sled::Tree> {
-        Ok(self.inner.sled.open_tree(name)?)
+    /// Every entry of a tree that an older schema kept and this one does not (for
+    /// migrations only).
+    pub fn old_tree_entries(&self, name: &str) -> StoreResult<Scan> {
+        Ok(Scan {
+            iter: self.inner.sled.open_tree(name)?.iter(),
+            order: KeyOrder::Ascending,
+        })
     }
 
     /// Removes a tree of an older schema, once a migration has moved what it held.
-    pub(crate) fn drop_old_tree(&self, name: &str) -> StoreResult<()> {
+    pub fn drop_old_tree(&self, name: &str) -> StoreResult<()> {
         self.inner.sled.drop_tree(name)?;
         Ok(())
+    }
+
+    /// The value under a key of a tree.
+    pub fn raw_get(&self, tree: &str, key: &[u8]) -> StoreResult<Option<Bytes>> {
+        Ok(self.tree(tree)?.get(key)?.map(Bytes))
+    }
+
+    /// Every entry of a tree.
+    pub fn entries(&self, tree: &str, order: KeyOrder) -> StoreResult<Scan> {
+        Ok(Scan {
+            iter: self.tree(tree)?.iter(),
+            order,
+        })
+    }
+
+    /// The entries whose keys fall in `range`.
+    pub fn range<K, R>(&self, tree: &str, range: R, order: KeyOrder) -> StoreResult<Scan>
+    where
+        K: AsRef<[u8]>,
+        R: std::ops::RangeBounds<K>,
+    {
+        Ok(Scan {
+            iter: self.tree(tree)?.range(range),
+            order,
+        })
+    }
+
+    /// The entries whose keys begin with `prefix`.
+    pub fn prefix(&self, tree: &str, prefix: &[u8], order: KeyOrder) -> StoreResult<Scan> {
+        Ok(Scan {
+            iter: self.tree(tree)?.scan_prefix(prefix),
+            order,
+        })
+    }
+
+    /// Removes, outside any transaction, every entry `keep` refuses (housekeeping of
+    /// entries nothing else refers to); answers how many went. Flush afterwards if it
+    /// must survive a crash.
+    pub fn retain(&self, tree: &str, keep: impl Fn(&[u8], &[u8]) -> bool) -> StoreResult<u64> {
+        let t = self.tree(tree)?;
+        let mut removed = 0;
+        for kv in t.iter() {
+            let (k, v) = kv?;
+            if !keep(&k, &v) {
+                t.remove(k)?;
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            self.inner.version.fetch_add(1, Ordering::AcqRel);
+        }
+        Ok(removed)
     }
 
     /// Looks up a unique index (`key -> id`).
@@ -384,16 +426,16 @@ impl Db {
     }
 
     /// The child ids of `parent` in a one-to-many index (`parent|child` keys), in id
-    /// order or newest first.
-    pub fn children(&self, index: &str, parent: u64, reverse: bool) -> StoreResult<Vec<u64>> {
+    /// order or reversed.
+    pub fn children(&self, index: &str, parent: u64, order: KeyOrder) -> StoreResult<Vec<u64>> {
         let tree = self.tree(index)?;
         let scan = tree.scan_prefix(id_key(parent));
-        let keys: Vec<sled::IVec> = if reverse {
-            scan.rev()
+        let keys: Vec<sled::IVec> = match order {
+            KeyOrder::Ascending => scan.keys().collect::<sled::Result<_>>()?,
+            KeyOrder::Descending => scan
+                .rev()
                 .map(|kv| kv.map(|(k, _)| k))
-                .collect::<sled::Result<_>>()?
-        } else {
-            scan.keys().collect::<sled::Result<_>>()?
+                .collect::<sled::Result<_>>()?,
         };
         Ok(keys.iter().map(|k| key_id(&k[8..])).collect())
     }
@@ -422,10 +464,10 @@ impl Db {
 }
 
 impl Tx<'_> {
-    pub(crate) fn tree(&self, name: &str) -> TxResult<&TransactionalTree> {
+    fn tree(&self, name: &str) -> TxResult<&TransactionalTree> {
         match self.index_of.get(name) {
             Some(&i) => Ok(&self.trees[i]),
-            None => abort(StoreError::Internal(format!("unknown tree {name}"))),
+            None => abort(StoreError::Storage(format!("unknown tree {name}"))),
         }
     }
 
@@ -447,14 +489,27 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Points a unique key at `id`; a key already held by another id aborts with a
-    /// conflict, so the record and its index are never half-written.
-    pub fn claim_unique(&self, index: &str, key: &[u8], id: u64, what: &str) -> TxResult<()> {
+    /// Takes the next id of a sequence inside the transaction. Safe when the transaction
+    /// runs again: it reads the sequence afresh, so no id is lost or taken twice.
+    pub fn next_id(&self, sequence: &str) -> TxResult<u64> {
+        self.next_ids(sequence, 1)
+    }
+
+    /// Takes the next `n` consecutive ids of a sequence; answers the first.
+    pub fn next_ids(&self, sequence: &str, n: u64) -> TxResult<u64> {
+        let meta = self.tree(migrate::META)?;
+        let key = format!("seq:{sequence}");
+        let last = meta.get(key.as_bytes())?.map(|v| key_id(&v)).unwrap_or(0);
+        meta.insert(key.as_bytes(), &id_key(last + n))?;
+        Ok(last + 1)
+    }
+
+    /// Points a unique key at `id`; a key already held by another id aborts with
+    /// `Duplicate(what)`, so the record and its index are never half-written.
+    pub fn claim_unique(&self, index: &str, key: &[u8], id: u64, what: Unique) -> TxResult<()> {
         let tree = self.tree(index)?;
         match tree.get(key)? {
-            Some(existing) if key_id(&existing) != id => {
-                abort(StoreError::Conflict(format!("{what} already exists")))
-            }
+            Some(existing) if key_id(&existing) != id => abort(StoreError::Duplicate(what)),
             Some(_) => Ok(()),
             None => {
                 tree.insert(key, &id_key(id))?;

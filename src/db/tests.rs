@@ -14,15 +14,18 @@ impl Record for Thing {
 const NAMES: &str = migrate::META;
 
 fn open(dir: &Path) -> Db {
-    Db::open(dir, 8 * 1024 * 1024).expect("open")
+    Db::open(dir, 8 * 1024 * 1024, &Schema::default()).expect("open")
 }
+
+/// The version a database of no migrations is at.
+const CURRENT: u32 = 1;
 
 fn put_thing(tx: &Tx<'_>, thing: &Thing) -> TxResult<()> {
     tx.claim_unique(
         NAMES,
         format!("name:{}", thing.name).as_bytes(),
         thing.id,
-        "name",
+        Unique::Slug,
     )?;
     tx.put(thing.id + 1_000_000, thing)
 }
@@ -40,7 +43,7 @@ fn records_round_trip_with_their_version() {
     wrong[0] = 9;
     assert!(matches!(
         decode::<Thing>(&wrong),
-        Err(StoreError::Internal(_))
+        Err(StoreError::Storage(_))
     ));
     assert!(decode::<Thing>(&[]).is_err());
 }
@@ -62,15 +65,15 @@ async fn unique_conflict_leaves_nothing_half_written() {
     let err = db
         .write(|tx| {
             tx.put(b.id + 1_000_000, &b)?;
-            tx.claim_unique(NAMES, b"name:apple", b.id, "name")
+            tx.claim_unique(NAMES, b"name:apple", b.id, Unique::Slug)
         })
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Conflict(_)));
+    assert!(matches!(err, StoreError::Duplicate(Unique::Slug)));
     assert!(db.get::<Thing>(1_000_002).unwrap().is_none());
     assert_eq!(db.unique_get(NAMES, b"name:apple").unwrap(), Some(1));
     // Claiming a key again for the same id is not a conflict.
-    db.write(|tx| tx.claim_unique(NAMES, b"name:apple", 1, "name"))
+    db.write(|tx| tx.claim_unique(NAMES, b"name:apple", 1, Unique::Slug))
         .await
         .unwrap();
 }
@@ -87,10 +90,19 @@ async fn one_to_many_index_lists_children_in_both_orders() {
     })
     .await
     .unwrap();
-    assert_eq!(db.children(NAMES, 7, false).unwrap(), vec![1, 2, 3, 300]);
-    assert_eq!(db.children(NAMES, 7, true).unwrap(), vec![300, 3, 2, 1]);
+    assert_eq!(
+        db.children(NAMES, 7, KeyOrder::Ascending).unwrap(),
+        vec![1, 2, 3, 300]
+    );
+    assert_eq!(
+        db.children(NAMES, 7, KeyOrder::Descending).unwrap(),
+        vec![300, 3, 2, 1]
+    );
     db.write(|tx| tx.unlink(NAMES, 7, 3)).await.unwrap();
-    assert_eq!(db.children(NAMES, 7, false).unwrap(), vec![1, 2, 300]);
+    assert_eq!(
+        db.children(NAMES, 7, KeyOrder::Ascending).unwrap(),
+        vec![1, 2, 300]
+    );
 }
 
 #[test]
@@ -146,7 +158,7 @@ async fn concurrent_writers_share_flushes_and_all_persist() {
 fn second_open_of_a_folder_says_so_in_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let _db = open(dir.path());
-    let err = Db::open(dir.path(), 1024 * 1024)
+    let err = Db::open(dir.path(), 1024 * 1024, &Schema::default())
         .err()
         .expect("second open must fail");
     assert!(err.0.contains("in use by another process"), "{}", err.0);
@@ -193,12 +205,12 @@ fn add_suffix(db: &Db) -> StoreResult<()> {
     migrate::rewrite_tree(db, "things", 1, |old| {
         let (mut thing, _): (Thing, usize) =
             bincode::serde::decode_from_slice(old, bincode::config::standard())
-                .map_err(|e| StoreError::Internal(e.to_string()))?;
+                .map_err(|e| StoreError::Storage(e.to_string()))?;
         thing.name.push_str("-v2");
         let mut out = vec![2];
         out.extend(
             bincode::serde::encode_to_vec(&thing, bincode::config::standard())
-                .map_err(|e| StoreError::Internal(e.to_string()))?,
+                .map_err(|e| StoreError::Storage(e.to_string()))?,
         );
         Ok(out)
     })
@@ -209,10 +221,7 @@ fn add_suffix(db: &Db) -> StoreResult<()> {
 fn migrations_upgrade_old_records_and_refuse_newer_folders() {
     let dir = tempfile::tempdir().unwrap();
     let db = open(dir.path());
-    assert_eq!(
-        migrate::schema_version(&db).unwrap(),
-        Some(migrate::CURRENT)
-    );
+    assert_eq!(migrate::schema_version(&db).unwrap(), Some(CURRENT));
     let things = db.inner.sled.open_tree("things").unwrap();
     let old = Thing {
         id: 1,
@@ -221,14 +230,11 @@ fn migrations_upgrade_old_records_and_refuse_newer_folders() {
     things.insert(id_key(1), encode(&old).unwrap()).unwrap();
 
     let steps = [migrate::Migration {
-        from: migrate::CURRENT,
+        from: CURRENT,
         run: add_suffix,
     }];
-    migrate::run(&db, &steps, migrate::CURRENT + 1).unwrap();
-    assert_eq!(
-        migrate::schema_version(&db).unwrap(),
-        Some(migrate::CURRENT + 1)
-    );
+    migrate::run(&db, &steps, CURRENT + 1).unwrap();
+    assert_eq!(migrate::schema_version(&db).unwrap(), Some(CURRENT + 1));
     let stored = things.get(id_key(1)).unwrap().unwrap();
     assert_eq!(stored[0], 2);
     let (upgraded, _): (Thing, usize) =
@@ -236,7 +242,7 @@ fn migrations_upgrade_old_records_and_refuse_newer_folders() {
     assert_eq!(upgraded.name, "old-v2");
 
     // This build only knows CURRENT: a folder written by a newer one is refused.
-    let err = migrate::run(&db, migrate::MIGRATIONS, migrate::CURRENT).unwrap_err();
+    let err = migrate::run(&db, &[], CURRENT).unwrap_err();
     assert!(err.to_string().contains("newer"), "{err}");
 }
 
@@ -350,6 +356,7 @@ async fn dropping_the_db_lets_the_folder_be_opened_at_once() {
     db.write(|tx| put_thing(tx, &thing)).await.unwrap();
     drop(db);
     // No await in between: the task has not run since the drop.
-    let again = Db::open(dir.path(), 8 * 1024 * 1024).expect("the folder is free again");
+    let again = Db::open(dir.path(), 8 * 1024 * 1024, &Schema::default())
+        .expect("the folder is free again");
     assert_eq!(again.get::<Thing>(1_000_001).unwrap(), Some(thing));
 }

@@ -1,311 +1,27 @@
-//! `/api/orders`: checkout, the user's orders, cancellation, and the admin list.
+//! `/api/orders`: the user's orders, cancellation, and the admin list (checkout is its own
+//! flow, in `checkout/`); and
+//! `/api/shippings/status`: an order's shipping status, which an admin moves forward or
+//! cancels (cancelling the order with it).
 
-use rocket::data::{Data, FromData};
-use rocket::http::{ContentType, Header, Status};
-use rocket::request::{FromRequest, Outcome};
 use rocket::serde::json::Json;
-use rocket::{get, patch, post, Request, Response, State};
-use rocket_okapi::gen::OpenApiGenerator;
-use rocket_okapi::okapi::openapi3::{OpenApi, Parameter, ParameterValue, RequestBody, Responses};
-use rocket_okapi::request::{OpenApiFromData, OpenApiFromRequest, RequestHeaderInput};
-use rocket_okapi::response::OpenApiResponderInner;
+use rocket::{get, patch, put, State};
+use rocket_okapi::okapi::openapi3::OpenApi;
 use rocket_okapi::settings::OpenApiSettings;
 use rocket_okapi::{openapi, openapi_get_routes_spec};
-use serde_json::Value;
-use std::io::Cursor;
 
-use crate::account::mail;
-use crate::core::auth::{AdminUser, CurrentUser};
-use crate::core::error::document_error;
-use crate::core::json::{from_value, read_json_value};
-use crate::core::money::Money;
-use crate::core::{ApiError, ApiJson, ApiResult, FieldError, Page, PageQuery};
-use crate::db::{Db, StoreError};
-use crate::order::store::{self, CheckoutOutcome, CheckoutPlan, Claim};
-use crate::order::*;
-use crate::payment::{PaymentGateway, PaymentOut};
-use crate::shipping::{ShipState, ShippingOut};
-use crate::AppState;
+use crate::account::guard::{AdminUser, CurrentUser};
+use crate::db::Db;
+use crate::http::{ApiError, ApiJson, ApiResult, AppState, FieldError, Page, PageQuery};
+use crate::mail;
+use crate::order::model::*;
+use crate::order::store;
+use crate::shipping::model::{ShipState, ShippingWithHistory, StatusIn};
 
-pub fn order_out(db: &Db, order: &Order) -> ApiResult<OrderOut> {
+fn order_out(db: &Db, order: &Order) -> ApiResult<OrderOut> {
     let payment = crate::payment::store::payment(db, order.payment_id)?
         .ok_or_else(|| ApiError::Internal(format!("order {} has no payment", order.id)))?;
     let shipping = crate::shipping::store::shipping(db, order.id)?;
-    Ok(OrderOut {
-        id: order.id,
-        user_id: order.user_id,
-        status: order.status,
-        total_price: Money(order.total_price),
-        created_at: crate::core::time::rfc3339(order.created_at),
-        updated_at: crate::core::time::rfc3339(order.updated_at),
-        shipping_address: order.address.clone(),
-        items: order
-            .items
-            .iter()
-            .map(|i| OrderItemOut {
-                id: i.id,
-                product_id: i.product_id,
-                title: i.title.clone(),
-                quantity: i.quantity,
-                price: Money(i.price),
-                total: Money(i.price * i.quantity),
-            })
-            .collect(),
-        payment: PaymentOut::from(&payment),
-        shipping_status: shipping.as_ref().map(ShippingOut::from),
-    })
-}
-
-/// The `Idempotency-Key` header, if sent (at most 255 visible characters).
-pub struct IdempotencyKey(Option<String>);
-
-#[rocket::async_trait]
-impl<'r> FromRequest<'r> for IdempotencyKey {
-    type Error = ();
-    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
-        match req.headers().get_one("Idempotency-Key") {
-            None => Outcome::Success(IdempotencyKey(None)),
-            Some(k)
-                if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()) =>
-            {
-                Outcome::Success(IdempotencyKey(Some(k.to_string())))
-            }
-            Some(_) => {
-                let e = ApiError::validation(FieldError::new(
-                    "header",
-                    "Idempotency-Key",
-                    "1 to 255 visible ASCII characters",
-                    "value_error",
-                ));
-                Outcome::Error((e.stash(req), ()))
-            }
-        }
-    }
-}
-
-impl<'r> OpenApiFromRequest<'r> for IdempotencyKey {
-    fn from_request_input(
-        _gen: &mut OpenApiGenerator,
-        _name: String,
-        _required: bool,
-    ) -> rocket_okapi::Result<RequestHeaderInput> {
-        Ok(RequestHeaderInput::Parameter(Parameter {
-            name: "Idempotency-Key".into(),
-            location: "header".into(),
-            description: Some("Retry safely: the same key from the same user within 24 hours replays the first answer (with `Idempotent-Replayed: true`); with another body it is a 422; while the first is still running, a 409.".into()),
-            required: false,
-            deprecated: false,
-            allow_empty_value: false,
-            value: ParameterValue::Schema {
-                style: None,
-                explode: None,
-                allow_reserved: false,
-                schema: schemars::schema::SchemaObject {
-                    instance_type: Some(schemars::schema::InstanceType::String.into()),
-                    ..Default::default()
-                },
-                example: None,
-                examples: None,
-            },
-            extensions: Default::default(),
-        }))
-    }
-}
-
-/// The checkout body, parsed, with the JSON it came as (to compare retries).
-pub struct CheckoutBody {
-    parsed: CheckoutIn,
-    canonical: String,
-}
-
-#[rocket::async_trait]
-impl<'r> FromData<'r> for CheckoutBody {
-    type Error = ();
-    async fn from_data(req: &'r Request<'_>, data: Data<'r>) -> rocket::data::Outcome<'r, Self> {
-        let result = match read_json_value(req, data).await {
-            Ok(value) => {
-                let canonical = value.to_string();
-                from_value::<CheckoutIn>(value).map(|parsed| CheckoutBody { parsed, canonical })
-            }
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok(b) => rocket::data::Outcome::Success(b),
-            Err(e) => rocket::data::Outcome::Error((e.stash(req), ())),
-        }
-    }
-}
-
-impl<'r> OpenApiFromData<'r> for CheckoutBody {
-    fn request_body(gen: &mut OpenApiGenerator) -> rocket_okapi::Result<RequestBody> {
-        <ApiJson<CheckoutIn> as OpenApiFromData>::request_body(gen)
-    }
-}
-
-/// A stored or fresh checkout answer.
-pub struct Answer {
-    status: Status,
-    body: String,
-    replayed: bool,
-}
-
-impl<'r> rocket::response::Responder<'r, 'static> for Answer {
-    fn respond_to(self, _req: &'r Request<'_>) -> rocket::response::Result<'static> {
-        let mut res = Response::build();
-        res.status(self.status)
-            .header(ContentType::JSON)
-            .sized_body(self.body.len(), Cursor::new(self.body));
-        if self.replayed {
-            res.header(Header::new("Idempotent-Replayed", "true"));
-        }
-        res.ok()
-    }
-}
-
-impl OpenApiResponderInner for Answer {
-    fn responses(gen: &mut OpenApiGenerator) -> rocket_okapi::Result<Responses> {
-        let mut responses = <Json<OrderOut> as OpenApiResponderInner>::responses(gen)?;
-        if let Some(ok) = responses.responses.remove("200") {
-            responses.responses.insert("201".into(), ok);
-        }
-        document_error(gen, &mut responses, 400, "The cart is empty");
-        document_error(gen, &mut responses, 402, "Payment failed: `{detail, order_id, payment_id}`; the order is kept as `payment_failed`");
-        document_error(gen, &mut responses, 404, "No such address of yours");
-        document_error(gen, &mut responses, 409, "A line beyond stock, an amount that differs from the total, or the same key still running");
-        document_error(
-            gen,
-            &mut responses,
-            422,
-            "Invalid field, or the same key with another body",
-        );
-        Ok(responses)
-    }
-}
-
-async fn run_checkout(
-    state: &AppState,
-    user: &CurrentUser,
-    body: &CheckoutIn,
-) -> Result<(Status, Value), ApiError> {
-    let db = &state.db;
-    let cart = crate::cart::store::cart(db, user.user.id)?;
-    let lines = cart.lines.len().max(1) as u64 + 4;
-    let gateway = crate::payment::MockGateway {
-        failure_rate: state.config.payments.failure_rate,
-    };
-    let now = crate::core::time::now_micros();
-    let plan = CheckoutPlan {
-        user_id: user.user.id,
-        address_id: body.shipping_address_id,
-        amount: body.amount.and_then(|a| a.to_cents().ok()),
-        order_id: db.next_id(ORDERS)?,
-        payment_id: db.next_id(crate::payment::PAYMENTS)?,
-        shipping_id: db.next_id(crate::shipping::SHIPPING)?,
-        first_item_id: db.next_ids(crate::order::ORDER_ITEMS, lines)?,
-        item_ids: lines,
-        gateway: gateway.name(),
-        charge: gateway.charge(0, body.simulate_success.unwrap_or(true)),
-        now,
-        mail: (
-            db.next_id(crate::account::model::OUTBOX)?,
-            user.user.email.clone(),
-            user.user.name.clone(),
-            state.config.shop_name.clone(),
-            state.config.currency.clone(),
-        ),
-    };
-    let outcome = match store::checkout(db, &plan).await {
-        Ok(o) => o,
-        Err(StoreError::Invalid(m)) if m == "EMPTY_CART" => {
-            return Err(ApiError::BadRequest("Your cart is empty".into()))
-        }
-        Err(StoreError::Conflict(m)) => {
-            state.metrics.count("stock_outs", 1);
-            return Err(ApiError::Conflict(m));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    match outcome {
-        CheckoutOutcome::Confirmed(order, _, _, mail) => {
-            state.metrics.count("orders", 1);
-            mail::log_sent(&state.config, &mail);
-            let out = order_out(db, &order)?;
-            Ok((
-                Status::Created,
-                serde_json::to_value(out).map_err(|e| ApiError::Internal(e.to_string()))?,
-            ))
-        }
-        CheckoutOutcome::PaymentFailed(order, payment) => {
-            state.metrics.count("payments_failed", 1);
-            let e = ApiError::PaymentRequired {
-                detail: "Payment failed; your cart is unchanged".into(),
-                order_id: order.id,
-                payment_id: payment.id,
-            };
-            Ok((Status::PaymentRequired, e.body("")))
-        }
-    }
-}
-
-/// Checks out the cart in one transaction: every line against stock, the stock taken,
-/// the order (with copies of titles, prices and the address), its payment and shipping
-/// status written, the cart emptied, and only then the answer. Checked in this order:
-/// empty cart 400; unknown or another user's address 404; a line beyond stock 409 naming
-/// the product; `amount` different from the total 409; then the payment (failed: 402,
-/// the order kept as `payment_failed`, stock and cart untouched).
-#[openapi(tag = "Orders")]
-#[post("/checkout", data = "<body>")]
-async fn checkout(
-    state: &State<AppState>,
-    user: CurrentUser,
-    key: IdempotencyKey,
-    body: CheckoutBody,
-) -> ApiResult<Answer> {
-    let db = &state.db;
-    let key = key.0;
-    if let Some(k) = &key {
-        match store::claim_key(db, user.user.id, k, &body.canonical, state.clock.now()).await? {
-            Claim::Fresh => {}
-            Claim::Replay { status, body } => {
-                return Ok(Answer {
-                    status: Status::from_code(status).unwrap_or(Status::Ok),
-                    body,
-                    replayed: true,
-                })
-            }
-            Claim::Mismatch => {
-                return Err(ApiError::Unprocessable(
-                    "This Idempotency-Key was used with another request body".into(),
-                ))
-            }
-            Claim::Running => {
-                return Err(ApiError::Conflict(
-                    "A request with this Idempotency-Key is still running".into(),
-                ))
-            }
-        }
-    }
-    let result = run_checkout(state, &user, &body.parsed).await;
-    let (status, value) = match result {
-        Ok(r) => r,
-        Err(e) => {
-            if let Some(k) = &key {
-                let keep = !matches!(e.status().code, 422 | 500..=599);
-                let answer = keep.then(|| (e.status().code, e.body("").to_string()));
-                store::finish_key(db, user.user.id, k, answer).await?;
-            }
-            return Err(e);
-        }
-    };
-    let text = value.to_string();
-    if let Some(k) = &key {
-        store::finish_key(db, user.user.id, k, Some((status.code, text.clone()))).await?;
-    }
-    Ok(Answer {
-        status,
-        body: text,
-        replayed: false,
-    })
+    Ok(OrderOut::new(order, &payment, shipping.as_ref()))
 }
 
 /// The user's orders, newest first.
@@ -467,24 +183,81 @@ fn admin_orders(
     Ok(Json(p.page_of(items, total)))
 }
 
-pub fn routes(settings: &OpenApiSettings) -> (Vec<rocket::Route>, OpenApi) {
-    openapi_get_routes_spec![settings: checkout, list_orders, get_order, cancel_order, admin_orders]
+/// An order's shipping status with its history (oldest first). An order whose payment
+/// failed has none: 404.
+#[openapi(tag = "Shipping")]
+#[get("/status/<order_id>")]
+fn get_status(
+    state: &State<AppState>,
+    user: CurrentUser,
+    order_id: u64,
+) -> ApiResult<Json<ShippingWithHistory>> {
+    store::order(&state.db, order_id)?
+        .filter(|o| o.user_id == user.user.id || user.user.is_admin)
+        .ok_or_else(|| ApiError::NotFound("Order not found".into()))?;
+    let s = crate::shipping::store::shipping(&state.db, order_id)?
+        .ok_or_else(|| ApiError::NotFound("This order has no shipping status".into()))?;
+    Ok(Json(ShippingWithHistory::from(&s)))
 }
 
-/// Sends the mail for a shipping change.
-pub async fn shipping_mail(state: &AppState, order: &Order, to: ShipState) {
+async fn set_status(
+    state: &AppState,
+    order_id: u64,
+    to: ShipState,
+) -> ApiResult<Json<ShippingWithHistory>> {
+    let now = crate::core::time::now_micros();
+    let (s, changed) = store::set_shipping(&state.db, order_id, to, now).await?;
+    if changed {
+        if let Some(o) = store::order(&state.db, order_id)? {
+            shipping_mail(state, &o, to, now).await;
+        }
+    }
+    Ok(Json(ShippingWithHistory::from(&s)))
+}
+
+/// Sends the mail for a shipping change; a failure to record it does not undo the change.
+async fn shipping_mail(state: &AppState, order: &Order, to: ShipState, now: i64) {
     let Ok(Some(user)) = crate::account::store::user(&state.db, order.user_id) else {
         return;
     };
-    let subject = format!("Order #{} is {}", order.id, to.as_str());
-    let body = format!(
-        "Hello {},\n\nyour order #{} at {} is now {}.\n",
-        user.name,
-        order.id,
-        state.config.shop_name,
-        to.as_str()
-    );
-    if let Err(e) = mail::send(&state.db, &state.config, &user.email, &subject, body, None).await {
+    let letter = mail::shipping_change(&state.config.shop_name, &user.name, order.id, to.as_str());
+    if let Err(e) = mail::send(&state.db, &state.config, &user.email, letter, None, now).await {
         tracing::warn!("order {} shipping mail not recorded: {e}", order.id);
     }
+}
+
+/// Admin: moves the shipping status forward along pending → processing → shipped →
+/// delivered (steps may be skipped). The current status again changes nothing (200).
+/// `cancelled` only from pending or processing, and it cancels the order. Anything else,
+/// or an order whose payment failed: 409.
+#[openapi(tag = "Shipping admin")]
+#[put("/status/<order_id>", data = "<body>")]
+async fn put_status(
+    state: &State<AppState>,
+    _admin: AdminUser,
+    order_id: u64,
+    body: ApiJson<StatusIn>,
+) -> ApiResult<Json<ShippingWithHistory>> {
+    set_status(state, order_id, body.status).await
+}
+
+/// Admin: same as PUT.
+#[openapi(tag = "Shipping admin")]
+#[patch("/status/<order_id>", data = "<body>")]
+async fn patch_status(
+    state: &State<AppState>,
+    _admin: AdminUser,
+    order_id: u64,
+    body: ApiJson<StatusIn>,
+) -> ApiResult<Json<ShippingWithHistory>> {
+    set_status(state, order_id, body.status).await
+}
+
+pub fn routes(settings: &OpenApiSettings) -> (Vec<rocket::Route>, OpenApi) {
+    openapi_get_routes_spec![settings: list_orders, get_order, cancel_order, admin_orders]
+}
+
+/// The shipping status routes, mounted under `/api/shippings`.
+pub fn status_routes(settings: &OpenApiSettings) -> (Vec<rocket::Route>, OpenApi) {
+    openapi_get_routes_spec![settings: get_status, put_status, patch_status]
 }

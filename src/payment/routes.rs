@@ -6,10 +6,10 @@ use rocket_okapi::okapi::openapi3::OpenApi;
 use rocket_okapi::settings::OpenApiSettings;
 use rocket_okapi::{openapi, openapi_get_routes_spec};
 
-use crate::core::auth::CurrentUser;
-use crate::core::{ApiError, ApiResult, Page, PageQuery};
-use crate::payment::{store, PaymentOut};
-use crate::AppState;
+use crate::account::guard::CurrentUser;
+use crate::http::{ApiError, ApiResult, AppState, Page, PageQuery};
+use crate::payment::model::PaymentOut;
+use crate::payment::store;
 
 /// The user's payments, newest first.
 #[openapi(tag = "Payments")]

@@ -1,7 +1,7 @@
 //! Payment reads; payments are written by the order store inside checkout and cancel.
 
-use crate::db::{Db, StoreResult};
-use crate::payment::{Payment, PAYMENTS_BY_USER};
+use crate::db::{Db, KeyOrder, StoreResult};
+use crate::payment::model::{Payment, PAYMENTS_BY_USER};
 
 pub fn payment(db: &Db, id: u64) -> StoreResult<Option<Payment>> {
     db.get(id)
@@ -14,7 +14,7 @@ pub fn user_payments(
     offset: usize,
     limit: usize,
 ) -> StoreResult<(Vec<Payment>, u64)> {
-    let ids = db.children(PAYMENTS_BY_USER, user_id, true)?;
+    let ids = db.children(PAYMENTS_BY_USER, user_id, KeyOrder::Descending)?;
     let mut page = Vec::new();
     for id in ids.iter().skip(offset).take(limit) {
         if let Some(p) = db.get::<Payment>(*id)? {

@@ -12,16 +12,16 @@ use tokio_postgres::Client;
 
 use super::{connect, pg_error, rate, reference, runtime, shown};
 use crate::account::model::User;
-use crate::cart::{Cart, CartLine};
+use crate::cart::model::{Cart, CartLine};
 use crate::commands::{finish_bar, progress_bar};
 use crate::config::Config;
 use crate::db::Db;
-use crate::order::{Order, OrderItem, OrderStatus};
-use crate::payment::{Payment, PaymentStatus};
+use crate::order::model::{Order, OrderItem, OrderStatus};
+use crate::payment::model::{Payment, PaymentStatus};
 use crate::product::images::is_generated_name;
 use crate::product::model::{Category, Product};
-use crate::product::reviews::Review;
-use crate::shipping::{Address, AddressFields, ShipState, Shipping};
+use crate::review::model::Review;
+use crate::shipping::model::{Address, AddressFields, ShipState, Shipping};
 use crate::transfer::{self, ShopData};
 use indicatif::MultiProgress;
 
@@ -911,7 +911,12 @@ fn write_and_swap(config: &Config, current: &Db, data: &ShopData) -> Result<(), 
         std::fs::remove_dir_all(&staging)
             .map_err(|e| io("cannot clear the folder of an earlier import", e))?;
     }
-    let fresh = Db::open(&staging, config.cache_capacity_mb * 1024 * 1024).map_err(|e| e.0)?;
+    let fresh = Db::open(
+        &staging,
+        config.cache_capacity_mb * 1024 * 1024,
+        &crate::schema(),
+    )
+    .map_err(|e| e.0)?;
     let steps = indicatif::ProgressBar::new_spinner();
     steps.enable_steady_tick(std::time::Duration::from_millis(100));
     data.write_new(&fresh, &|tree| steps.set_message(format!("writing {tree}")))

@@ -9,9 +9,9 @@ use tokio_postgres::Client;
 use super::import::{cents, micros, Changes, Queries};
 use super::pg_error;
 use crate::core::text::{slug_reserved, slug_shaped, slugify};
-use crate::order::OrderStatus;
-use crate::payment::{Payment, PaymentStatus};
-use crate::shipping::{ShipState, Shipping};
+use crate::order::model::OrderStatus;
+use crate::payment::model::{Payment, PaymentStatus};
+use crate::shipping::model::{ShipState, Shipping};
 use crate::transfer::{ShopData, MAX_SLUG};
 
 /// A time column as microseconds, or now where it is null.

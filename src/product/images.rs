@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::core::{ApiError, FieldError};
+use crate::http::{ApiError, FieldError};
 
 pub const MAX_SIDE: usize = 10_000;
 

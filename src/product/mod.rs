@@ -2,7 +2,14 @@
 
 pub mod images;
 pub mod model;
-pub mod reviews;
 pub mod routes;
 pub mod search;
 pub mod store;
+
+use crate::db::migrate::Migration;
+
+/// The catalog's schema upgrades.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    from: 1,
+    run: store::move_facets_into_live,
+}];

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::money::{Money, MoneyIn};
 use crate::core::time::rfc3339;
-use crate::core::{FieldError, Validate};
 use crate::db::Record;
+use crate::http::{FieldError, Validate};
 
 pub const PRODUCTS: &str = "products";
 pub const PRODUCTS_BY_SLUG: &str = "products_by_slug";
@@ -227,7 +227,7 @@ impl ProductIn {
             ));
         }
         if let Some(Err(msg)) = self.price.map(MoneyIn::to_cents) {
-            errors.push(FieldError::body("price", msg));
+            errors.push(FieldError::body("price", msg.to_string()));
         }
         if self
             .stock_quantity

@@ -19,18 +19,19 @@ use std::io::Cursor;
 use std::path::PathBuf;
 use tokio::io::AsyncReadExt;
 
-use crate::core::auth::AdminUser;
-use crate::core::cache::JsonBytes;
-use crate::core::json::{from_value, read_json_value};
+use crate::account::guard::AdminUser;
 use crate::core::money::parse_cents_text;
 use crate::core::text::fold;
 use crate::core::time::now_micros;
-use crate::core::{ApiError, ApiJson, ApiResult, FieldError, Page, PageQuery, Pagination};
 use crate::db::Db;
+use crate::http::cache::JsonBytes;
+use crate::http::json::{from_value, read_json_value};
+use crate::http::{
+    ApiError, ApiJson, ApiResult, AppState, FieldError, Page, PageQuery, Pagination,
+};
 use crate::product::images;
 use crate::product::model::*;
 use crate::product::store::{self, Deleted, Filters, ProductChanges, Sort};
-use crate::AppState;
 
 fn media_dir(state: &AppState) -> PathBuf {
     state.config.data_dir.join("media")
@@ -114,7 +115,7 @@ impl ProductQuery {
             raw.as_deref().and_then(|r| match parse_cents_text(r) {
                 Ok(c) => Some(c),
                 Err(msg) => {
-                    errors.push(FieldError::query(name, msg));
+                    errors.push(FieldError::query(name, msg.to_string()));
                     None
                 }
             })

@@ -1,4 +1,4 @@
-//! Full-text search: an inverted index in sled with chunked posting lists.
+//! Full-text search: an inverted index with chunked posting lists.
 //!
 //! A posting list is split by product id into chunks of 1,024 ids (`term\0chunk`), so a
 //! product write touches one known key per term (no scan, so it fits in a transaction)
@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::core::text::words;
-use crate::db::{abort, Db, StoreError, StoreResult, Tx, TxResult};
+use crate::db::{abort, Db, KeyOrder, StoreError, StoreResult, Tx, TxResult};
 use crate::product::model::{Product, SEARCH_POSTINGS};
 use crate::product::store::{sorted, Entries};
 
@@ -123,7 +123,7 @@ fn update_chunk(tx: &Tx<'_>, term: &str, id: u64, posting: Option<Posting>) -> T
     let key = chunk_key(term, id);
     let old = tx.raw_get(SEARCH_POSTINGS, &key)?.unwrap_or_default();
     if old.len() % POSTING_LEN != 0 {
-        return abort(StoreError::Internal(format!(
+        return abort(StoreError::Storage(format!(
             "corrupt posting chunk for {term}"
         )));
     }
@@ -224,8 +224,7 @@ pub fn build<'a>(products: impl Iterator<Item = (&'a Product, Vec<String>)>) -> 
 /// How many live products the index holds.
 pub fn live_count(db: &Db) -> StoreResult<u64> {
     Ok(db
-        .tree(SEARCH_POSTINGS)?
-        .get(STATS_KEY)?
+        .raw_get(SEARCH_POSTINGS, STATS_KEY)?
         .filter(|v| v.len() == 16)
         .map(|v| u64::from_be_bytes(v[..8].try_into().unwrap_or_default()))
         .unwrap_or(0))
@@ -282,8 +281,7 @@ pub fn search(db: &Db, query: &str) -> StoreResult<Vec<(u64, f64)>> {
     if terms.is_empty() {
         return Ok(Vec::new());
     }
-    let tree = db.tree(SEARCH_POSTINGS)?;
-    let (docs, total_length) = match tree.get(STATS_KEY)? {
+    let (docs, total_length) = match db.raw_get(SEARCH_POSTINGS, STATS_KEY)? {
         Some(v) if v.len() == 16 => (
             u64::from_be_bytes(v[..8].try_into().unwrap_or_default()),
             u64::from_be_bytes(v[8..].try_into().unwrap_or_default()),
@@ -301,9 +299,9 @@ pub fn search(db: &Db, query: &str) -> StoreResult<Vec<(u64, f64)>> {
         }
         // Keys come sorted, so one term's chunks are contiguous (a prefix spans several).
         let mut scores = Vec::new();
-        let mut current: Option<sled::IVec> = None;
+        let mut current: Option<Vec<u8>> = None;
         let mut postings: Vec<Posting> = Vec::new();
-        for kv in tree.scan_prefix(&prefix) {
+        for kv in db.prefix(SEARCH_POSTINGS, &prefix, KeyOrder::Ascending)? {
             let (key, value) = kv?;
             let Some(zero) = key.iter().position(|b| *b == 0) else {
                 continue;
@@ -313,7 +311,7 @@ pub fn search(db: &Db, query: &str) -> StoreResult<Vec<(u64, f64)>> {
                 postings.clear();
             }
             if current.as_ref().is_none_or(|c| c[..] != key[..zero]) {
-                current = Some(sled::IVec::from(&key[..zero]));
+                current = Some(key[..zero].to_vec());
             }
             postings.extend(value.chunks_exact(POSTING_LEN).map(Posting::decode));
         }

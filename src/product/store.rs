@@ -1,11 +1,14 @@
-//! All sled reads and writes of the catalog, indexes and search included.
+//! All reads and writes of the catalog, indexes and search included.
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::core::pagination::{Page, Pagination};
+use crate::core::page::{Page, Pagination};
 use crate::core::text::{fold, slugify};
 use crate::db::keys::ordered_i64;
-use crate::db::{abort, id_key, key_id, pair_key, Db, StoreError, StoreResult, Tx, TxResult};
+use crate::db::{
+    abort, id_key, key_id, pair_key, Db, KeyOrder, Scan, StoreError, StoreResult, Tx, TxResult,
+    Unique,
+};
 use crate::product::model::*;
 use crate::product::search;
 
@@ -90,7 +93,7 @@ impl Facet {
     }
 }
 
-/// Newest first in a forward scan (sled scans forward faster than backward).
+/// Newest first in a forward scan (the engine scans forward faster than backward).
 fn newest_first_key(id: u64) -> [u8; 8] {
     id_key(u64::MAX - id)
 }
@@ -175,18 +178,18 @@ fn claim_slug(tx: &Tx<'_>, wanted: &str, id: u64) -> TxResult<String> {
         match tx.unique_get(PRODUCTS_BY_SLUG, candidate.as_bytes())? {
             Some(existing) if existing != id => continue,
             _ => {
-                tx.claim_unique(PRODUCTS_BY_SLUG, candidate.as_bytes(), id, "Slug")?;
+                tx.claim_unique(PRODUCTS_BY_SLUG, candidate.as_bytes(), id, Unique::Slug)?;
                 return Ok(candidate);
             }
         }
     }
-    abort(StoreError::Conflict("No free slug".into()))
+    abort(StoreError::Duplicate(Unique::Slug))
 }
 
 fn check_categories(tx: &Tx<'_>, ids: &[u64]) -> TxResult<()> {
     for id in ids {
         if tx.get::<Category>(*id)?.is_none() {
-            return abort(StoreError::Invalid(format!("Category {id} does not exist")));
+            return abort(StoreError::UnknownCategory(*id));
         }
     }
     Ok(())
@@ -264,7 +267,7 @@ pub async fn update_product(
 ) -> StoreResult<(Product, Product)> {
     db.write(|tx| {
         let Some(old) = tx.get::<Product>(id)?.filter(is_live) else {
-            return abort(StoreError::NotFound("Product not found".into()));
+            return abort(StoreError::NotFound("Product"));
         };
         let mut p = old.clone();
         if let Some(t) = &c.title {
@@ -311,7 +314,7 @@ pub enum Deleted {
 pub async fn delete_product(db: &Db, id: u64, now: i64) -> StoreResult<Deleted> {
     db.write(|tx| {
         let Some(p) = tx.get::<Product>(id)?.filter(is_live) else {
-            return abort(StoreError::NotFound("Product not found".into()));
+            return abort(StoreError::NotFound("Product"));
         };
         drop_live_indexes(tx, &p)?;
         if p.referenced {
@@ -333,16 +336,15 @@ pub async fn delete_product(db: &Db, id: u64, now: i64) -> StoreResult<Deleted> 
 /// going below zero is a conflict naming the product.
 pub fn change_stock(tx: &Tx<'_>, id: u64, delta: i64) -> TxResult<Product> {
     let Some(mut p) = tx.get::<Product>(id)? else {
-        return abort(StoreError::Conflict(format!(
-            "Product {id} is no longer available"
-        )));
+        return abort(StoreError::ProductGone(id));
     };
     let stock = p.stock_quantity + delta;
     if stock < 0 {
-        return abort(StoreError::Conflict(format!(
-            "Not enough \"{}\" in stock (only {} left)",
-            p.title, p.stock_quantity
-        )));
+        return abort(StoreError::OutOfStock {
+            product_id: id,
+            title: p.title,
+            left: p.stock_quantity,
+        });
     }
     p.stock_quantity = stock;
     tx.put(id, &p)?;
@@ -410,7 +412,7 @@ pub fn live_product_by_slug_or_id(db: &Db, text: &str) -> StoreResult<Option<Pro
 // Categories.
 
 pub fn categories(db: &Db) -> StoreResult<Vec<Category>> {
-    db.scan(false)
+    db.scan(KeyOrder::Ascending)
 }
 
 pub fn category(db: &Db, id: u64) -> StoreResult<Option<Category>> {
@@ -450,20 +452,25 @@ fn claim_category_slug(tx: &Tx<'_>, name: &str, id: u64) -> TxResult<String> {
                     CATEGORIES_BY_SLUG,
                     candidate.as_bytes(),
                     id,
-                    "Category slug",
+                    Unique::CategorySlug,
                 )?;
                 return Ok(candidate);
             }
         }
     }
-    abort(StoreError::Conflict("No free category slug".into()))
+    abort(StoreError::Duplicate(Unique::CategorySlug))
 }
 
 pub async fn create_category(db: &Db, name: &str) -> StoreResult<Category> {
     let id = db.next_id(CATEGORIES)?;
     let name = name.trim().to_string();
     db.write(|tx| {
-        tx.claim_unique(CATEGORIES_BY_NAME, fold(&name).as_bytes(), id, "Category")?;
+        tx.claim_unique(
+            CATEGORIES_BY_NAME,
+            fold(&name).as_bytes(),
+            id,
+            Unique::CategoryName,
+        )?;
         let c = Category {
             id,
             name: name.clone(),
@@ -479,7 +486,7 @@ pub async fn create_category(db: &Db, name: &str) -> StoreResult<Category> {
 /// Products whose search entries mention a category, re-indexed in batches after the
 /// category changes (renamed or deleted).
 fn products_in_category(db: &Db, category: u64) -> StoreResult<Vec<u64>> {
-    db.children(PRODUCTS_BY_CATEGORY, category, false)
+    db.children(PRODUCTS_BY_CATEGORY, category, KeyOrder::Ascending)
 }
 
 pub async fn rename_category(db: &Db, id: u64, name: &str) -> StoreResult<Category> {
@@ -487,7 +494,7 @@ pub async fn rename_category(db: &Db, id: u64, name: &str) -> StoreResult<Catego
     let members = products_in_category(db, id)?;
     db.write(|tx| {
         let Some(old) = tx.get::<Category>(id)? else {
-            return abort(StoreError::NotFound("Category not found".into()));
+            return abort(StoreError::NotFound("Category"));
         };
         // Search entries carry category names: take them out under the old name...
         let mut products = Vec::with_capacity(members.len());
@@ -498,7 +505,12 @@ pub async fn rename_category(db: &Db, id: u64, name: &str) -> StoreResult<Catego
             }
         }
         tx.release_unique(CATEGORIES_BY_NAME, fold(&old.name).as_bytes())?;
-        tx.claim_unique(CATEGORIES_BY_NAME, fold(&name).as_bytes(), id, "Category")?;
+        tx.claim_unique(
+            CATEGORIES_BY_NAME,
+            fold(&name).as_bytes(),
+            id,
+            Unique::CategoryName,
+        )?;
         tx.release_unique(CATEGORIES_BY_SLUG, old.slug.as_bytes())?;
         let mut c = tx.get::<Category>(id)?.unwrap_or(old);
         c.name = name.clone();
@@ -510,7 +522,7 @@ pub async fn rename_category(db: &Db, id: u64, name: &str) -> StoreResult<Catego
         }
         tx.get::<Category>(id)?
             .map(Ok)
-            .unwrap_or_else(|| abort(StoreError::NotFound("Category not found".into())))
+            .unwrap_or_else(|| abort(StoreError::NotFound("Category")))
     })
     .await
 }
@@ -520,7 +532,7 @@ pub async fn delete_category(db: &Db, id: u64, now: i64) -> StoreResult<()> {
     let members = products_in_category(db, id)?;
     db.write(|tx| {
         let Some(c) = tx.get::<Category>(id)? else {
-            return abort(StoreError::NotFound("Category not found".into()));
+            return abort(StoreError::NotFound("Category"));
         };
         for pid in &members {
             if let Some(old) = tx.get::<Product>(*pid)?.filter(is_live) {
@@ -642,27 +654,14 @@ impl Filters {
     }
 }
 
-fn iter_keys(
-    iter: sled::Iter,
-    reverse: bool,
-) -> Box<dyn Iterator<Item = sled::Result<sled::IVec>>> {
-    if reverse {
-        Box::new(iter.rev().map(|kv| kv.map(|(k, _)| k)))
-    } else {
-        Box::new(iter.keys())
-    }
-}
-
 /// Ids from an index's keys, skipping `offset`, taking `limit`; `id_at` is where the id
 /// sits in a key.
-fn page_of_keys(
-    iter: Box<dyn Iterator<Item = sled::Result<sled::IVec>>>,
-    id_at: usize,
-    p: Pagination,
-) -> StoreResult<Vec<u64>> {
-    iter.skip(p.offset())
+fn page_of_keys(entries: Scan, id_at: usize, p: Pagination) -> StoreResult<Vec<u64>> {
+    entries
+        .keys()
+        .skip(p.offset())
         .take(p.limit as usize)
-        .map(|k| k.map(|k| key_id(&k[id_at..])).map_err(StoreError::from))
+        .map(|k| k.map(|k| key_id(&k[id_at..])))
         .collect()
 }
 
@@ -706,8 +705,8 @@ pub fn list(
         // Fast paths: the page comes straight off one index.
         match (sort, single_category, has_price) {
             (Sort::Newest, None, false) | (Sort::Relevance, None, false) => {
-                let iter = db.tree(PRODUCTS_LIVE)?.iter();
-                let ids: Vec<u64> = page_of_keys(iter_keys(iter, false), 0, page)?
+                let entries = db.entries(PRODUCTS_LIVE, KeyOrder::Ascending)?;
+                let ids: Vec<u64> = page_of_keys(entries, 0, page)?
                     .into_iter()
                     .map(|k| u64::MAX - k)
                     .collect();
@@ -715,8 +714,8 @@ pub fn list(
                 return Ok(page.page_of(decode_ids(db, &ids)?, total));
             }
             (Sort::Newest, Some(c), false) | (Sort::Relevance, Some(c), false) => {
-                let iter = db.tree(PRODUCTS_BY_CATEGORY)?.scan_prefix(id_key(c));
-                let ids = page_of_keys(iter_keys(iter, true), 8, page)?;
+                let entries = db.prefix(PRODUCTS_BY_CATEGORY, &id_key(c), KeyOrder::Descending)?;
+                let ids = page_of_keys(entries, 8, page)?;
                 let total = db.get::<Category>(c)?.map(|c| c.product_count).unwrap_or(0);
                 return Ok(page.page_of(decode_ids(db, &ids)?, total));
             }
@@ -732,10 +731,12 @@ pub fn list(
                     }
                     None => (PRODUCTS_BY_PRICE, low, high, 8),
                 };
-                let tree = db.tree(tree)?;
-                let reverse = sort == Sort::PriceDesc;
+                let order = match sort {
+                    Sort::PriceDesc => KeyOrder::Descending,
+                    _ => KeyOrder::Ascending,
+                };
                 let ids = page_of_keys(
-                    iter_keys(tree.range(low.clone()..high.clone()), reverse),
+                    db.range(tree, low.as_slice()..high.as_slice(), order)?,
                     id_at,
                     page,
                 )?;
@@ -744,7 +745,9 @@ pub fn list(
                     (false, Some(c)) => {
                         db.get::<Category>(c)?.map(|c| c.product_count).unwrap_or(0)
                     }
-                    (true, _) => tree.range(low..high).count() as u64,
+                    (true, _) => db
+                        .range(tree, low.as_slice()..high.as_slice(), order)?
+                        .count() as u64,
                 };
                 return Ok(page.page_of(decode_ids(db, &ids)?, total));
             }
@@ -759,8 +762,8 @@ pub fn list(
                 } else {
                     8
                 };
-                let iter = db.tree(tree)?.iter();
-                let ids = page_of_keys(iter_keys(iter, false), id_at, page)?;
+                let entries = db.entries(tree, KeyOrder::Ascending)?;
+                let ids = page_of_keys(entries, id_at, page)?;
                 let total = search::live_count(db)?;
                 return Ok(page.page_of(decode_ids(db, &ids)?, total));
             }
@@ -777,13 +780,13 @@ pub fn list(
         .or(filters.category_named_any.as_ref());
     match from_categories {
         Some(cats) => {
-            let tree = db.tree(PRODUCTS_BY_CATEGORY_PRICE)?;
             for c in cats {
                 let mut l = id_key(*c).to_vec();
                 l.extend_from_slice(&low);
                 let mut h = id_key(*c).to_vec();
                 h.extend_from_slice(&high);
-                for k in tree.range(l..h).keys() {
+                let range = db.range(PRODUCTS_BY_CATEGORY_PRICE, l..h, KeyOrder::Ascending)?;
+                for k in range.keys() {
                     let k = k?;
                     let id = key_id(&k[16..]);
                     if seen.insert(id) {
@@ -793,7 +796,10 @@ pub fn list(
             }
         }
         None => {
-            for k in db.tree(PRODUCTS_BY_PRICE)?.range(low..high).keys() {
+            for k in db
+                .range(PRODUCTS_BY_PRICE, low..high, KeyOrder::Ascending)?
+                .keys()
+            {
                 let k = k?;
                 candidates.push((price_of_key(&k), key_id(&k[8..])));
             }
@@ -838,10 +844,9 @@ fn filter_sort_page(
         sort_products(&mut products, sort, &scores);
         return Ok(page.slice(products));
     }
-    let facets = db.tree(PRODUCTS_LIVE)?;
     let mut kept: Vec<(u64, f64, Facet)> = Vec::with_capacity(candidates.len());
     for (id, score) in candidates {
-        if let Some(bytes) = facets.get(newest_first_key(id))? {
+        if let Some(bytes) = db.raw_get(PRODUCTS_LIVE, &newest_first_key(id))? {
             if let Some(f) = Facet::decode(&bytes).filter(|f| filters.matches_facet(f)) {
                 kept.push((id, score, f));
             }
@@ -927,16 +932,20 @@ fn list_hits(
 /// `PRODUCTS_LIVE` entry, one entry fewer per product; then the old tree goes. Running it
 /// again after a crash part way does the same.
 pub fn move_facets_into_live(db: &Db) -> StoreResult<()> {
-    let old = db.old_tree(PRODUCTS_FACETS_V1)?;
-    let live = db.tree(PRODUCTS_LIVE)?;
-    for entry in old.iter() {
-        let (id, facet) = entry?;
-        let key = newest_first_key(key_id(&id));
-        if live.contains_key(key)? {
-            live.insert(key, facet)?;
-        }
+    let old: Vec<_> = db
+        .old_tree_entries(PRODUCTS_FACETS_V1)?
+        .collect::<StoreResult<_>>()?;
+    for chunk in old.chunks(500) {
+        db.write_blocking(|tx| {
+            for (id, facet) in chunk {
+                let key = newest_first_key(key_id(id));
+                if tx.raw_get(PRODUCTS_LIVE, &key)?.is_some() {
+                    tx.raw_insert(PRODUCTS_LIVE, &key, facet)?;
+                }
+            }
+            Ok(())
+        })?;
     }
-    db.flush_blocking()?;
     db.drop_old_tree(PRODUCTS_FACETS_V1)
 }
 
@@ -989,8 +998,8 @@ fn entry_value<'e>(entries: &'e Entries, key: &[u8]) -> Option<&'e Vec<u8>> {
 }
 
 fn rebuild_into_memory(db: &Db) -> StoreResult<TreeEntries> {
-    let categories: Vec<Category> = db.scan(false)?;
-    let products: Vec<Product> = db.scan(false)?;
+    let categories: Vec<Category> = db.scan(KeyOrder::Ascending)?;
+    let products: Vec<Product> = db.scan(KeyOrder::Ascending)?;
     index_entries(&categories, &products)
 }
 

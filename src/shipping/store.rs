@@ -1,7 +1,7 @@
-//! Addresses and shipping statuses in sled.
+//! Addresses and shipping statuses.
 
-use crate::db::{abort, Db, StoreError, StoreResult, Tx, TxResult};
-use crate::shipping::*;
+use crate::db::{abort, Db, KeyOrder, StoreError, StoreResult, Tx, TxResult};
+use crate::shipping::model::*;
 
 pub fn address(db: &Db, id: u64) -> StoreResult<Option<Address>> {
     Ok(db.get::<Address>(id)?.filter(|a| !a.deleted))
@@ -15,7 +15,7 @@ pub fn user_address(tx: &Tx<'_>, user_id: u64, id: u64) -> TxResult<Option<Addre
 }
 
 pub fn addresses(db: &Db, user_id: u64) -> StoreResult<Vec<Address>> {
-    let ids = db.children(ADDRESSES_BY_USER, user_id, false)?;
+    let ids = db.children(ADDRESSES_BY_USER, user_id, KeyOrder::Ascending)?;
     let mut out = Vec::new();
     for id in ids {
         if let Some(a) = address(db, id)? {
@@ -40,19 +40,23 @@ pub async fn create_address(db: &Db, user_id: u64, fields: AddressFields) -> Sto
     Ok(a)
 }
 
-/// Replaces an address's fields with what `make` builds from the current ones.
-pub async fn update_address(
+/// Replaces an address's fields with what `make` builds from the current ones; when
+/// `make` refuses, nothing changes and its reason comes back as the inner error.
+pub async fn update_address<E>(
     db: &Db,
     id: u64,
-    make: impl Fn(&AddressFields) -> Result<AddressFields, StoreError>,
-) -> StoreResult<Address> {
+    make: impl Fn(&AddressFields) -> Result<AddressFields, E>,
+) -> StoreResult<Result<Address, E>> {
     db.write(|tx| {
         let Some(mut a) = tx.get::<Address>(id)?.filter(|a| !a.deleted) else {
-            return abort(StoreError::NotFound("Address not found".into()));
+            return abort(StoreError::NotFound("Address"));
         };
-        a.fields = make(&a.fields).or_else(abort)?;
+        match make(&a.fields) {
+            Ok(fields) => a.fields = fields,
+            Err(refused) => return Ok(Err(refused)),
+        }
         tx.put(id, &a)?;
-        Ok(a)
+        Ok(Ok(a))
     })
     .await
 }
@@ -61,7 +65,7 @@ pub async fn update_address(
 pub async fn delete_address(db: &Db, id: u64) -> StoreResult<()> {
     db.write(|tx| {
         let Some(mut a) = tx.get::<Address>(id)?.filter(|a| !a.deleted) else {
-            return abort(StoreError::NotFound("Address not found".into()));
+            return abort(StoreError::NotFound("Address"));
         };
         a.deleted = true;
         tx.put(id, &a)?;
@@ -90,9 +94,7 @@ pub fn start(tx: &Tx<'_>, id: u64, order_id: u64, now: i64) -> TxResult<Shipping
 /// Forward only, `cancelled` only from `pending` or `processing`: otherwise a conflict.
 pub fn advance(tx: &Tx<'_>, order_id: u64, to: ShipState, now: i64) -> TxResult<(Shipping, bool)> {
     let Some(mut s) = tx.get::<Shipping>(order_id)? else {
-        return abort(StoreError::Conflict(
-            "This order has no shipping (its payment failed)".into(),
-        ));
+        return abort(StoreError::NoShipping);
     };
     if s.status == to {
         return Ok((s, false));
@@ -102,11 +104,10 @@ pub fn advance(tx: &Tx<'_>, order_id: u64, to: ShipState, now: i64) -> TxResult<
         _ => s.status != ShipState::Cancelled && to > s.status,
     };
     if !allowed {
-        return abort(StoreError::Conflict(format!(
-            "Shipping cannot go from {} to {}",
-            s.status.as_str(),
-            to.as_str()
-        )));
+        return abort(StoreError::InvalidTransition {
+            from: s.status.as_str(),
+            to: to.as_str(),
+        });
     }
     s.status = to;
     s.updated_at = now;

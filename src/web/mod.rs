@@ -16,7 +16,7 @@ use std::borrow::Cow;
 use std::io::Cursor;
 use std::path::PathBuf;
 
-use crate::AppState;
+use crate::http::AppState;
 
 #[derive(RustEmbed)]
 #[folder = "static/"]
@@ -92,7 +92,10 @@ fn static_file(path: PathBuf) -> Option<Asset> {
 fn metrics(state: &State<AppState>) -> (ContentType, String) {
     (
         ContentType::new("text", "plain").with_params(("version", "0.0.4")),
-        state.metrics.render(),
+        state.metrics.render(crate::http::metrics::StorageCounts {
+            writes: state.db.version(),
+            flushes: state.db.group_flushes(),
+        }),
     )
 }
 
@@ -189,7 +192,7 @@ pub fn finish_spec(mut spec: OpenApi, shop_name: &str) -> OpenApi {
     ] {
         components.security_schemes.insert(
             name.to_string(),
-            rocket_okapi::okapi::openapi3::RefOr::Object(crate::core::auth::security_scheme(text)),
+            rocket_okapi::okapi::openapi3::RefOr::Object(crate::account::guard::security_scheme(text)),
         );
     }
     spec

@@ -511,8 +511,7 @@ async fn forgot_password_never_tells_whether_the_email_exists() {
     )
     .await;
     assert_eq!(alias, unknown);
-    let mails =
-        shopbox::account::store::latest_mail(&state(&t).db, Some("ghost@example.com"), 5).unwrap();
+    let mails = shopbox::mail::store::latest(&state(&t).db, Some("ghost@example.com"), 5).unwrap();
     assert!(mails.is_empty());
 }
 
@@ -527,8 +526,7 @@ async fn reset_password_is_single_use_and_ends_every_session() {
         json!({"email": "rp@example.com"}),
     )
     .await;
-    let mails =
-        shopbox::account::store::latest_mail(&state(&t).db, Some("rp@example.com"), 1).unwrap();
+    let mails = shopbox::mail::store::latest(&state(&t).db, Some("rp@example.com"), 1).unwrap();
     let link = mails[0].link.clone().unwrap();
     assert!(
         link.starts_with("http://127.0.0.1:8000/reset-password?token="),
@@ -700,9 +698,10 @@ async fn plain_tokens_are_nowhere_in_storage_only_their_hashes() {
     let db = &state(&t).db;
     // The outbox keeps each mail with its link: SPEC.md makes it the delivery channel
     // when no SMTP server is configured.
-    let outbox = shopbox::account::model::OUTBOX;
+    let outbox = shopbox::mail::model::OUTBOX;
+    let schema = shopbox::schema();
     let mut hashes_found = 0;
-    for tree in shopbox::db::TREES.iter().filter(|t| **t != outbox) {
+    for tree in schema.tree_names().iter().filter(|t| **t != outbox) {
         for (key, value) in db.tree_entries(tree).unwrap() {
             // Any 16 bytes of a token (or of its decoded form) count as storing it.
             for token in [&verify, &reset, &refresh, &access] {

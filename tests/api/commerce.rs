@@ -410,8 +410,7 @@ async fn checkout_writes_everything_and_answers_failures_in_order() {
     assert_eq!(stock(&t, mug).await, 8);
     let (_, cart) = send(&t, Method::Get, "/api/carts", Some(&ann), None).await;
     assert_eq!(cart["items"], json!([]));
-    let mails =
-        shopbox::account::store::latest_mail(&state(&t).db, Some("ann@example.com"), 1).unwrap();
+    let mails = shopbox::mail::store::latest(&state(&t).db, Some("ann@example.com"), 1).unwrap();
     assert!(mails[0].subject.contains("order"), "{}", mails[0].subject);
 
     // The address copy survives the address.
@@ -794,8 +793,7 @@ async fn cancel_and_shipping_moves_follow_the_rules() {
     .await;
     assert_eq!(status, Status::Ok, "cancelled again changes nothing");
     assert_eq!(stock(&t, lamp).await, 8);
-    let mails =
-        shopbox::account::store::latest_mail(&state(&t).db, Some("ann@example.com"), 20).unwrap();
+    let mails = shopbox::mail::store::latest(&state(&t).db, Some("ann@example.com"), 20).unwrap();
     assert!(mails.iter().any(|m| m.subject.contains("delivered")));
 }
 
@@ -979,5 +977,5 @@ async fn idempotency_keys_replay_refuse_other_bodies_and_expire() {
     assert_eq!((status, replayed), (Status::Created, None));
     assert_ne!(third["id"], first["id"]);
     st.clock.advance(24 * 3600 * 1_000_000 + 1);
-    assert!(shopbox::order::store::purge_expired_keys(&st.db, st.clock.now()).unwrap() >= 2);
+    assert!(shopbox::checkout::store::purge_expired_keys(&st.db, st.clock.now()).unwrap() >= 2);
 }

@@ -134,6 +134,12 @@ pub fn http(
     stream.read_to_end(&mut raw)?;
     let text = String::from_utf8_lossy(&raw).to_string();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let (status, headers) = parse_head(head);
+    Ok((status, headers, body.to_string()))
+}
+
+/// A response head: its status and its headers with lower-case names.
+pub fn parse_head(head: &str) -> (u16, Vec<(String, String)>) {
     let mut lines = head.lines();
     let status = lines
         .next()
@@ -144,7 +150,7 @@ pub fn http(
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
-    Ok((status, headers, body.to_string()))
+    (status, headers)
 }
 
 use rocket::http::{ContentType, Header, Method, Status};
@@ -257,7 +263,7 @@ pub async fn admin(t: &TestApp, email: &str) -> String {
 
 /// The token in the newest outbox link to `to`.
 pub fn last_link_token(t: &TestApp, to: &str) -> String {
-    let mails = shopbox::account::store::latest_mail(&state(t).db, Some(to), 1).unwrap();
+    let mails = shopbox::mail::store::latest(&state(t).db, Some(to), 1).unwrap();
     let link = mails[0].link.clone().expect("a link");
     link.split("token=").nth(1).unwrap().to_string()
 }

@@ -8,7 +8,7 @@ use crate::common;
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use shopbox::db::{Db, Record, Tx, TxResult};
+use shopbox::db::{Db, KeyOrder, Record, Tx, TxResult, Unique};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -31,7 +31,12 @@ impl Record for Entry {
 
 fn write_entry(tx: &Tx<'_>, e: &Entry) -> TxResult<()> {
     tx.put(OFFSET + e.id, e)?;
-    tx.claim_unique(TREE, format!("entry:{}", e.text).as_bytes(), e.id, "entry")?;
+    tx.claim_unique(
+        TREE,
+        format!("entry:{}", e.text).as_bytes(),
+        e.id,
+        Unique::Slug,
+    )?;
     tx.link(TREE, OFFSET * 2, e.id)
 }
 
@@ -42,7 +47,7 @@ fn crash_writer_child() {
     let Ok(dir) = std::env::var(CHILD_DIR) else {
         return;
     };
-    let db = Db::open(Path::new(&dir), 4 * 1024 * 1024).expect("child open");
+    let db = Db::open(Path::new(&dir), 4 * 1024 * 1024, &shopbox::schema()).expect("child open");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -73,7 +78,8 @@ fn crash_writer_child() {
 }
 
 fn check_consistent(dir: &Path, acked: &[u64]) {
-    let db = Db::open(dir, 4 * 1024 * 1024).unwrap_or_else(|e| panic!("reopen failed: {e}"));
+    let db = Db::open(dir, 4 * 1024 * 1024, &shopbox::schema())
+        .unwrap_or_else(|e| panic!("reopen failed: {e}"));
     for id in acked {
         let entry: Entry = db
             .get(OFFSET + id)
@@ -82,7 +88,7 @@ fn check_consistent(dir: &Path, acked: &[u64]) {
         assert_eq!(entry.id, *id);
     }
     // Every index entry points at a record and every record has its index entries.
-    let linked = db.children(TREE, OFFSET * 2, false).unwrap();
+    let linked = db.children(TREE, OFFSET * 2, KeyOrder::Ascending).unwrap();
     for id in &linked {
         let entry: Entry = db
             .get(OFFSET + id)

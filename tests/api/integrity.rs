@@ -87,7 +87,7 @@ fn seed_then_check_through_the_cli() {
 /// empty) opens as schema 2 with every facet moved, and filters still answer from them.
 #[rocket::async_test]
 async fn schema_1_facets_move_into_the_live_index_at_open() {
-    use shopbox::core::pagination::Pagination;
+    use shopbox::core::page::Pagination;
     use shopbox::product::model::PRODUCTS_LIVE;
     use shopbox::product::store::{self, Filters, Sort};
     let dir = tempfile::tempdir().unwrap();
@@ -126,7 +126,7 @@ async fn schema_1_facets_move_into_the_live_index_at_open() {
     let db = shopbox::open_data(&config).unwrap();
     assert_eq!(
         shopbox::db::migrate::schema_version(&db).unwrap(),
-        Some(shopbox::db::migrate::CURRENT)
+        Some(shopbox::schema().version())
     );
     assert!(store::check_indexes(&db).unwrap().is_empty());
     let filters = Filters {

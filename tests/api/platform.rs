@@ -6,7 +6,7 @@ use rocket::http::{Header, Status};
 use rocket::{get, post, routes};
 use serde::Deserialize;
 use serde_json::Value;
-use shopbox::core::{ApiError, ApiJson, ApiResult, FieldError, PageQuery, Validate};
+use shopbox::http::{ApiError, ApiJson, ApiResult, FieldError, PageQuery, Validate};
 
 use common::app;
 

@@ -8,7 +8,7 @@ use rocket::{Data, Request, Response};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::core::metrics::Metrics;
+use crate::http::metrics::Metrics;
 
 /// The id of one request: taken from a sane incoming `X-Request-Id`, otherwise generated.
 #[derive(Clone)]

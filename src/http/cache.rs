@@ -20,7 +20,7 @@ use rocket_okapi::response::OpenApiResponderInner;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::core::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult};
 
 /// An answer and the database version it was built at.
 type Entry = (u64, Arc<[u8]>);

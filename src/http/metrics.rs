@@ -22,6 +22,12 @@ struct RouteStats {
     sum_micros: AtomicU64,
 }
 
+/// What the database did since it opened: committed writes, and the fsyncs they shared.
+pub struct StorageCounts {
+    pub writes: u64,
+    pub flushes: u64,
+}
+
 #[derive(Default)]
 pub struct Metrics {
     routes: RwLock<BTreeMap<String, RouteStats>>,
@@ -79,8 +85,16 @@ impl Metrics {
         }
     }
 
-    pub fn render(&self) -> String {
+    pub fn render(&self, storage: StorageCounts) -> String {
         let mut out = String::new();
+        out.push_str("# HELP shopbox_db_writes_total Committed database writes (transactions).\n");
+        out.push_str("# TYPE shopbox_db_writes_total counter\n");
+        let _ = writeln!(out, "shopbox_db_writes_total {}", storage.writes);
+        out.push_str(
+            "# HELP shopbox_db_flushes_total Flushes to disk; concurrent writes share one.\n",
+        );
+        out.push_str("# TYPE shopbox_db_flushes_total counter\n");
+        let _ = writeln!(out, "shopbox_db_flushes_total {}", storage.flushes);
         out.push_str("# HELP shopbox_http_requests_total HTTP requests by method, route template and status.\n");
         out.push_str("# TYPE shopbox_http_requests_total counter\n");
         let Ok(routes) = self.routes.read() else {
@@ -151,7 +165,11 @@ mod tests {
         m.observe("GET", "/a", 200, Duration::from_micros(300));
         m.observe("GET", "/a", 200, Duration::from_millis(3));
         m.observe("POST", "/a", 201, Duration::from_secs(9));
-        let text = m.render();
+        let none = || StorageCounts {
+            writes: 0,
+            flushes: 0,
+        };
+        let text = m.render(none());
         assert!(text.contains("route=\"/a\",le=\"0.0005\"} 1\n"), "{text}");
         assert!(text.contains("route=\"/a\",le=\"0.005\"} 2\n"), "{text}");
         assert!(text.contains("route=\"/a\",le=\"5\"} 2\n"), "{text}");
@@ -161,6 +179,6 @@ mod tests {
             "{text}"
         );
         m.count("orders", 2);
-        assert!(m.render().contains("shopbox_orders_total 2"));
+        assert!(m.render(none()).contains("shopbox_orders_total 2"));
     }
 }

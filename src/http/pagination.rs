@@ -1,13 +1,10 @@
-//! `page` / `limit` (or `size`) query parameters and the paginated answer.
+//! `page` / `limit` (or `size`) query parameters.
 
 use rocket::form::FromForm;
 use schemars::JsonSchema;
-use serde::Serialize;
 
-use crate::core::error::FieldError;
-
-pub const DEFAULT_LIMIT: u32 = 20;
-pub const MAX_LIMIT: u32 = 100;
+use crate::core::page::{Pagination, DEFAULT_LIMIT, MAX_LIMIT};
+use crate::http::error::FieldError;
 
 /// The pagination part of a list's query string, as raw text so that every bad value
 /// becomes a 422 naming its parameter.
@@ -22,21 +19,6 @@ pub struct PageQuery {
     /// Synonym of `limit`.
     #[schemars(with = "Option<u32>")]
     pub size: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Pagination {
-    pub page: u32,
-    pub limit: u32,
-}
-
-impl Default for Pagination {
-    fn default() -> Self {
-        Pagination {
-            page: 1,
-            limit: DEFAULT_LIMIT,
-        }
-    }
 }
 
 /// Parses a positive integer query parameter in `min..=max`, recording a field error if not.
@@ -87,69 +69,20 @@ impl PageQuery {
 
 impl PageQuery {
     /// The pagination, or a 422 naming the bad parameters.
-    pub fn checked(&self) -> Result<Pagination, crate::core::ApiError> {
+    pub fn checked(&self) -> Result<Pagination, crate::http::ApiError> {
         let mut errors = Vec::new();
         let p = self.parse(&mut errors);
         if errors.is_empty() {
             Ok(p)
         } else {
-            Err(crate::core::ApiError::Validation(errors))
+            Err(crate::http::ApiError::Validation(errors))
         }
     }
-}
-
-impl Pagination {
-    pub fn offset(&self) -> usize {
-        (self.page as usize - 1) * self.limit as usize
-    }
-
-    /// Wraps one page of items with the totals.
-    pub fn page_of<T>(&self, items: Vec<T>, total: u64) -> Page<T> {
-        let limit = u64::from(self.limit);
-        Page {
-            items,
-            total,
-            page: self.page,
-            limit: self.limit,
-            pages: total.div_ceil(limit),
-        }
-    }
-
-    /// Cuts one page out of a complete, ordered list.
-    pub fn slice<T>(&self, all: Vec<T>) -> Page<T> {
-        let total = all.len() as u64;
-        let items = all
-            .into_iter()
-            .skip(self.offset())
-            .take(self.limit as usize)
-            .collect();
-        self.page_of(items, total)
-    }
-}
-
-/// A page of a list: `{items, total, page, limit, pages}`.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub total: u64,
-    pub page: u32,
-    pub limit: u32,
-    /// Number of pages; 0 when `total` is 0.
-    pub pages: u64,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pages_round_up_and_zero_when_empty() {
-        let p = Pagination { page: 1, limit: 20 };
-        assert_eq!(p.page_of(Vec::<u8>::new(), 0).pages, 0);
-        assert_eq!(p.page_of(Vec::<u8>::new(), 41).pages, 3);
-        let slice = Pagination { page: 3, limit: 2 }.slice((1..=5).collect::<Vec<_>>());
-        assert_eq!(slice.items, vec![5]);
-    }
 
     #[test]
     fn bad_values_name_their_parameter() {

@@ -69,7 +69,7 @@ impl Fairing for Cors {
         let Some(origin) = req.headers().get_one("Origin") else {
             return;
         };
-        let Some(state) = req.rocket().state::<crate::AppState>() else {
+        let Some(state) = req.rocket().state::<crate::http::AppState>() else {
             return;
         };
         res.adjoin_header(Header::new("Vary", "Origin"));

@@ -10,10 +10,10 @@ use rocket_okapi::request::{OpenApiFromRequest, RequestHeaderInput};
 
 use crate::account::model::User;
 use crate::account::store;
-use crate::core::error::{document_error, ApiError};
-use crate::core::origin::cookie_write_allowed;
 use crate::core::tokens::TokenError;
-use crate::AppState;
+use crate::http::error::{document_error, ApiError};
+use crate::http::origin::cookie_write_allowed;
+use crate::http::AppState;
 
 pub const ACCESS_COOKIE: &str = "access_token";
 pub const REFRESH_COOKIE: &str = "refresh_token";

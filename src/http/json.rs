@@ -7,14 +7,29 @@ use rocket_okapi::okapi::openapi3::{MediaType, RequestBody};
 use rocket_okapi::request::OpenApiFromData;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::core::error::{ApiError, FieldError};
+use crate::http::error::{ApiError, FieldError};
 
 /// Rules a parsed body must follow beyond its shape (lengths, ranges, formats).
 pub trait Validate {
     fn validate(&self, errors: &mut Vec<FieldError>) {
         let _ = errors;
+    }
+}
+
+/// An answer that is only a sentence: `{"message": ...}`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Message {
+    pub message: String,
+}
+
+impl Message {
+    pub fn new(text: impl Into<String>) -> Self {
+        Message {
+            message: text.into(),
+        }
     }
 }
 

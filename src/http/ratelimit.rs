@@ -12,8 +12,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::config::{parse_cidr, Config, RateLimit};
-use crate::core::error::{document_error, ApiError};
-use crate::AppState;
+use crate::http::error::{document_error, ApiError};
+use crate::http::AppState;
 
 fn in_cidr(ip: IpAddr, (net, bits): (IpAddr, u8)) -> bool {
     match (ip, net) {

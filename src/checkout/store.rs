@@ -1,0 +1,300 @@
+//! Checkout in one transaction: the retry key looked up, every line checked against stock,
+//! the stock taken, the order with its items, payment, shipping status and confirmation
+//! mail written, the cart emptied, and the answer recorded for retries. One durable write.
+
+use serde::Deserialize;
+
+use crate::cart;
+use crate::checkout::model::*;
+use crate::db::migrate::{self, Migration};
+use crate::db::{abort, encode, id_key, Db, StoreError, StoreResult, Tx, TxResult};
+use crate::mail::{self, model::Mail, OrderLine, OrderSummary};
+use crate::order::model::{Order, OrderItem, OrderStatus, ORDERS, ORDERS_BY_USER, ORDER_ITEMS};
+use crate::payment::model::{Charge, Payment, PaymentStatus, PAYMENTS, PAYMENTS_BY_USER};
+use crate::product::{self, model::Product};
+use crate::shipping::{self, model::Shipping, model::SHIPPING};
+
+/// Everything decided before the transaction, since it may run more than once: the
+/// payment's outcome, the time, who is buying. Ids are taken inside it.
+pub struct Plan {
+    pub user_id: u64,
+    pub address_id: u64,
+    /// The amount the client expects to pay, in cents.
+    pub amount: Option<i64>,
+    pub gateway: &'static str,
+    pub charge: Charge,
+    pub now: i64,
+    /// The confirmation mail's addressee and wording.
+    pub email: String,
+    pub name: String,
+    pub shop: String,
+    pub currency: String,
+    /// The client's `Idempotency-Key` and the request body it came with.
+    pub retry: Option<Retry>,
+}
+
+pub struct Retry {
+    pub key: String,
+    /// The request body, as canonical JSON.
+    pub request: String,
+}
+
+/// What a checkout that ran did.
+pub enum Outcome {
+    Confirmed {
+        order: Order,
+        payment: Payment,
+        shipping: Shipping,
+        mail: Mail,
+    },
+    /// Kept for the record; no stock taken, the cart left as it was.
+    PaymentFailed { order: Order, payment: Payment },
+}
+
+// Made once per request and moved once: a box would buy nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum Checkout {
+    /// This request ran: what it did (or why nothing was done), and its answer, which
+    /// was recorded for retries when it came with a key.
+    Ran {
+        result: Result<Outcome, StoreError>,
+        answer: Answer,
+    },
+    /// An earlier request with this key was answered so.
+    Replay(Answer),
+    /// The key came before with another request body.
+    Mismatch,
+}
+
+/// Runs a checkout; `answer` says what the client is told of a result (it runs inside the
+/// transaction, so that the recorded answer is the one sent). Refusals (empty cart,
+/// unknown address, stock, amount) are results like an order is, and are replayed like
+/// one; a storage fault aborts everything and is recorded nowhere.
+pub async fn checkout(
+    db: &Db,
+    plan: &Plan,
+    answer: impl Fn(&Result<Outcome, StoreError>) -> Answer,
+) -> StoreResult<Checkout> {
+    db.write(|tx| {
+        if let Some(retry) = &plan.retry {
+            let key = idem_key(plan.user_id, &retry.key);
+            if let Some(earlier) = live_record(tx, &key, plan.now)? {
+                return Ok(if earlier.request == retry.request {
+                    Checkout::Replay(earlier.answer)
+                } else {
+                    Checkout::Mismatch
+                });
+            }
+        }
+        let result = place_order(tx, plan)?;
+        let answer = answer(&result);
+        if let Some(retry) = &plan.retry {
+            let record = IdemRecord {
+                request: retry.request.clone(),
+                answer: answer.clone(),
+                created_at: plan.now,
+            };
+            let bytes = encode(&record).or_else(abort)?;
+            tx.raw_insert(IDEMPOTENCY, &idem_key(plan.user_id, &retry.key), &bytes)?;
+        }
+        Ok(Checkout::Ran { result, answer })
+    })
+    .await
+}
+
+/// Checks the cart, in SPEC's order (empty cart, address, stock, amount), and writes the
+/// order; a refusal comes back as the inner error with nothing written.
+fn place_order(tx: &Tx<'_>, plan: &Plan) -> TxResult<Result<Outcome, StoreError>> {
+    let cart = cart::store::cart_tx(tx, plan.user_id)?;
+    let mut lines = Vec::new();
+    for line in &cart.lines {
+        if let Some(p) = tx
+            .get::<Product>(line.product_id)?
+            .filter(|p| p.archived_at.is_none())
+        {
+            lines.push((line.clone(), p));
+        }
+    }
+    if lines.is_empty() {
+        return Ok(Err(StoreError::EmptyCart));
+    }
+    let Some(address) = shipping::store::user_address(tx, plan.user_id, plan.address_id)? else {
+        return Ok(Err(StoreError::NotFound("Shipping address")));
+    };
+    if let Some((_, p)) = lines.iter().find(|(l, p)| l.quantity > p.stock_quantity) {
+        return Ok(Err(StoreError::OutOfStock {
+            product_id: p.id,
+            title: p.title.clone(),
+            left: p.stock_quantity,
+        }));
+    }
+    let total: i64 = lines.iter().map(|(l, p)| l.quantity * p.price).sum();
+    if plan.amount.is_some_and(|a| a != total) {
+        return Ok(Err(StoreError::AmountMismatch { total }));
+    }
+
+    let order_id = tx.next_id(ORDERS)?;
+    let first_item = tx.next_ids(ORDER_ITEMS, lines.len() as u64)?;
+    let items = lines
+        .iter()
+        .zip(first_item..)
+        .map(|((l, p), id)| OrderItem {
+            id,
+            product_id: p.id,
+            title: p.title.clone(),
+            quantity: l.quantity,
+            price: p.price,
+        })
+        .collect();
+    let paid = plan.charge.success;
+    let mut order = Order {
+        id: order_id,
+        user_id: plan.user_id,
+        status: OrderStatus::Confirmed,
+        total_price: total,
+        created_at: plan.now,
+        updated_at: plan.now,
+        shipping_address_id: address.id,
+        address: address.fields,
+        items,
+        payment_id: tx.next_id(PAYMENTS)?,
+    };
+    let mut payment = Payment {
+        id: order.payment_id,
+        order_id,
+        user_id: plan.user_id,
+        amount: total,
+        status: PaymentStatus::Success,
+        payment_gateway: plan.gateway.to_string(),
+        transaction_id: plan.charge.transaction_id.clone(),
+        is_paid: true,
+        created_at: plan.now,
+    };
+    tx.link(ORDERS_BY_USER, plan.user_id, order_id)?;
+    tx.link(PAYMENTS_BY_USER, plan.user_id, payment.id)?;
+    for (line, p) in &lines {
+        product::store::mark_referenced(tx, p.id)?;
+        if paid {
+            product::store::change_stock(tx, p.id, -line.quantity)?;
+        }
+    }
+    if !paid {
+        order.status = OrderStatus::PaymentFailed;
+        payment.status = PaymentStatus::Failed;
+        payment.is_paid = false;
+        tx.put(order.id, &order)?;
+        tx.put(payment.id, &payment)?;
+        return Ok(Ok(Outcome::PaymentFailed { order, payment }));
+    }
+    tx.put(order.id, &order)?;
+    tx.put(payment.id, &payment)?;
+    let shipping = shipping::store::start(tx, tx.next_id(SHIPPING)?, order_id, plan.now)?;
+    cart::store::clear(tx, plan.user_id)?;
+    let mail = Mail {
+        id: tx.next_id(mail::model::OUTBOX)?,
+        ..confirmation(&order, plan)
+    };
+    mail::store::put(tx, &mail)?;
+    Ok(Ok(Outcome::Confirmed {
+        order,
+        payment,
+        shipping,
+        mail,
+    }))
+}
+
+fn confirmation(order: &Order, plan: &Plan) -> Mail {
+    let letter = mail::order_confirmation(&OrderSummary {
+        shop: &plan.shop,
+        currency: &plan.currency,
+        name: &plan.name,
+        order_id: order.id,
+        lines: order
+            .items
+            .iter()
+            .map(|i| OrderLine {
+                quantity: i.quantity,
+                title: &i.title,
+                price: i.price,
+            })
+            .collect(),
+        total: order.total_price,
+    });
+    mail::addressed(&plan.email, letter, None, plan.now)
+}
+
+fn idem_key(user_id: u64, key: &str) -> Vec<u8> {
+    let mut k = id_key(user_id).to_vec();
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+fn expired(record: &IdemRecord, now: i64) -> bool {
+    now - record.created_at >= IDEMPOTENCY_MICROS
+}
+
+/// The record of a key, unless it is older than 24 hours.
+fn live_record(tx: &Tx<'_>, key: &[u8], now: i64) -> TxResult<Option<IdemRecord>> {
+    match tx.raw_get(IDEMPOTENCY, key)? {
+        Some(bytes) => {
+            let record: IdemRecord = crate::db::decode(&bytes).or_else(abort)?;
+            Ok((!expired(&record, now)).then_some(record))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Removes idempotency records older than 24 hours; answers how many.
+pub fn purge_expired_keys(db: &Db, now: i64) -> StoreResult<u64> {
+    db.retain(IDEMPOTENCY, |_, v| {
+        crate::db::decode::<IdemRecord>(v).is_ok_and(|r| !expired(&r, now))
+    })
+}
+
+/// The checkout's schema upgrades.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    from: 2,
+    run: answers_only,
+}];
+
+/// An idempotency record as schema 2 kept it.
+#[derive(Deserialize)]
+struct IdemRecordV1 {
+    request: String,
+    state: IdemStateV1,
+    created_at: i64,
+}
+
+#[derive(Deserialize)]
+enum IdemStateV1 {
+    Running,
+    Done { status: u16, body: String },
+}
+
+/// Schema 2 to 3: an idempotency record is the answer alone. A record left "running"
+/// belonged to a request the stopped server never finished; it goes, so a retry runs.
+fn answers_only(db: &Db) -> StoreResult<()> {
+    let unfinished = |v: &[u8]| match v.split_first() {
+        Some((1, body)) => !matches!(
+            migrate::decode_body(body),
+            Ok(IdemRecordV1 {
+                state: IdemStateV1::Done { .. },
+                ..
+            })
+        ),
+        _ => false,
+    };
+    db.retain(IDEMPOTENCY, |_, v| !unfinished(v))?;
+    migrate::rewrite_tree(db, IDEMPOTENCY, 1, |body| {
+        let r: IdemRecordV1 = migrate::decode_body(body)?;
+        let IdemStateV1::Done { status, body } = r.state else {
+            return Err(StoreError::Storage("a running idempotency record".into()));
+        };
+        encode(&IdemRecord {
+            request: r.request,
+            answer: Answer { status, body },
+            created_at: r.created_at,
+        })
+    })?;
+    Ok(())
+}

@@ -1,0 +1,5 @@
+//! Reviews of products, by customers with a confirmed order of the product.
+
+pub mod model;
+pub mod routes;
+pub mod store;

@@ -1,0 +1,250 @@
+//! Shipping: stored records and API shapes.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::core::time::rfc3339;
+use crate::db::Record;
+use crate::http::{FieldError, Validate};
+
+pub const ADDRESSES: &str = "addresses";
+pub const ADDRESSES_BY_USER: &str = "addresses_by_user";
+/// Keyed by order id.
+pub const SHIPPING: &str = "shipping";
+
+pub const TREES: &[&str] = &[ADDRESSES, ADDRESSES_BY_USER, SHIPPING];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AddressFields {
+    pub name: String,
+    pub phone: String,
+    pub address_line1: String,
+    pub address_line2: String,
+    pub city: String,
+    pub state: String,
+    pub postal_code: String,
+    pub country: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Address {
+    pub id: u64,
+    pub user_id: u64,
+    pub fields: AddressFields,
+    /// Deleted addresses stay stored for the orders that point at them.
+    pub deleted: bool,
+}
+
+impl Record for Address {
+    const TREE: &'static str = ADDRESSES;
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct AddressOut {
+    pub id: u64,
+    pub user_id: u64,
+    pub name: String,
+    pub phone: String,
+    pub address_line1: String,
+    pub address_line2: String,
+    pub city: String,
+    pub state: String,
+    pub postal_code: String,
+    pub country: String,
+}
+
+impl From<&Address> for AddressOut {
+    fn from(a: &Address) -> Self {
+        let f = a.fields.clone();
+        AddressOut {
+            id: a.id,
+            user_id: a.user_id,
+            name: f.name,
+            phone: f.phone,
+            address_line1: f.address_line1,
+            address_line2: f.address_line2,
+            city: f.city,
+            state: f.state,
+            postal_code: f.postal_code,
+            country: f.country,
+        }
+    }
+}
+
+/// An address as sent: all fields optional so that PATCH can send a part; POST and PUT
+/// need `address_line1`, `city`, `state`, `postal_code` (or `pin_code`) and `country`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct AddressIn {
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub address_line1: Option<String>,
+    pub address_line2: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    #[serde(alias = "pin_code")]
+    pub postal_code: Option<String>,
+    pub country: Option<String>,
+}
+
+impl Validate for AddressIn {
+    fn validate(&self, errors: &mut Vec<FieldError>) {
+        for (name, value, max) in [
+            ("name", &self.name, 100),
+            ("phone", &self.phone, 40),
+            ("address_line1", &self.address_line1, 200),
+            ("address_line2", &self.address_line2, 200),
+            ("city", &self.city, 100),
+            ("state", &self.state, 100),
+            ("postal_code", &self.postal_code, 20),
+            ("country", &self.country, 100),
+        ] {
+            if value
+                .as_ref()
+                .is_some_and(|v| v.chars().count() > max || v.chars().any(char::is_control))
+            {
+                errors.push(FieldError::body(name, format!("At most {max} characters")));
+            }
+        }
+    }
+}
+
+impl AddressIn {
+    /// The full address this body makes on top of `base` (PATCH) or alone (POST, PUT).
+    pub fn apply(&self, base: Option<&AddressFields>) -> Result<AddressFields, Vec<FieldError>> {
+        let pick = |v: &Option<String>, old: Option<&String>| {
+            v.as_ref()
+                .map(|s| s.trim().to_string())
+                .or_else(|| old.cloned())
+                .unwrap_or_default()
+        };
+        let f = AddressFields {
+            name: pick(&self.name, base.map(|b| &b.name)),
+            phone: pick(&self.phone, base.map(|b| &b.phone)),
+            address_line1: pick(&self.address_line1, base.map(|b| &b.address_line1)),
+            address_line2: pick(&self.address_line2, base.map(|b| &b.address_line2)),
+            city: pick(&self.city, base.map(|b| &b.city)),
+            state: pick(&self.state, base.map(|b| &b.state)),
+            postal_code: pick(&self.postal_code, base.map(|b| &b.postal_code)),
+            country: pick(&self.country, base.map(|b| &b.country)),
+        };
+        let mut errors = Vec::new();
+        for (name, value) in [
+            ("address_line1", &f.address_line1),
+            ("city", &f.city),
+            ("state", &f.state),
+            ("postal_code", &f.postal_code),
+            ("country", &f.country),
+        ] {
+            if value.is_empty() {
+                errors.push(FieldError::new("body", name, "Field required", "missing"));
+            }
+        }
+        if errors.is_empty() {
+            Ok(f)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ShipState {
+    Pending,
+    Processing,
+    Shipped,
+    Delivered,
+    Cancelled,
+}
+
+impl ShipState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShipState::Pending => "pending",
+            ShipState::Processing => "processing",
+            ShipState::Shipped => "shipped",
+            ShipState::Delivered => "delivered",
+            ShipState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn cancellable(self) -> bool {
+        matches!(self, ShipState::Pending | ShipState::Processing)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Shipping {
+    pub id: u64,
+    pub order_id: u64,
+    pub status: ShipState,
+    pub updated_at: i64,
+    /// Oldest first, beginning with the `pending` that checkout wrote.
+    pub history: Vec<(ShipState, i64)>,
+}
+
+impl Record for Shipping {
+    const TREE: &'static str = SHIPPING;
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct HistoryOut {
+    pub status: ShipState,
+    pub at: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ShippingOut {
+    pub id: u64,
+    pub order_id: u64,
+    pub status: ShipState,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ShippingWithHistory {
+    pub id: u64,
+    pub order_id: u64,
+    pub status: ShipState,
+    pub updated_at: String,
+    pub history: Vec<HistoryOut>,
+}
+
+impl From<&Shipping> for ShippingOut {
+    fn from(s: &Shipping) -> Self {
+        ShippingOut {
+            id: s.id,
+            order_id: s.order_id,
+            status: s.status,
+            updated_at: rfc3339(s.updated_at),
+        }
+    }
+}
+
+impl From<&Shipping> for ShippingWithHistory {
+    fn from(s: &Shipping) -> Self {
+        ShippingWithHistory {
+            id: s.id,
+            order_id: s.order_id,
+            status: s.status,
+            updated_at: rfc3339(s.updated_at),
+            history: s
+                .history
+                .iter()
+                .map(|(status, at)| HistoryOut {
+                    status: *status,
+                    at: rfc3339(*at),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct StatusIn {
+    pub status: ShipState,
+}
+
+impl Validate for StatusIn {}
