@@ -398,3 +398,20 @@ pub async fn raw_checkout(
         res.into_json().await.unwrap_or(Value::Null),
     )
 }
+
+/// The variable that replays a randomised test: `SHOPBOX_TEST_SEED=<n>`.
+pub const SEED_VAR: &str = "SHOPBOX_TEST_SEED";
+
+/// The random source of a randomised test: seeded from `SHOPBOX_TEST_SEED` when set, else
+/// from entropy; the seed is printed first so that a failure can be replayed.
+pub fn seeded_rng(test: &str) -> (u64, rand::rngs::StdRng) {
+    use rand::SeedableRng;
+    let seed = match std::env::var(SEED_VAR) {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{SEED_VAR} must be a number, not {v:?}")),
+        Err(_) => rand::random(),
+    };
+    eprintln!("{test}: {SEED_VAR}={seed} replays this run's random choices");
+    (seed, rand::rngs::StdRng::seed_from_u64(seed))
+}
