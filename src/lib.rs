@@ -134,6 +134,7 @@ fn documented_modules(
         ("/api/payments", payment::routes::routes(settings)),
         ("/api/shippings", shipping::routes::routes(settings)),
         ("/api/shippings", order::routes::status_routes(settings)),
+        ("/api/admin", web::admin_api::routes(settings)),
     ]
 }
 

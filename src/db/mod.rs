@@ -313,6 +313,20 @@ impl Db {
         .collect()
     }
 
+    /// Records newest id first for as long as `keep` accepts them: the first one refused
+    /// ends the walk, so only the records kept (and one more) are decoded.
+    pub fn newest_while<R: Record>(&self, mut keep: impl FnMut(&R) -> bool) -> StoreResult<Vec<R>> {
+        let mut out = Vec::new();
+        for kv in self.tree(R::TREE)?.iter().rev() {
+            let record: R = self.decode_counted(&kv?.1)?;
+            if !keep(&record) {
+                break;
+            }
+            out.push(record);
+        }
+        Ok(out)
+    }
+
     /// How many entries a tree holds (counts every entry: use on small trees or rarely).
     pub fn tree_len(&self, tree: &str) -> StoreResult<usize> {
         Ok(self.tree(tree)?.len())

@@ -96,6 +96,21 @@ pub fn all_orders(db: &Db) -> StoreResult<Vec<Order>> {
     db.scan(KeyOrder::Descending)
 }
 
+/// Orders placed at or after `since`, newest first. Order ids grow with time, so the walk
+/// stops at the first older order instead of reading every order of the shop.
+pub fn orders_since(db: &Db, since: i64) -> StoreResult<Vec<Order>> {
+    db.newest_while(|o: &Order| o.created_at >= since)
+}
+
+/// The `n` newest orders.
+pub fn latest_orders(db: &Db, n: usize) -> StoreResult<Vec<Order>> {
+    let mut taken = 0;
+    db.newest_while(|_: &Order| {
+        taken += 1;
+        taken <= n
+    })
+}
+
 /// Whether a user has a confirmed order of a product (may review it).
 pub fn has_confirmed_purchase(db: &Db, user_id: u64, product_id: u64) -> StoreResult<bool> {
     for id in user_order_ids(db, user_id)? {

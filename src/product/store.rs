@@ -871,6 +871,21 @@ fn filter_sort_page(
     Ok(page.page_of(decode_ids(db, &ids)?, total))
 }
 
+/// Live products with at most `at_most` in stock, fewest first (then oldest), at most
+/// `limit` of them: found in the listing facets, so only those shown are decoded.
+pub fn low_stock(db: &Db, at_most: i64, limit: usize) -> StoreResult<Vec<Product>> {
+    let mut low = Vec::new();
+    for kv in db.entries(PRODUCTS_LIVE, KeyOrder::Ascending)? {
+        let (key, value) = kv?;
+        if let Some(f) = Facet::decode(&value).filter(|f| f.stock <= at_most) {
+            low.push((f.stock, u64::MAX - key_id(&key)));
+        }
+    }
+    low.sort_unstable();
+    let ids: Vec<u64> = low.iter().take(limit).map(|l| l.1).collect();
+    decode_ids(db, &ids)
+}
+
 fn price_of_key(k: &[u8]) -> i64 {
     (key_id(k) ^ (1u64 << 63)) as i64
 }

@@ -1,90 +1,24 @@
-//! What is served beyond the API routes: the shop's page, embedded assets, health,
-//! metrics, shop details, and the OpenAPI document with Swagger UI.
+//! What is served beyond the domain APIs: the storefront and dashboard pages with their
+//! assets, the dashboard's admin API, health, metrics, shop details, and the OpenAPI
+//! document with Swagger UI.
 
-use rocket::http::{ContentType, Header, Status};
-use rocket::response::content::RawHtml;
+pub mod admin_api;
+pub mod assets;
+pub mod pages;
+
+use rocket::http::{ContentType, Status};
 use rocket::serde::json::Json;
-use rocket::{get, Request, Response, State};
+use rocket::{get, State};
 use rocket_okapi::okapi::openapi3::{Components, Info, OpenApi};
 use rocket_okapi::settings::OpenApiSettings;
 use rocket_okapi::swagger_ui::{make_swagger_ui, SwaggerUIConfig};
 use rocket_okapi::{openapi, openapi_get_routes_spec};
-use rust_embed::RustEmbed;
 use schemars::JsonSchema;
 use serde::Serialize;
-use std::borrow::Cow;
-use std::io::Cursor;
-use std::path::PathBuf;
 
 use crate::http::AppState;
 
-#[derive(RustEmbed)]
-#[folder = "static/"]
-struct Assets;
-
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// An embedded file with its type and an ETag from its embedded hash.
-pub struct Asset {
-    body: Cow<'static, [u8]>,
-    content_type: ContentType,
-    etag: String,
-}
-
-impl<'r> rocket::response::Responder<'r, 'static> for Asset {
-    fn respond_to(self, req: &'r Request<'_>) -> rocket::response::Result<'static> {
-        let fresh = req
-            .headers()
-            .get("If-None-Match")
-            .any(|tag| tag == self.etag);
-        let mut res = Response::build();
-        res.header(Header::new("ETag", self.etag))
-            .header(Header::new("Cache-Control", "public, max-age=3600"));
-        if fresh {
-            res.status(Status::NotModified);
-        } else {
-            res.header(self.content_type)
-                .sized_body(self.body.len(), Cursor::new(self.body));
-        }
-        res.ok()
-    }
-}
-
-fn asset(path: &str) -> Option<Asset> {
-    let file = Assets::get(path)?;
-    let content_type = path
-        .rsplit_once('.')
-        .and_then(|(_, ext)| ContentType::from_extension(ext))
-        .unwrap_or(ContentType::Binary);
-    Some(Asset {
-        etag: format!("\"{}\"", hex::encode(&file.metadata.sha256_hash()[..12])),
-        body: file.data,
-        content_type,
-    })
-}
-
-fn escape_html(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-#[get("/")]
-fn index(state: &State<AppState>) -> RawHtml<String> {
-    let page = Assets::get("index.html")
-        .map(|f| String::from_utf8_lossy(&f.data).into_owned())
-        .unwrap_or_default();
-    RawHtml(
-        page.replace("{{shop_name}}", &escape_html(&state.config.shop_name))
-            .replace("{{version}}", VERSION),
-    )
-}
-
-#[get("/static/<path..>")]
-fn static_file(path: PathBuf) -> Option<Asset> {
-    asset(path.to_str()?)
-}
 
 /// Prometheus metrics: requests by route template and status, latency histograms,
 /// domain counters.
@@ -152,7 +86,9 @@ pub fn documented_routes(settings: &OpenApiSettings) -> (Vec<rocket::Route>, Ope
 }
 
 pub fn plain_routes() -> Vec<rocket::Route> {
-    rocket::routes![index, static_file, metrics]
+    let mut routes = rocket::routes![metrics];
+    routes.extend(pages::routes());
+    routes
 }
 
 pub fn swagger_routes() -> Vec<rocket::Route> {

@@ -8,6 +8,7 @@ mod common;
 mod account;
 mod account_http;
 mod binary;
+mod browser;
 mod catalog;
 mod checkout;
 mod commerce;
