@@ -12,7 +12,6 @@ use crate::account::guard::{AdminUser, CurrentUser, RefreshCookie, ACCESS_COOKIE
 use crate::account::model::*;
 use crate::account::store::{self, NewUser, Rotation};
 use crate::core::error::{StoreError, Unique};
-use crate::core::time::now_micros;
 use crate::core::tokens::{random_token, token_hash};
 use crate::http::ratelimit::{self, Limited};
 use crate::http::{ApiError, ApiJson, ApiResult, AppState, FieldError, Message, Page, PageQuery};
@@ -81,7 +80,7 @@ async fn send_token_mail(
     letter: impl FnOnce(&str) -> Letter,
 ) -> ApiResult<()> {
     let token = random_token();
-    let now = now_micros();
+    let now = state.clock.now();
     store::issue_mail_token(
         &state.db,
         token_hash(&token),
@@ -152,7 +151,7 @@ async fn register(
             is_admin: false,
             is_verified: false,
         },
-        now_micros(),
+        state.clock.now(),
     )
     .await?;
     send_verification(state, &user).await?;
@@ -190,7 +189,7 @@ async fn login(
         store::rehash_password(&state.db, user.id, &fresh).await?;
     }
     let refresh = random_token();
-    let now = now_micros();
+    let now = state.clock.now();
     let session = store::start_session(
         &state.db,
         user.id,
@@ -226,7 +225,7 @@ async fn refresh(
         None => cookie.value()?,
     };
     let fresh = random_token();
-    let now = now_micros();
+    let now = state.clock.now();
     let rotation = store::rotate_refresh(
         &state.db,
         token_hash(&presented),
@@ -275,7 +274,7 @@ async fn update_me(
     body: ApiJson<UpdateMeIn>,
 ) -> ApiResult<Json<UserOut>> {
     let name = body.name.trim().to_string();
-    let user = store::update_user(&state.db, current.user.id, now_micros(), |u| {
+    let user = store::update_user(&state.db, current.user.id, state.clock.now(), |u| {
         u.name = name.clone();
         Ok(())
     })
@@ -329,7 +328,7 @@ async fn verify_inner(state: &AppState, token: Option<String>) -> ApiResult<Json
         &state.db,
         token_hash(&token),
         MailTokenKind::Verify,
-        now_micros(),
+        state.clock.now(),
         |u| u.is_verified = true,
     )
     .await?
@@ -390,7 +389,7 @@ async fn change_password(
         current.user.id,
         &hashed,
         Some(current.session_id),
-        now_micros(),
+        state.clock.now(),
     )
     .await?;
     Ok(Json(Message::new(
@@ -445,7 +444,7 @@ async fn send_password_reset_email(
 async fn reset_inner(state: &AppState, body: &ResetPasswordIn) -> ApiResult<Json<Message>> {
     let hash = token_hash(&body.token);
     let invalid = || ApiError::BadRequest("Invalid, expired or already used token".into());
-    let user = store::peek_mail_token(&state.db, hash, MailTokenKind::Reset, now_micros())?
+    let user = store::peek_mail_token(&state.db, hash, MailTokenKind::Reset, state.clock.now())?
         .ok_or_else(invalid)?;
     let mut errors = Vec::new();
     check_password(
@@ -458,7 +457,7 @@ async fn reset_inner(state: &AppState, body: &ResetPasswordIn) -> ApiResult<Json
         return Err(ApiError::Validation(errors));
     }
     let hashed = state.passwords.hash(&body.new_password).await?;
-    let now = now_micros();
+    let now = state.clock.now();
     store::redeem_mail_token(&state.db, hash, MailTokenKind::Reset, now, |u| {
         u.hashed_password = hashed.clone();
         u.tokens_valid_after = now;
@@ -545,7 +544,7 @@ async fn update_user(
         user_id,
         body.is_admin,
         body.is_active,
-        now_micros(),
+        state.clock.now(),
     )
     .await?;
     Ok(Json(UserOut::from(&user)))

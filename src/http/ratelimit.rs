@@ -84,7 +84,18 @@ impl RateLimiter {
         limit: u32,
         window: Duration,
     ) -> Result<(), u64> {
-        let now = Instant::now();
+        self.hit_at(bucket, ip, limit, window, Instant::now())
+    }
+
+    /// `hit` at a given moment (tests inject the time).
+    fn hit_at(
+        &self,
+        bucket: &'static str,
+        ip: IpAddr,
+        limit: u32,
+        window: Duration,
+        now: Instant,
+    ) -> Result<(), u64> {
         let mut windows = self.windows.lock().map_err(|_| 1u64)?;
         if windows.len() > 100_000 {
             windows.retain(|_, (_, start)| now.duration_since(*start) < Duration::from_secs(3600));
@@ -200,13 +211,20 @@ mod tests {
     fn windows_limit_and_reset() {
         let limiter = RateLimiter::default();
         let ip: IpAddr = "10.1.2.3".parse().unwrap();
-        let window = Duration::from_millis(50);
-        assert!(limiter.hit("x", ip, 2, window).is_ok());
-        assert!(limiter.hit("x", ip, 2, window).is_ok());
-        assert!(limiter.hit("x", ip, 2, window).is_err());
-        assert!(limiter.hit("y", ip, 2, window).is_ok());
-        std::thread::sleep(window);
-        assert!(limiter.hit("x", ip, 2, window).is_ok());
+        let other: IpAddr = "10.1.2.4".parse().unwrap();
+        let window = MINUTE;
+        let start = Instant::now();
+        let at = |secs: u64| start + Duration::from_secs(secs);
+        assert_eq!(limiter.hit_at("x", ip, 2, window, at(0)), Ok(()));
+        assert_eq!(limiter.hit_at("x", ip, 2, window, at(10)), Ok(()));
+        assert_eq!(limiter.hit_at("x", ip, 2, window, at(20)), Err(40));
+        assert_eq!(limiter.hit_at("y", ip, 2, window, at(20)), Ok(()));
+        assert_eq!(limiter.hit_at("x", other, 2, window, at(20)), Ok(()));
+        assert_eq!(limiter.hit_at("x", ip, 2, window, at(59)), Err(1));
+        // A new window begins a full window after the first hit.
+        assert_eq!(limiter.hit_at("x", ip, 2, window, at(60)), Ok(()));
+        assert_eq!(limiter.hit_at("x", ip, 2, window, at(61)), Ok(()));
+        assert_eq!(limiter.hit_at("x", ip, 2, window, at(62)), Err(58));
     }
 
     #[test]
