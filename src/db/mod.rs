@@ -41,6 +41,11 @@ impl Schema {
         self
     }
 
+    /// Every tree of the schema (tests read them all to see what is stored).
+    pub fn tree_names(&self) -> &[&'static str] {
+        &self.trees
+    }
+
     /// The schema version this build writes: one past its last upgrade step.
     pub fn version(&self) -> u32 {
         self.steps.iter().map(|s| s.from + 1).max().unwrap_or(1)

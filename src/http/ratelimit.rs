@@ -205,13 +205,19 @@ mod tests {
     fn windows_limit_and_reset() {
         let limiter = RateLimiter::default();
         let ip: IpAddr = "10.1.2.3".parse().unwrap();
-        let window = Duration::from_secs(60);
-        let t0 = 1_000_000_000;
-        assert!(limiter.hit("x", ip, 2, window, t0).is_ok());
-        assert!(limiter.hit("x", ip, 2, window, t0 + 1).is_ok());
-        assert_eq!(limiter.hit("x", ip, 2, window, t0 + 30_000_000), Err(30));
-        assert!(limiter.hit("y", ip, 2, window, t0 + 30_000_000).is_ok());
-        assert!(limiter.hit("x", ip, 2, window, t0 + 60_000_000).is_ok());
+        let other: IpAddr = "10.1.2.4".parse().unwrap();
+        let window = MINUTE;
+        let at = |secs: i64| 1_000_000_000 + secs * 1_000_000;
+        assert_eq!(limiter.hit("x", ip, 2, window, at(0)), Ok(()));
+        assert_eq!(limiter.hit("x", ip, 2, window, at(10)), Ok(()));
+        assert_eq!(limiter.hit("x", ip, 2, window, at(20)), Err(40));
+        assert_eq!(limiter.hit("y", ip, 2, window, at(20)), Ok(()));
+        assert_eq!(limiter.hit("x", other, 2, window, at(20)), Ok(()));
+        assert_eq!(limiter.hit("x", ip, 2, window, at(59)), Err(1));
+        // A new window begins a full window after the first hit.
+        assert_eq!(limiter.hit("x", ip, 2, window, at(60)), Ok(()));
+        assert_eq!(limiter.hit("x", ip, 2, window, at(61)), Ok(()));
+        assert_eq!(limiter.hit("x", ip, 2, window, at(62)), Err(58));
     }
 
     #[test]

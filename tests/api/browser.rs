@@ -2,8 +2,9 @@
 //! CSP, cache headers, the verify link, the dashboard's admin API); then in a real browser
 //! (headless Chromium over WebDriver, the real binary), the flows a customer and an admin
 //! go through. A failing browser test saves a screenshot under
-//! `target/browser-failures/`; the passing ones refresh the README's pictures in
-//! `docs/screenshots/`.
+//! `target/browser-failures/`; the passing ones take the README's pictures into
+//! `target/screenshots/`, and into `docs/screenshots/` when `SHOPBOX_README_PICTURES=1`
+//! (so a test run leaves the work tree as it was).
 
 use crate::common::{self, free_port, http, PASSWORD};
 
@@ -1013,12 +1014,20 @@ impl Page {
         self.c.set_window_size(w, h).await.say()
     }
 
-    /// A picture of the page for the README.
+    /// A picture of the page for the README: always under `target/screenshots/`, and in
+    /// `docs/screenshots/` when asked to refresh the README's pictures.
     async fn picture(&self, name: &str) -> R {
         let png = self.c.screenshot().await.say()?;
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
-        std::fs::create_dir_all(&dir).say()?;
-        std::fs::write(dir.join(format!("{name}.png")), png).say()
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut dirs = vec![root.join("target/screenshots")];
+        if std::env::var_os("SHOPBOX_README_PICTURES").is_some_and(|v| v == "1") {
+            dirs.push(root.join("docs/screenshots"));
+        }
+        for dir in dirs {
+            std::fs::create_dir_all(&dir).say()?;
+            std::fs::write(dir.join(format!("{name}.png")), &png).say()?;
+        }
+        Ok(())
     }
 
     /// The page is no wider than the window: nothing scrolls sideways at phone width.
