@@ -1,0 +1,4 @@
+//! The mail store: one interface over the storage engines.
+
+mod sled;
+pub use self::sled::*;

@@ -1,0 +1,4 @@
+//! The review store: one interface over the storage engines.
+
+mod sled;
+pub use self::sled::*;
