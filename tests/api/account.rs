@@ -86,6 +86,7 @@ async fn stored_hash_is_an_owasp_argon2id_phc_string() {
     let t = app().await;
     register(&t, "hash@example.com").await;
     let user = shopbox::account::store::user_by_email(&state(&t).db, "hash@example.com")
+        .await
         .unwrap()
         .unwrap();
     let parsed = argon2::PasswordHash::new(&user.hashed_password).unwrap();
@@ -419,7 +420,7 @@ async fn change_password_ends_other_sessions_and_voids_mail_tokens() {
         json!({"email": "cp@example.com"}),
     )
     .await;
-    let reset_token = last_link_token(&t, "cp@example.com");
+    let reset_token = last_link_token(&t, "cp@example.com").await;
 
     let (status, body) = send(
         &t,
@@ -511,7 +512,9 @@ async fn forgot_password_never_tells_whether_the_email_exists() {
     )
     .await;
     assert_eq!(alias, unknown);
-    let mails = shopbox::mail::store::latest(&state(&t).db, Some("ghost@example.com"), 5).unwrap();
+    let mails = shopbox::mail::store::latest(&state(&t).db, Some("ghost@example.com"), 5)
+        .await
+        .unwrap();
     assert!(mails.is_empty());
 }
 
@@ -526,13 +529,15 @@ async fn reset_password_is_single_use_and_ends_every_session() {
         json!({"email": "rp@example.com"}),
     )
     .await;
-    let mails = shopbox::mail::store::latest(&state(&t).db, Some("rp@example.com"), 1).unwrap();
+    let mails = shopbox::mail::store::latest(&state(&t).db, Some("rp@example.com"), 1)
+        .await
+        .unwrap();
     let link = mails[0].link.clone().unwrap();
     assert!(
         link.starts_with("http://127.0.0.1:8000/reset-password?token="),
         "{link}"
     );
-    let token = last_link_token(&t, "rp@example.com");
+    let token = last_link_token(&t, "rp@example.com").await;
     assert!(token.len() >= 32);
 
     let (status, _) = post_json(
@@ -584,7 +589,7 @@ const MINUTE_MICROS: i64 = 60 * 1_000_000;
 async fn forgot(t: &TestApp, email: &str) -> String {
     let (status, _) = post_json(t, "/api/account/forgot-password", json!({"email": email})).await;
     assert_eq!(status, Status::Accepted);
-    last_link_token(t, email)
+    last_link_token(t, email).await
 }
 
 async fn reset(t: &TestApp, token: &str, password: &str) -> (Status, Value) {
@@ -620,7 +625,7 @@ async fn reset_links_last_exactly_thirty_minutes() {
 async fn a_reset_voids_every_older_mail_token() {
     let t = app().await;
     register(&t, "void@example.com").await;
-    let verify = last_link_token(&t, "void@example.com");
+    let verify = last_link_token(&t, "void@example.com").await;
     let older = forgot(&t, "void@example.com").await;
     let newer = forgot(&t, "void@example.com").await;
     assert_ne!(older, newer);
@@ -683,7 +688,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 async fn plain_tokens_are_nowhere_in_storage_only_their_hashes() {
     let t = app().await;
     register(&t, "plain@example.com").await;
-    let verify = last_link_token(&t, "plain@example.com");
+    let verify = last_link_token(&t, "plain@example.com").await;
     let (access, refresh, _) = login(&t, "plain@example.com", PASSWORD).await;
     let (status, _) = post_json(
         &t,
@@ -692,10 +697,10 @@ async fn plain_tokens_are_nowhere_in_storage_only_their_hashes() {
     )
     .await;
     assert_eq!(status, Status::Accepted);
-    let reset = last_link_token(&t, "plain@example.com");
+    let reset = last_link_token(&t, "plain@example.com").await;
     assert_ne!(reset, verify);
 
-    let db = &state(&t).db;
+    let db = common::sled(&t);
     // The outbox keeps each mail with its link: SPEC.md makes it the delivery channel
     // when no SMTP server is configured.
     let outbox = shopbox::mail::model::OUTBOX;
@@ -729,7 +734,7 @@ async fn plain_tokens_are_nowhere_in_storage_only_their_hashes() {
 async fn email_verification_link_verifies_once() {
     let t = app().await;
     register(&t, "v@example.com").await;
-    let token = last_link_token(&t, "v@example.com");
+    let token = last_link_token(&t, "v@example.com").await;
     let res = t
         .client
         .get(format!("/api/account/verify?token={token}"))
@@ -759,7 +764,7 @@ async fn email_verification_link_verifies_once() {
 async fn verify_request_sends_a_new_link() {
     let t = app().await;
     let token = customer(&t, "vr@example.com").await;
-    let first = last_link_token(&t, "vr@example.com");
+    let first = last_link_token(&t, "vr@example.com").await;
     let (status, body) = send(
         &t,
         Method::Post,
@@ -769,7 +774,7 @@ async fn verify_request_sends_a_new_link() {
     )
     .await;
     assert_eq!(status, Status::Accepted, "{body}");
-    let second = last_link_token(&t, "vr@example.com");
+    let second = last_link_token(&t, "vr@example.com").await;
     assert_ne!(first, second);
     let res = t
         .client

@@ -410,7 +410,9 @@ async fn checkout_writes_everything_and_answers_failures_in_order() {
     assert_eq!(stock(&t, mug).await, 8);
     let (_, cart) = send(&t, Method::Get, "/api/carts", Some(&ann), None).await;
     assert_eq!(cart["items"], json!([]));
-    let mails = shopbox::mail::store::latest(&state(&t).db, Some("ann@example.com"), 1).unwrap();
+    let mails = shopbox::mail::store::latest(&state(&t).db, Some("ann@example.com"), 1)
+        .await
+        .unwrap();
     assert!(mails[0].subject.contains("order"), "{}", mails[0].subject);
 
     // The address copy survives the address.
@@ -793,7 +795,9 @@ async fn cancel_and_shipping_moves_follow_the_rules() {
     .await;
     assert_eq!(status, Status::Ok, "cancelled again changes nothing");
     assert_eq!(stock(&t, lamp).await, 8);
-    let mails = shopbox::mail::store::latest(&state(&t).db, Some("ann@example.com"), 20).unwrap();
+    let mails = shopbox::mail::store::latest(&state(&t).db, Some("ann@example.com"), 20)
+        .await
+        .unwrap();
     assert!(mails.iter().any(|m| m.subject.contains("delivered")));
 }
 
@@ -928,7 +932,7 @@ async fn reviews_need_a_confirmed_order_and_keep_ratings() {
     )
     .await;
     assert_eq!(p["rating_count"], 0);
-    assert!(shopbox::product::store::check_indexes(&state(&t).db)
+    assert!(shopbox::product::store::check_indexes(common::sled(&t))
         .unwrap()
         .is_empty());
 }
@@ -979,5 +983,6 @@ async fn idempotency_keys_replay_refuse_other_bodies_and_expire() {
     assert_eq!((status, replayed), (Status::Created, None));
     assert_ne!(third["id"], first["id"]);
     st.clock.advance(24 * 3600 * 1_000_000 + 1);
-    assert!(shopbox::checkout::store::purge_expired_keys(&st.db, st.clock.now()).unwrap() >= 2);
+    let purged = shopbox::checkout::store::purge_expired_keys(&st.db, st.clock.now()).await;
+    assert!(purged.unwrap() >= 2);
 }
