@@ -417,7 +417,7 @@ fn restore_into(
         ..Config::default()
     };
     let db = crate::open_data(&config).map_err(|e| e.0)?;
-    let check = crate::commands::check_db(&db, false)?;
+    let check = crate::commands::check_db(&db, crate::commands::Check::Report)?;
     Ok(format!(
         "restored {} database entries and {media_files} media files into {} (a backup taken {} by shopbox {}, checksum verified); check: {check}",
         trees.values().sum::<u64>(),

@@ -1,14 +1,19 @@
 //! The admin subcommands: each opens the data folder (refused while a server holds it),
 //! does one thing and returns what to print, or a one-line reason.
 
-use crate::account::model::{check_email, check_password, User};
+use crate::account::model::{check_email, check_password, Session, User};
 use crate::account::store::{self, NewUser};
 use crate::config::Config;
 use crate::core::password::hash_now;
 use crate::core::time::{now_micros, rfc3339};
-use crate::db::Db;
+use crate::db::index::{self, scan_entries, TreeEntries};
+use crate::db::{Backend, Db, StoreError, StoreResult};
 use crate::mail::model::Delivery;
 use crate::mail::sender::Mailer;
+use crate::order::model::Order;
+use crate::payment::model::Payment;
+use crate::review::model::Review;
+use crate::shipping::model::Address;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Where a long job shows its progress: bars on this terminal, or nowhere (the server's
@@ -62,12 +67,21 @@ pub fn finish_bar(bar: &ProgressBar, message: Option<&str>) {
     }
 }
 
-fn open(config: &Config) -> Result<Db, String> {
-    crate::open_data(config).map_err(|e| e.0)
+fn open(config: &Config) -> Result<Backend, String> {
+    crate::open_data(config).map(Backend::from).map_err(|e| e.0)
 }
 
-fn find(db: &Db, email: &str) -> Result<User, String> {
-    store::user_by_email(db, email)
+/// Runs a store call to its end (the commands have no runtime of their own).
+fn block<T>(f: impl std::future::Future<Output = StoreResult<T>>) -> StoreResult<T> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| StoreError::Storage(format!("cannot start a runtime: {e}")))?
+        .block_on(f)
+}
+
+fn find(db: &Backend, email: &str) -> Result<User, String> {
+    block(store::user_by_email(db, email))
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no user with the email {email}"))
 }
@@ -96,28 +110,24 @@ pub fn admin_create(
     }
     let db = open(config)?;
     let now = now_micros();
-    if let Some(user) = store::user_by_email(&db, email).map_err(|e| e.to_string())? {
+    if let Some(user) = block(store::user_by_email(&db, email)).map_err(|e| e.to_string())? {
         if let Some(password) = password(true)? {
             validate_password(&password, email)?;
-            store::set_password_blocking(
-                &db,
-                user.id,
-                &hash_now(&password).map_err(|e| e.to_string())?,
-                now,
-            )
-            .map_err(|e| e.to_string())?;
+            let hash = hash_now(&password).map_err(|e| e.to_string())?;
+            block(store::set_password(&db, user.id, &hash, None, now))
+                .map_err(|e| e.to_string())?;
         }
-        store::update_user_blocking(&db, user.id, now, |u| {
+        block(store::update_user(&db, user.id, now, |u| {
             u.is_admin = true;
             u.is_active = true;
             Ok(())
-        })
+        }))
         .map_err(|e| e.to_string())?;
         return Ok(format!("{} (id {}) is now an admin", user.email, user.id));
     }
     let password = password(false)?.ok_or("a password is needed to create a user")?;
     validate_password(&password, email)?;
-    let user = store::create_user_blocking(
+    let user = block(store::create_user(
         &db,
         NewUser {
             email: email.to_string(),
@@ -129,18 +139,26 @@ pub fn admin_create(
             is_verified: true,
         },
         now,
-    )
+    ))
     .map_err(|e| e.to_string())?;
     Ok(format!("created admin {} (id {})", user.email, user.id))
 }
 
-pub fn set_admin(config: &Config, email: &str, admin: bool) -> Result<String, String> {
+/// What an admin command makes of a user.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Admin,
+    Customer,
+}
+
+pub fn set_role(config: &Config, email: &str, role: Role) -> Result<String, String> {
+    let admin = role == Role::Admin;
     let db = open(config)?;
     let user = find(&db, email)?;
-    store::update_user_blocking(&db, user.id, now_micros(), |u| {
+    block(store::update_user(&db, user.id, now_micros(), |u| {
         u.is_admin = admin;
         Ok(())
-    })
+    }))
     .map_err(|e| e.to_string())?;
     Ok(if admin {
         format!("{} is now an admin", user.email)
@@ -159,13 +177,9 @@ pub fn reset_password(
     let user = find(&db, email)?;
     let password = password()?.ok_or("a new password is needed")?;
     validate_password(&password, &user.email)?;
-    store::set_password_blocking(
-        &db,
-        user.id,
-        &hash_now(&password).map_err(|e| e.to_string())?,
-        now_micros(),
-    )
-    .map_err(|e| e.to_string())?;
+    let hash = hash_now(&password).map_err(|e| e.to_string())?;
+    block(store::set_password(&db, user.id, &hash, None, now_micros()))
+        .map_err(|e| e.to_string())?;
     Ok(format!(
         "password of {} changed; all their sessions have ended",
         user.email
@@ -182,7 +196,7 @@ fn yes_no(b: bool) -> &'static str {
 
 pub fn users_list(config: &Config) -> Result<String, String> {
     let db = open(config)?;
-    let users = store::list_users(&db, None).map_err(|e| e.to_string())?;
+    let users = block(store::list_users(&db, None)).map_err(|e| e.to_string())?;
     let email_width = users
         .iter()
         .map(|u| u.email.len())
@@ -221,12 +235,12 @@ pub fn outbox(config: &Config, to: Option<&str>, limit: usize) -> Result<String,
 
 /// The latest mails with their links and where their delivery stands.
 pub fn outbox_report(
-    db: &Db,
+    db: &Backend,
     config: &Config,
     to: Option<&str>,
     limit: usize,
 ) -> Result<String, String> {
-    let mails = crate::mail::store::latest(db, to, limit).map_err(|e| e.to_string())?;
+    let mails = block(crate::mail::store::latest(db, to, limit)).map_err(|e| e.to_string())?;
     if mails.is_empty() {
         return Ok("the outbox is empty".into());
     }
@@ -290,28 +304,47 @@ pub async fn mail_test(config: &Config, to: &str) -> Result<String, String> {
     }
 }
 
-/// Verifies every index against its records; with `repair`, rebuilds the catalog's.
-pub fn check(config: &Config, repair: bool) -> Result<String, String> {
-    check_db(&open(config)?, repair)
+/// What `check` does about the problems it finds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    Report,
+    Repair,
+}
+
+/// What every index of the shop should hold, from the records, as each record type
+/// describes its entries.
+fn expected_indexes(db: &Db) -> StoreResult<TreeEntries> {
+    let mut out = crate::product::store::expected_entries(db)?;
+    out.extend(scan_entries::<User>(db)?);
+    out.extend(scan_entries::<Session>(db)?);
+    out.extend(scan_entries::<Review>(db)?);
+    out.extend(scan_entries::<Address>(db)?);
+    out.extend(scan_entries::<Order>(db)?);
+    out.extend(scan_entries::<Payment>(db)?);
+    Ok(out)
+}
+
+/// Verifies every index against its records; with `Check::Repair`, rebuilds them.
+pub fn check(config: &Config, mode: Check) -> Result<String, String> {
+    check_db(&crate::open_data(config).map_err(|e| e.0)?, mode)
 }
 
 /// `check` on an open database.
-pub fn check_db(db: &Db, repair: bool) -> Result<String, String> {
-    let mut problems = crate::product::store::check_indexes(db).map_err(|e| e.to_string())?;
-    problems.extend(store::check_email_index(db).map_err(|e| e.to_string())?);
+pub fn check_db(db: &Db, mode: Check) -> Result<String, String> {
+    let failed = |e: StoreError| e.to_string();
+    let problems = index::problems(db, &expected_indexes(db).map_err(failed)?).map_err(failed)?;
     if problems.is_empty() {
         return Ok("every index matches its records".into());
     }
     let report = problems.join("\n");
-    if !repair {
+    if mode == Check::Report {
         return Err(format!(
             "{} index problem(s) found; run `shopbox check --repair`:\n{report}",
             problems.len()
         ));
     }
-    crate::product::store::repair_indexes(db).map_err(|e| e.to_string())?;
-    store::repair_email_index(db).map_err(|e| e.to_string())?;
-    let left = crate::product::store::check_indexes(db).map_err(|e| e.to_string())?;
+    index::rebuild(db, expected_indexes(db).map_err(failed)?).map_err(failed)?;
+    let left = index::problems(db, &expected_indexes(db).map_err(failed)?).map_err(failed)?;
     if left.is_empty() {
         Ok(format!("repaired:\n{report}"))
     } else {

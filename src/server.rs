@@ -12,9 +12,11 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
+use crate::core::time::Clock;
+use crate::db::Backend;
 use crate::db::Db;
 use crate::mail::sender::{self, Mailer};
-use crate::{backup, checkout, core, open_data, StartError};
+use crate::{backup, checkout, open_data, AppState, StartError};
 
 /// How long the server waits for its own tasks (a mail being sent, a backup being
 /// written) once requests are done.
@@ -88,11 +90,15 @@ impl Fairing for Background {
         }
     }
 
-    async fn on_liftoff(&self, _: &Rocket<Orbit>) {
-        let mut started = vec![tokio::spawn(purge_idempotency_keys(
-            self.db.clone(),
-            self.stopping.clone(),
-        ))];
+    async fn on_liftoff(&self, rocket: &Rocket<Orbit>) {
+        let mut started = Vec::new();
+        if let Some(state) = rocket.state::<AppState>() {
+            started.push(tokio::spawn(purge_idempotency_keys(
+                state.db.clone(),
+                state.clock.clone(),
+                self.stopping.clone(),
+            )));
+        }
         if let Some(mailer) = self.mailer.lock().ok().and_then(|mut m| m.take()) {
             let mailer = Arc::new(mailer);
             tokio::spawn(check_smtp(Arc::clone(&mailer)));
@@ -132,9 +138,9 @@ async fn check_smtp(mailer: Arc<Mailer>) {
     }
 }
 
-async fn purge_idempotency_keys(db: Db, mut stopping: watch::Receiver<bool>) {
+async fn purge_idempotency_keys(db: Backend, clock: Clock, mut stopping: watch::Receiver<bool>) {
     loop {
-        match checkout::store::purge_expired_keys(&db, core::time::now_micros()) {
+        match checkout::store::purge_expired_keys(&db, clock.now()).await {
             Ok(0) => {}
             Ok(n) => tracing::info!("purged {n} idempotency keys older than 24 hours"),
             Err(e) => tracing::warn!("purging idempotency keys failed: {e}"),

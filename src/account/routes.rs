@@ -12,7 +12,6 @@ use crate::account::guard::{AdminUser, CurrentUser, RefreshCookie, ACCESS_COOKIE
 use crate::account::model::*;
 use crate::account::store::{self, NewUser, Rotation};
 use crate::core::error::{StoreError, Unique};
-use crate::core::time::now_micros;
 use crate::core::tokens::{random_token, token_hash};
 use crate::http::ratelimit::{self, Limited};
 use crate::http::{ApiError, ApiJson, ApiResult, AppState, FieldError, Message, Page, PageQuery};
@@ -66,7 +65,7 @@ fn clear_auth_cookies(jar: &CookieJar<'_>) {
 }
 
 fn new_access_token(state: &AppState, user_id: u64, session_id: u64) -> String {
-    let now = rocket::time::OffsetDateTime::now_utc().unix_timestamp();
+    let now = state.clock.now() / 1_000_000;
     state
         .jwt
         .issue(user_id, session_id, now, access_ttl_secs(state))
@@ -81,7 +80,7 @@ async fn send_token_mail(
     letter: impl FnOnce(&str) -> Letter,
 ) -> ApiResult<()> {
     let token = random_token();
-    let now = now_micros();
+    let now = state.clock.now();
     store::issue_mail_token(
         &state.db,
         token_hash(&token),
@@ -135,7 +134,7 @@ async fn register(
 ) -> ApiResult<Created<Json<UserOut>>> {
     let email = body.email.trim().to_string();
     // Refused before hashing, which is slow; the write checks again.
-    if store::user_by_email(&state.db, &email)?.is_some() {
+    if store::user_by_email(&state.db, &email).await?.is_some() {
         return Err(StoreError::Duplicate(Unique::Email).into());
     }
     let name = match &body.name {
@@ -152,7 +151,7 @@ async fn register(
             is_admin: false,
             is_verified: false,
         },
-        now_micros(),
+        state.clock.now(),
     )
     .await?;
     send_verification(state, &user).await?;
@@ -170,7 +169,7 @@ async fn login(
     jar: &CookieJar<'_>,
     body: ApiJson<LoginIn>,
 ) -> ApiResult<Json<LoginOut>> {
-    let found = store::user_by_email(&state.db, &body.email)?;
+    let found = store::user_by_email(&state.db, &body.email).await?;
     let ok = state
         .passwords
         .verify(
@@ -190,7 +189,7 @@ async fn login(
         store::rehash_password(&state.db, user.id, &fresh).await?;
     }
     let refresh = random_token();
-    let now = now_micros();
+    let now = state.clock.now();
     let session = store::start_session(
         &state.db,
         user.id,
@@ -226,7 +225,7 @@ async fn refresh(
         None => cookie.value()?,
     };
     let fresh = random_token();
-    let now = now_micros();
+    let now = state.clock.now();
     let rotation = store::rotate_refresh(
         &state.db,
         token_hash(&presented),
@@ -275,7 +274,7 @@ async fn update_me(
     body: ApiJson<UpdateMeIn>,
 ) -> ApiResult<Json<UserOut>> {
     let name = body.name.trim().to_string();
-    let user = store::update_user(&state.db, current.user.id, now_micros(), |u| {
+    let user = store::update_user(&state.db, current.user.id, state.clock.now(), |u| {
         u.name = name.clone();
         Ok(())
     })
@@ -329,7 +328,7 @@ async fn verify_inner(state: &AppState, token: Option<String>) -> ApiResult<Json
         &state.db,
         token_hash(&token),
         MailTokenKind::Verify,
-        now_micros(),
+        state.clock.now(),
         |u| u.is_verified = true,
     )
     .await?
@@ -390,7 +389,7 @@ async fn change_password(
         current.user.id,
         &hashed,
         Some(current.session_id),
-        now_micros(),
+        state.clock.now(),
     )
     .await?;
     Ok(Json(Message::new(
@@ -401,7 +400,10 @@ async fn change_password(
 const FORGOT_REPLY: &str = "If an account exists for that email, a reset link has been sent";
 
 async fn forgot_inner(state: &AppState, email: &str) -> ApiResult<Accepted<Json<Message>>> {
-    match store::user_by_email(&state.db, email)?.filter(|u| u.is_active) {
+    match store::user_by_email(&state.db, email)
+        .await?
+        .filter(|u| u.is_active)
+    {
         Some(user) => {
             let shop = &state.config.shop_name;
             send_token_mail(
@@ -445,7 +447,8 @@ async fn send_password_reset_email(
 async fn reset_inner(state: &AppState, body: &ResetPasswordIn) -> ApiResult<Json<Message>> {
     let hash = token_hash(&body.token);
     let invalid = || ApiError::BadRequest("Invalid, expired or already used token".into());
-    let user = store::peek_mail_token(&state.db, hash, MailTokenKind::Reset, now_micros())?
+    let user = store::peek_mail_token(&state.db, hash, MailTokenKind::Reset, state.clock.now())
+        .await?
         .ok_or_else(invalid)?;
     let mut errors = Vec::new();
     check_password(
@@ -458,7 +461,7 @@ async fn reset_inner(state: &AppState, body: &ResetPasswordIn) -> ApiResult<Json
         return Err(ApiError::Validation(errors));
     }
     let hashed = state.passwords.hash(&body.new_password).await?;
-    let now = now_micros();
+    let now = state.clock.now();
     store::redeem_mail_token(&state.db, hash, MailTokenKind::Reset, now, |u| {
         u.hashed_password = hashed.clone();
         u.tokens_valid_after = now;
@@ -508,7 +511,7 @@ async fn logout(
 /// Admin: users, paginated, optionally filtered by `q` (in email or name, ignoring case).
 #[openapi(tag = "Account admin")]
 #[get("/users?<q>&<page..>")]
-fn list_users(
+async fn list_users(
     state: &State<AppState>,
     _admin: AdminUser,
     q: Option<String>,
@@ -519,7 +522,7 @@ fn list_users(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let users = store::list_users(&state.db, q.as_deref())?;
+    let users = store::list_users(&state.db, q.as_deref()).await?;
     let out: Vec<UserOut> = users.iter().map(UserOut::from).collect();
     Ok(Json(pagination.slice(out)))
 }
@@ -545,7 +548,7 @@ async fn update_user(
         user_id,
         body.is_admin,
         body.is_active,
-        now_micros(),
+        state.clock.now(),
     )
     .await?;
     Ok(Json(UserOut::from(&user)))

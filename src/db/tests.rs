@@ -145,7 +145,6 @@ async fn concurrent_writers_share_flushes_and_all_persist() {
         db.group_flushes()
     );
     drop(db);
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     let db = open(dir.path());
     for i in 0..200u64 {
         assert_eq!(
@@ -247,21 +246,102 @@ fn migrations_upgrade_old_records_and_refuse_newer_folders() {
     assert!(err.to_string().contains("newer"), "{err}");
 }
 
+const DURABLE_CHILD_DIR: &str = "SHOPBOX_DURABLE_CHILD_DIR";
+const DURABLE_CHILD_NONCE: &str = "SHOPBOX_DURABLE_CHILD_NONCE";
+
+/// The child of `acknowledged_writes_survive_kill_9_and_a_change_of_runtime`: three
+/// durable writes, each on a runtime of its own, each acknowledged on stdout once `write`
+/// returned; then it waits to be killed.
 #[test]
-fn durable_writes_survive_a_change_of_runtime() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = open(dir.path());
+#[ignore = "run only as the child of acknowledged_writes_survive_kill_9_and_a_change_of_runtime"]
+fn durable_writer_child() {
+    let (Ok(dir), Ok(nonce)) = (
+        std::env::var(DURABLE_CHILD_DIR),
+        std::env::var(DURABLE_CHILD_NONCE),
+    ) else {
+        return;
+    };
+    let db = open(Path::new(&dir));
     for i in 0..3u64 {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let thing = Thing {
             id: i,
-            name: format!("r{i}"),
+            name: format!("{nonce}-{i}"),
         };
         runtime
             .block_on(db.write(|tx| put_thing(tx, &thing)))
             .unwrap();
+        drop(runtime);
+        println!("ack {i} {}", thing.name);
     }
-    assert_eq!(db.get::<Thing>(1_000_002).unwrap().unwrap().name, "r2");
+    println!("waiting");
+    // Neither dropped nor flushed again: only what `write` made durable survives the kill.
+    loop {
+        std::thread::park();
+    }
+}
+
+#[test]
+fn acknowledged_writes_survive_kill_9_and_a_change_of_runtime() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let nonce = format!("n{}", rand::random::<u64>());
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "db::tests::durable_writer_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(DURABLE_CHILD_DIR, dir.path())
+        .env(DURABLE_CHILD_NONCE, &nonce)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let (lines, read) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut acked = Vec::new();
+    // A generous bound on the event, not a measure of speed: the child needs milliseconds.
+    while let Ok(line) = read.recv_timeout(std::time::Duration::from_secs(120)) {
+        if line == "waiting" {
+            break;
+        }
+        // libtest may print its own words before the child's first line.
+        if let Some((id, name)) = line
+            .rsplit_once("ack ")
+            .and_then(|(_, rest)| rest.split_once(' '))
+        {
+            acked.push((id.parse::<u64>().unwrap(), name.to_string()));
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(acked.len(), 3, "the writer stopped early: {acked:?}");
+
+    let db = open(dir.path());
+    for (id, name) in &acked {
+        assert_eq!(name, &format!("{nonce}-{id}"));
+        let found = db.get::<Thing>(id + 1_000_000).unwrap();
+        assert_eq!(
+            found.map(|t| t.name).as_ref(),
+            Some(name),
+            "write {id} lost"
+        );
+        assert_eq!(
+            db.unique_get(NAMES, format!("name:{name}").as_bytes())
+                .unwrap(),
+            Some(*id)
+        );
+    }
 }
 
 #[tokio::test]

@@ -8,13 +8,13 @@ pub mod store;
 
 use crate::config::Config;
 use crate::db::migrate::Migration;
-use crate::db::{Db, StoreResult};
+use crate::db::{Backend, StoreResult};
 use model::{Delivery, Letter, Mail};
 
 /// The outbox's schema upgrades.
 pub const MIGRATIONS: &[Migration] = &[Migration {
     from: 3,
-    run: store::add_delivery_states,
+    run: store::sled::add_delivery_states,
 }];
 
 /// The link for a token: `links.verify` / `links.reset` is a path on `public_url` or an
@@ -114,7 +114,7 @@ pub fn addressed(to: &str, letter: Letter, link: Option<String>, now: i64) -> Ma
 
 /// Keeps a letter in the outbox, queued for delivery, and logs it.
 pub async fn send(
-    db: &Db,
+    db: &Backend,
     config: &Config,
     to: &str,
     letter: Letter,

@@ -18,7 +18,7 @@ use crate::config::{Smtp, SmtpTls};
 use crate::core::time::{now_micros, rfc3339};
 use crate::db::Db;
 use crate::mail::model::{Delivery, Mail};
-use crate::mail::store;
+use crate::mail::store::sled as store;
 
 /// How often the sender looks for due mail.
 const POLL: Duration = Duration::from_secs(1);

@@ -7,14 +7,14 @@ use rocket_okapi::settings::OpenApiSettings;
 use rocket_okapi::{openapi, openapi_get_routes_spec};
 
 use crate::account::guard::CurrentUser;
-use crate::http::{ApiError, ApiResult, AppState, Page, PageQuery};
+use crate::http::{ApiResult, AppState, Page, PageQuery};
 use crate::payment::model::PaymentOut;
 use crate::payment::store;
 
 /// The user's payments, newest first.
 #[openapi(tag = "Payments")]
 #[get("/?<page..>")]
-fn list_payments(
+async fn list_payments(
     state: &State<AppState>,
     user: CurrentUser,
     page: PageQuery,
@@ -25,7 +25,8 @@ fn list_payments(
         user.user.id,
         pagination.offset(),
         pagination.limit as usize,
-    )?;
+    )
+    .await?;
     let items = payments.iter().map(PaymentOut::from).collect();
     Ok(Json(pagination.page_of(items, total)))
 }
@@ -33,14 +34,12 @@ fn list_payments(
 /// One payment; another user's is a 404 (admins may read any).
 #[openapi(tag = "Payments")]
 #[get("/<payment_id>")]
-fn get_payment(
+async fn get_payment(
     state: &State<AppState>,
     user: CurrentUser,
     payment_id: u64,
 ) -> ApiResult<Json<PaymentOut>> {
-    let p = store::payment(&state.db, payment_id)?
-        .filter(|p| p.user_id == user.user.id || user.user.is_admin)
-        .ok_or_else(|| ApiError::NotFound("Payment not found".into()))?;
+    let p = user.mine_or_admin(store::payment(&state.db, payment_id).await?)?;
     Ok(Json(PaymentOut::from(&p)))
 }
 

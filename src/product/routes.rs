@@ -22,38 +22,35 @@ use tokio::io::AsyncReadExt;
 use crate::account::guard::AdminUser;
 use crate::core::money::parse_cents_text;
 use crate::core::text::fold;
-use crate::core::time::now_micros;
-use crate::db::Db;
+use crate::db::{Backend, StoreError};
 use crate::http::cache::JsonBytes;
 use crate::http::json::{from_value, read_json_value};
 use crate::http::{
     ApiError, ApiJson, ApiResult, AppState, FieldError, Page, PageQuery, Pagination,
 };
 use crate::product::images;
+use crate::product::listing::{Filters, Sort};
 use crate::product::model::*;
-use crate::product::store::{self, Deleted, Filters, ProductChanges, Sort};
+use crate::product::store::{self, Deleted, ProductChanges};
 
 fn media_dir(state: &AppState) -> PathBuf {
     state.config.data_dir.join("media")
 }
 
 /// Shapes products for the API, looking each category up once.
-fn shape(db: &Db, products: &[Product]) -> ApiResult<Vec<ProductOut>> {
+async fn shape(db: &Backend, products: &[Product]) -> ApiResult<Vec<ProductOut>> {
     let mut cache = HashMap::new();
-    products
-        .iter()
-        .map(|p| {
-            Ok(ProductOut::new(
-                p,
-                store::category_refs(db, &p.category_ids, &mut cache)?,
-            ))
-        })
-        .collect()
+    let mut out = Vec::with_capacity(products.len());
+    for p in products {
+        let categories = store::category_refs(db, &p.category_ids, &mut cache).await?;
+        out.push(ProductOut::new(p, categories));
+    }
+    Ok(out)
 }
 
-fn shape_page(db: &Db, page: Page<Product>) -> ApiResult<Page<ProductOut>> {
+async fn shape_page(db: &Backend, page: Page<Product>) -> ApiResult<Page<ProductOut>> {
     Ok(Page {
-        items: shape(db, &page.items)?,
+        items: shape(db, &page.items).await?,
         total: page.total,
         page: page.page,
         limit: page.limit,
@@ -61,8 +58,8 @@ fn shape_page(db: &Db, page: Page<Product>) -> ApiResult<Page<ProductOut>> {
     })
 }
 
-fn shape_one(db: &Db, p: &Product) -> ApiResult<ProductOut> {
-    Ok(shape(db, std::slice::from_ref(p))?.remove(0))
+async fn shape_one(db: &Backend, p: &Product) -> ApiResult<ProductOut> {
+    Ok(shape(db, std::slice::from_ref(p)).await?.remove(0))
 }
 
 /// Filters, sort and pagination of the product list and search.
@@ -102,8 +99,16 @@ pub struct ProductQuery {
     pub size: Option<String>,
 }
 
+/// Which of the two reads a query is for: they differ in the default sort.
+#[derive(Clone, Copy, PartialEq)]
+enum Read {
+    List,
+    Search,
+}
+
 impl ProductQuery {
-    fn parse(&self, db: &Db, searching: bool) -> ApiResult<(Filters, Sort, Pagination)> {
+    async fn parse(&self, db: &Backend, read: Read) -> ApiResult<(Filters, Sort, Pagination)> {
+        let searching = read == Read::Search;
         let mut errors = Vec::new();
         let pagination = PageQuery {
             page: self.page.clone(),
@@ -170,7 +175,7 @@ impl ProductQuery {
         } else {
             let mut ids = Vec::new();
             for c in &self.category {
-                if let Some(cat) = store::category_by_id_or_slug(db, c.trim())? {
+                if let Some(cat) = store::category_by_id_or_slug(db, c.trim()).await? {
                     ids.push(cat.id);
                 }
             }
@@ -181,7 +186,7 @@ impl ProductQuery {
         } else {
             let mut ids = Vec::new();
             for name in &self.categories {
-                if let Some(cat) = store::category_by_name(db, name)? {
+                if let Some(cat) = store::category_by_name(db, name).await? {
                     ids.push(cat.id);
                 }
             }
@@ -209,18 +214,19 @@ impl ProductQuery {
 /// Live products, newest first by default, with every filter of the query combinable.
 #[openapi(tag = "Catalog")]
 #[get("/?<query..>")]
-fn list_products(
+async fn list_products(
     state: &State<AppState>,
     query: ProductQuery,
 ) -> ApiResult<JsonBytes<Page<ProductOut>>> {
     let version = state.db.version();
     state
         .catalog_cache
-        .json(format!("list {query:?}"), version, || {
-            let (filters, sort, pagination) = query.parse(&state.db, false)?;
-            let page = store::list(&state.db, &filters, sort, pagination, None)?;
-            shape_page(&state.db, page)
+        .json(format!("list {query:?}"), version, || async {
+            let (filters, sort, pagination) = query.parse(&state.db, Read::List).await?;
+            let page = store::list(&state.db, &filters, sort, pagination, None).await?;
+            shape_page(&state.db, page).await
         })
+        .await
 }
 
 /// Full-text search over title, description and category names: every word must match,
@@ -229,36 +235,36 @@ fn list_products(
 /// this is the list.
 #[openapi(tag = "Catalog")]
 #[get("/search?<query..>")]
-fn search_products(
+async fn search_products(
     state: &State<AppState>,
     query: ProductQuery,
 ) -> ApiResult<JsonBytes<Page<ProductOut>>> {
     let version = state.db.version();
     state
         .catalog_cache
-        .json(format!("search {query:?}"), version, || {
-            let (filters, sort, pagination) = query.parse(&state.db, true)?;
-            let hits = match query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-                Some(q) => Some(crate::product::search::search(&state.db, q)?),
-                None => None,
-            };
-            let page = store::list(&state.db, &filters, sort, pagination, hits)?;
-            shape_page(&state.db, page)
+        .json(format!("search {query:?}"), version, || async {
+            let (filters, sort, pagination) = query.parse(&state.db, Read::Search).await?;
+            let q = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+            let page = store::list(&state.db, &filters, sort, pagination, q).await?;
+            shape_page(&state.db, page).await
         })
+        .await
 }
 
 /// A product by slug (a number is taken as the product id).
 #[openapi(tag = "Catalog")]
 #[get("/<slug>", rank = 3)]
-fn get_product(state: &State<AppState>, slug: &str) -> ApiResult<JsonBytes<ProductOut>> {
+async fn get_product(state: &State<AppState>, slug: &str) -> ApiResult<JsonBytes<ProductOut>> {
     let version = state.db.version();
     state
         .catalog_cache
-        .json(format!("one {slug}"), version, || {
-            let p = store::live_product_by_slug_or_id(&state.db, slug)?
-                .ok_or_else(|| ApiError::NotFound("Product not found".into()))?;
-            shape_one(&state.db, &p)
+        .json(format!("one {slug}"), version, || async {
+            let p = store::live_product_by_slug_or_id(&state.db, slug)
+                .await?
+                .ok_or(StoreError::NotFound("Product"))?;
+            shape_one(&state.db, &p).await
         })
+        .await
 }
 
 /// Multipart form of a product; every value is text, checked like the JSON form.
@@ -449,9 +455,16 @@ impl<'r> FromData<'r> for ProductBody {
     }
 }
 
-fn multipart_schema(with_fields: bool) -> SchemaObject {
+/// The multipart forms: a whole product with its image, or an image alone.
+#[derive(Clone, Copy, PartialEq)]
+enum Upload {
+    Product,
+    Image,
+}
+
+fn multipart_schema(form: Upload) -> SchemaObject {
     let mut object = ObjectValidation::default();
-    if with_fields {
+    if form == Upload::Product {
         for (name, ty) in [
             ("title", InstanceType::String),
             ("description", InstanceType::String),
@@ -502,7 +515,7 @@ fn multipart_schema(with_fields: bool) -> SchemaObject {
 impl<'r> OpenApiFromData<'r> for ProductBody {
     fn request_body(gen: &mut OpenApiGenerator) -> rocket_okapi::Result<RequestBody> {
         let json = gen.json_schema::<ProductIn>();
-        let form = multipart_schema(true);
+        let form = multipart_schema(Upload::Product);
         Ok(RequestBody {
             description: Some("JSON, or multipart/form-data with the same fields (`category_ids` repeated) and an image file (`image` or `image_url`)".into()),
             content: [
@@ -539,7 +552,7 @@ async fn create_product(
     body: ProductBody,
 ) -> ApiResult<Created<Json<ProductOut>>> {
     let mut errors = Vec::new();
-    body.fields.check(true, &mut errors);
+    body.fields.check(Edit::Create, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
@@ -556,7 +569,7 @@ async fn create_product(
     let result = store::create_product(
         &state.db,
         changes(&body.fields, image.clone()),
-        now_micros(),
+        state.clock.now(),
     )
     .await;
     let p = match result {
@@ -568,7 +581,8 @@ async fn create_product(
             return Err(e.into());
         }
     };
-    Ok(Created::new(format!("/api/products/{}", p.slug)).body(Json(shape_one(&state.db, &p)?)))
+    Ok(Created::new(format!("/api/products/{}", p.slug))
+        .body(Json(shape_one(&state.db, &p).await?)))
 }
 
 async fn apply_update(
@@ -578,7 +592,7 @@ async fn apply_update(
     image: Option<(Vec<u8>, &'static str)>,
 ) -> ApiResult<ProductOut> {
     let mut errors = Vec::new();
-    fields.check(false, &mut errors);
+    fields.check(Edit::Update, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
@@ -596,7 +610,7 @@ async fn apply_update(
         &state.db,
         product_id,
         changes(fields, new_image.clone()),
-        now_micros(),
+        state.clock.now(),
     )
     .await
     {
@@ -604,7 +618,7 @@ async fn apply_update(
             if let (Some(old_image), Some(_)) = (&old.image, &new_image) {
                 images::remove(&media, old_image);
             }
-            shape_one(&state.db, &new)
+            shape_one(&state.db, &new).await
         }
         Err(e) => {
             if let Some(img) = &new_image {
@@ -656,7 +670,7 @@ impl<'r> FromData<'r> for ImageUpload {
 
 impl<'r> OpenApiFromData<'r> for ImageUpload {
     fn request_body(_gen: &mut OpenApiGenerator) -> rocket_okapi::Result<RequestBody> {
-        let form = multipart_schema(false);
+        let form = multipart_schema(Upload::Image);
         Ok(RequestBody {
             content: [(
                 "multipart/form-data".to_string(),
@@ -701,7 +715,7 @@ async fn delete_product(
     _admin: AdminUser,
     product_id: u64,
 ) -> ApiResult<NoContent> {
-    match store::delete_product(&state.db, product_id, now_micros()).await? {
+    match store::delete_product(&state.db, product_id, state.clock.now()).await? {
         Deleted::Removed(p) => {
             if let Some(img) = &p.image {
                 images::remove(&media_dir(state), img);
@@ -715,9 +729,10 @@ async fn delete_product(
 /// Every category with its number of live products.
 #[openapi(tag = "Categories")]
 #[get("/category")]
-fn list_categories(state: &State<AppState>) -> ApiResult<Json<Vec<CategoryOut>>> {
+async fn list_categories(state: &State<AppState>) -> ApiResult<Json<Vec<CategoryOut>>> {
     Ok(Json(
-        store::categories(&state.db)?
+        store::categories(&state.db)
+            .await?
             .iter()
             .map(CategoryOut::from)
             .collect(),
@@ -757,7 +772,7 @@ async fn delete_category(
     _admin: AdminUser,
     category_id: u64,
 ) -> ApiResult<NoContent> {
-    store::delete_category(&state.db, category_id, now_micros()).await?;
+    store::delete_category(&state.db, category_id, state.clock.now()).await?;
     Ok(NoContent)
 }
 

@@ -13,12 +13,6 @@ use crate::http::{ApiError, ApiJson, ApiResult, AppState};
 use crate::shipping::model::*;
 use crate::shipping::store;
 
-fn own_address(state: &AppState, user: &CurrentUser, id: u64) -> ApiResult<Address> {
-    store::address(&state.db, id)?
-        .filter(|a| a.user_id == user.user.id || user.user.is_admin)
-        .ok_or_else(|| ApiError::NotFound("Address not found".into()))
-}
-
 /// Adds an address (`pin_code` is accepted for `postal_code`).
 #[openapi(tag = "Shipping")]
 #[post("/addresses", data = "<body>")]
@@ -35,9 +29,13 @@ async fn create_address(
 /// The user's addresses.
 #[openapi(tag = "Shipping")]
 #[get("/addresses")]
-fn list_addresses(state: &State<AppState>, user: CurrentUser) -> ApiResult<Json<Vec<AddressOut>>> {
+async fn list_addresses(
+    state: &State<AppState>,
+    user: CurrentUser,
+) -> ApiResult<Json<Vec<AddressOut>>> {
     Ok(Json(
-        store::addresses(&state.db, user.user.id)?
+        store::addresses(&state.db, user.user.id)
+            .await?
             .iter()
             .map(AddressOut::from)
             .collect(),
@@ -47,14 +45,13 @@ fn list_addresses(state: &State<AppState>, user: CurrentUser) -> ApiResult<Json<
 /// One address; another user's is a 404 (admins may read any).
 #[openapi(tag = "Shipping")]
 #[get("/addresses/<address_id>")]
-fn get_address(
+async fn get_address(
     state: &State<AppState>,
     user: CurrentUser,
     address_id: u64,
 ) -> ApiResult<Json<AddressOut>> {
-    Ok(Json(AddressOut::from(&own_address(
-        state, &user, address_id,
-    )?)))
+    let a = user.mine_or_admin(store::address(&state.db, address_id).await?)?;
+    Ok(Json(AddressOut::from(&a)))
 }
 
 /// How a body changes an address: PUT replaces every field, PATCH only those it sends.
@@ -71,9 +68,7 @@ async fn update(
     body: &AddressIn,
     edit: Edit,
 ) -> ApiResult<Json<AddressOut>> {
-    store::address(&state.db, address_id)?
-        .filter(|a| a.user_id == user.user.id)
-        .ok_or_else(|| ApiError::NotFound("Address not found".into()))?;
+    user.mine(store::address(&state.db, address_id).await?)?;
     let a = store::update_address(&state.db, address_id, |old| {
         let base = match edit {
             Edit::Replace => None,
@@ -127,9 +122,7 @@ async fn delete_address(
     user: CurrentUser,
     address_id: u64,
 ) -> ApiResult<NoContent> {
-    store::address(&state.db, address_id)?
-        .filter(|a| a.user_id == user.user.id)
-        .ok_or_else(|| ApiError::NotFound("Address not found".into()))?;
+    user.mine(store::address(&state.db, address_id).await?)?;
     store::delete_address(&state.db, address_id).await?;
     Ok(NoContent)
 }

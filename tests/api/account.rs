@@ -86,6 +86,7 @@ async fn stored_hash_is_an_owasp_argon2id_phc_string() {
     let t = app().await;
     register(&t, "hash@example.com").await;
     let user = shopbox::account::store::user_by_email(&state(&t).db, "hash@example.com")
+        .await
         .unwrap()
         .unwrap();
     let parsed = argon2::PasswordHash::new(&user.hashed_password).unwrap();
@@ -146,13 +147,28 @@ async fn login_answers_tokens_and_sets_hardened_cookies() {
         .body(json!({"email": "s@example.com", "password": PASSWORD}).to_string())
         .dispatch()
         .await;
-    for c in res.headers().get("Set-Cookie") {
-        assert_eq!(
-            Cookie::parse(c.to_string()).unwrap().secure(),
-            Some(true),
-            "{c}"
-        );
+    assert_eq!(res.status(), Status::Ok);
+    let cookies: Vec<Cookie<'static>> = res
+        .headers()
+        .get("Set-Cookie")
+        .map(|c| Cookie::parse(c.to_string()).unwrap())
+        .collect();
+    let mut names: Vec<&str> = cookies.iter().map(|c| c.name()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["access_token", "refresh_token"]);
+    for c in &cookies {
+        assert_eq!(c.secure(), Some(true), "{c}");
+        assert_eq!(c.http_only(), Some(true), "{c}");
     }
+    let body: Value = res.into_json().await.unwrap();
+    assert_eq!(
+        cookies
+            .iter()
+            .find(|c| c.name() == "access_token")
+            .unwrap()
+            .value(),
+        body["access_token"].as_str().unwrap()
+    );
 }
 
 #[rocket::async_test]
@@ -404,7 +420,7 @@ async fn change_password_ends_other_sessions_and_voids_mail_tokens() {
         json!({"email": "cp@example.com"}),
     )
     .await;
-    let reset_token = last_link_token(&t, "cp@example.com");
+    let reset_token = last_link_token(&t, "cp@example.com").await;
 
     let (status, body) = send(
         &t,
@@ -496,7 +512,9 @@ async fn forgot_password_never_tells_whether_the_email_exists() {
     )
     .await;
     assert_eq!(alias, unknown);
-    let mails = shopbox::mail::store::latest(&state(&t).db, Some("ghost@example.com"), 5).unwrap();
+    let mails = shopbox::mail::store::latest(&state(&t).db, Some("ghost@example.com"), 5)
+        .await
+        .unwrap();
     assert!(mails.is_empty());
 }
 
@@ -511,13 +529,15 @@ async fn reset_password_is_single_use_and_ends_every_session() {
         json!({"email": "rp@example.com"}),
     )
     .await;
-    let mails = shopbox::mail::store::latest(&state(&t).db, Some("rp@example.com"), 1).unwrap();
+    let mails = shopbox::mail::store::latest(&state(&t).db, Some("rp@example.com"), 1)
+        .await
+        .unwrap();
     let link = mails[0].link.clone().unwrap();
     assert!(
         link.starts_with("http://127.0.0.1:8000/reset-password?token="),
         "{link}"
     );
-    let token = last_link_token(&t, "rp@example.com");
+    let token = last_link_token(&t, "rp@example.com").await;
     assert!(token.len() >= 32);
 
     let (status, _) = post_json(
@@ -564,8 +584,74 @@ async fn reset_password_is_single_use_and_ends_every_session() {
     login(&t, "rp@example.com", "fresh password 1").await;
 }
 
+const MINUTE_MICROS: i64 = 60 * 1_000_000;
+
+async fn forgot(t: &TestApp, email: &str) -> String {
+    let (status, _) = post_json(t, "/api/account/forgot-password", json!({"email": email})).await;
+    assert_eq!(status, Status::Accepted);
+    last_link_token(t, email).await
+}
+
+async fn reset(t: &TestApp, token: &str, password: &str) -> (Status, Value) {
+    post_json(
+        t,
+        "/api/account/reset-password",
+        json!({"token": token, "new_password": password}),
+    )
+    .await
+}
+
 #[rocket::async_test]
-async fn expired_reset_tokens_are_refused_and_only_hashes_are_stored() {
+async fn reset_links_last_exactly_thirty_minutes() {
+    let t = app().await;
+    register(&t, "thirty@example.com").await;
+    let clock = &state(&t).clock;
+
+    let token = forgot(&t, "thirty@example.com").await;
+    clock.advance(30 * MINUTE_MICROS - 1_000_000);
+    let (status, body) = reset(&t, &token, "fresh password 1").await;
+    assert_eq!(status, Status::Ok, "at 29:59: {body}");
+    login(&t, "thirty@example.com", "fresh password 1").await;
+
+    let token = forgot(&t, "thirty@example.com").await;
+    clock.advance(30 * MINUTE_MICROS + 1_000_000);
+    let (status, body) = reset(&t, &token, "fresh password 2").await;
+    assert_eq!(status, Status::BadRequest, "at 30:01: {body}");
+    assert!(body["detail"].is_string(), "{body}");
+    login(&t, "thirty@example.com", "fresh password 1").await;
+}
+
+#[rocket::async_test]
+async fn a_reset_voids_every_older_mail_token() {
+    let t = app().await;
+    register(&t, "void@example.com").await;
+    let verify = last_link_token(&t, "void@example.com").await;
+    let older = forgot(&t, "void@example.com").await;
+    let newer = forgot(&t, "void@example.com").await;
+    assert_ne!(older, newer);
+
+    let (status, body) = reset(&t, &newer, "fresh password 1").await;
+    assert_eq!(status, Status::Ok, "{body}");
+    let (status, body) = reset(&t, &older, "fresh password 2").await;
+    assert_eq!(status, Status::BadRequest, "an older reset link: {body}");
+    let res = t
+        .client
+        .get(format!("/api/account/verify?token={verify}"))
+        .dispatch()
+        .await;
+    assert_eq!(res.status(), Status::BadRequest, "an older verify link");
+    let (_, _, me) = login(&t, "void@example.com", "fresh password 1").await;
+    assert_eq!(me["user"]["is_verified"], false);
+
+    // Links sent after the reset work.
+    let later = forgot(&t, "void@example.com").await;
+    let (status, body) = reset(&t, &later, "fresh password 3").await;
+    assert_eq!(status, Status::Ok, "{body}");
+    login(&t, "void@example.com", "fresh password 3").await;
+}
+
+#[rocket::async_test]
+async fn expired_reset_tokens_are_refused() {
     use shopbox::account::model::{MailToken, MailTokenKind};
     let t = app().await;
     let user = register(&t, "ex@example.com").await;
@@ -591,30 +677,64 @@ async fn expired_reset_tokens_are_refused_and_only_hashes_are_stored() {
     )
     .await;
     assert_eq!(status, Status::BadRequest);
+}
 
-    // Tokens are found by their hash (the link itself stays in the outbox, which SPEC.md
-    // makes the delivery channel when no SMTP is configured).
-    post_json(
+/// Whether `needle` occurs in `hay`.
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[rocket::async_test]
+async fn plain_tokens_are_nowhere_in_storage_only_their_hashes() {
+    let t = app().await;
+    register(&t, "plain@example.com").await;
+    let verify = last_link_token(&t, "plain@example.com").await;
+    let (access, refresh, _) = login(&t, "plain@example.com", PASSWORD).await;
+    let (status, _) = post_json(
         &t,
         "/api/account/forgot-password",
-        json!({"email": "ex@example.com"}),
+        json!({"email": "plain@example.com"}),
     )
     .await;
-    let token = last_link_token(&t, "ex@example.com");
-    let db = &state(&t).db;
-    let by_hash = shopbox::core::tokens::token_hash(&token);
-    assert!(
-        shopbox::account::store::peek_mail_token(db, by_hash, MailTokenKind::Reset, now)
-            .unwrap()
-            .is_some()
-    );
+    assert_eq!(status, Status::Accepted);
+    let reset = last_link_token(&t, "plain@example.com").await;
+    assert_ne!(reset, verify);
+
+    let db = common::sled(&t);
+    // The outbox keeps each mail with its link: SPEC.md makes it the delivery channel
+    // when no SMTP server is configured.
+    let outbox = shopbox::mail::model::OUTBOX;
+    let schema = shopbox::schema();
+    let mut hashes_found = 0;
+    for tree in schema.tree_names().iter().filter(|t| **t != outbox) {
+        for (key, value) in db.tree_entries(tree).unwrap() {
+            // Any 16 bytes of a token (or of its decoded form) count as storing it.
+            for token in [&verify, &reset, &refresh, &access] {
+                let raw = hex::decode(token).unwrap_or_default();
+                for piece in token.as_bytes().chunks(16).chain(raw.chunks(16)) {
+                    for part in [&key, &value] {
+                        assert!(
+                            piece.len() < 16 || !contains(part, piece),
+                            "part of a plain token is stored in {tree}"
+                        );
+                    }
+                }
+            }
+            for token in [&verify, &reset, &refresh] {
+                if key == shopbox::core::tokens::token_hash(token) {
+                    hashes_found += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(hashes_found, 3, "each token is stored as its hash");
 }
 
 #[rocket::async_test]
 async fn email_verification_link_verifies_once() {
     let t = app().await;
     register(&t, "v@example.com").await;
-    let token = last_link_token(&t, "v@example.com");
+    let token = last_link_token(&t, "v@example.com").await;
     let res = t
         .client
         .get(format!("/api/account/verify?token={token}"))
@@ -644,7 +764,7 @@ async fn email_verification_link_verifies_once() {
 async fn verify_request_sends_a_new_link() {
     let t = app().await;
     let token = customer(&t, "vr@example.com").await;
-    let first = last_link_token(&t, "vr@example.com");
+    let first = last_link_token(&t, "vr@example.com").await;
     let (status, body) = send(
         &t,
         Method::Post,
@@ -654,7 +774,7 @@ async fn verify_request_sends_a_new_link() {
     )
     .await;
     assert_eq!(status, Status::Accepted, "{body}");
-    let second = last_link_token(&t, "vr@example.com");
+    let second = last_link_token(&t, "vr@example.com").await;
     assert_ne!(first, second);
     let res = t
         .client
@@ -827,55 +947,50 @@ async fn admin_lists_and_updates_users_and_customers_cannot() {
     );
 }
 
+/// SPEC.md's admin operations: users list and update; product create, update, delete and
+/// image; category create, update and delete; all orders; shipping status PUT and PATCH.
+const SPEC_ADMIN_OPERATIONS: usize = 12;
+
 #[rocket::async_test]
 async fn every_admin_operation_refuses_customers_and_anonymous_callers() {
     let t = app().await;
     let cust = customer(&t, "walker@example.com").await;
-    let spec: Value = t
-        .client
-        .get("/openapi.json")
-        .dispatch()
-        .await
-        .into_json()
-        .await
-        .unwrap();
-    let mut walked = 0;
-    for (path, ops) in spec["paths"].as_object().unwrap() {
-        for (method, op) in ops.as_object().unwrap() {
-            let schemes: Vec<String> = op["security"]
-                .as_array()
-                .map(|reqs| {
-                    reqs.iter()
-                        .flat_map(|r| r.as_object().unwrap().keys().cloned())
-                        .collect()
-                })
-                .unwrap_or_default();
-            if schemes != ["admin"] {
-                continue;
-            }
-            let concrete = path
-                .split('/')
-                .map(|seg| if seg.starts_with('{') { "1" } else { seg })
-                .collect::<Vec<_>>()
-                .join("/");
-            let method: Method = method.to_uppercase().parse().unwrap();
-            let body = Some(json!({}));
+    let spec = openapi(&t).await;
+    let mut walked = Vec::new();
+    for (path, method, op) in operations(&spec) {
+        let schemes = security_schemes(op);
+        let admin_path =
+            path.split('/').any(|seg| seg == "admin") || path.starts_with("/api/account/users");
+        if admin_path || schemes.iter().any(|s| s == "admin") {
             assert_eq!(
-                send(&t, method, &concrete, Some(&cust), body.clone())
-                    .await
-                    .0,
-                Status::Forbidden,
-                "{method} {path}"
+                op["security"],
+                json!([{"admin": []}]),
+                "{method} {path} must need exactly the admin scheme"
             );
-            assert_eq!(
-                send(&t, method, &concrete, None, body).await.0,
-                Status::Unauthorized,
-                "{method} {path}"
-            );
-            walked += 1;
+        } else {
+            continue;
         }
+        let concrete = concrete_path(path);
+        let method: Method = method.to_uppercase().parse().unwrap();
+        let body = Some(json!({}));
+        let (status, detail) = send(&t, method, &concrete, Some(&cust), body.clone()).await;
+        assert_eq!(status, Status::Forbidden, "{method} {path}: {detail}");
+        assert!(detail["detail"].is_string(), "{method} {path}: {detail}");
+        let (status, detail) = send(&t, method, &concrete, None, body).await;
+        assert_eq!(status, Status::Unauthorized, "{method} {path}: {detail}");
+        assert!(detail["detail"].is_string(), "{method} {path}: {detail}");
+        walked.push(format!("{method} {path}"));
     }
-    assert!(walked >= 2, "only {walked} admin operations found");
+    let documented_admin = operations(&spec)
+        .into_iter()
+        .filter(|(_, _, op)| op["security"].to_string().contains("\"admin\""))
+        .count();
+    assert_eq!(walked.len(), documented_admin, "{walked:?}");
+    assert!(
+        walked.len() >= SPEC_ADMIN_OPERATIONS,
+        "only {} admin operations documented: {walked:?}",
+        walked.len()
+    );
 }
 
 #[rocket::async_test]

@@ -8,7 +8,6 @@ use common::*;
 use rocket::http::{ContentType, Header, Method, Status};
 use rocket::local::asynchronous::Client;
 use serde_json::{json, Value};
-use std::sync::Arc;
 
 async fn shop_with_cart(t: &TestApp, stock: i64) -> (String, u64, u64) {
     let admin = admin(t, "admin@example.com").await;
@@ -57,39 +56,6 @@ async fn checkout(client: &Client, token: &str, key: &str, body: &Value) -> (Sta
         replayed,
         res.into_string().await.unwrap_or_default(),
     )
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn ten_requests_with_one_key_make_one_order_and_nine_replays() {
-    let t = app().await;
-    let (ann, lamp, home) = shop_with_cart(&t, 100).await;
-    let client = Arc::new(t.client);
-    let body = json!({"shipping_address_id": home});
-    let tasks: Vec<_> = (0..10)
-        .map(|_| {
-            let (client, ann, body) = (Arc::clone(&client), ann.clone(), body.clone());
-            tokio::spawn(async move { checkout(&client, &ann, "same", &body).await })
-        })
-        .collect();
-    let mut answers = Vec::new();
-    for task in tasks {
-        answers.push(task.await.unwrap());
-    }
-    assert!(
-        answers.iter().all(|a| a.0 == Status::Created),
-        "{answers:?}"
-    );
-    assert_eq!(answers.iter().filter(|a| !a.1).count(), 1, "{answers:?}");
-    assert!(answers.iter().all(|a| a.2 == answers[0].2), "{answers:?}");
-    let orders = client
-        .get("/api/orders")
-        .header(bearer(&ann))
-        .dispatch()
-        .await;
-    assert_eq!(orders.into_json::<Value>().await.unwrap()["total"], 1);
-    let product = client.get(format!("/api/products/{lamp}")).dispatch().await;
-    let product: Value = product.into_json().await.unwrap();
-    assert_eq!(product["stock_quantity"], 99);
 }
 
 #[rocket::async_test]

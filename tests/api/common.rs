@@ -164,7 +164,7 @@ pub fn parse_head(head: &str) -> (u16, Vec<(String, String)>) {
     (status, headers)
 }
 
-use rocket::http::{ContentType, Header, Status};
+use rocket::http::{ContentType, Header, Method, Status};
 use serde_json::{json, Value};
 use shopbox::AppState;
 
@@ -172,6 +172,14 @@ pub const PASSWORD: &str = "correct horse battery";
 
 pub fn state(t: &TestApp) -> &AppState {
     t.client.rocket().state::<AppState>().expect("app state")
+}
+
+/// The sled database under the app, for tests of what only sled has.
+pub fn sled(t: &TestApp) -> &shopbox::db::Db {
+    state(t)
+        .db
+        .sled()
+        .expect("a test of sled itself runs on sled")
 }
 
 pub fn bearer(token: &str) -> Header<'static> {
@@ -273,8 +281,158 @@ pub async fn admin(t: &TestApp, email: &str) -> String {
 }
 
 /// The token in the newest outbox link to `to`.
-pub fn last_link_token(t: &TestApp, to: &str) -> String {
-    let mails = shopbox::mail::store::latest(&state(t).db, Some(to), 1).unwrap();
+pub async fn last_link_token(t: &TestApp, to: &str) -> String {
+    let mails = shopbox::mail::store::latest(&state(t).db, Some(to), 1)
+        .await
+        .unwrap();
     let link = mails[0].link.clone().expect("a link");
     link.split("token=").nth(1).unwrap().to_string()
+}
+
+/// The app's OpenAPI document.
+pub async fn openapi(t: &TestApp) -> Value {
+    let res = t.client.get("/openapi.json").dispatch().await;
+    assert_eq!(res.status(), Status::Ok);
+    res.into_json().await.expect("an OpenAPI document")
+}
+
+/// Every operation of an OpenAPI document: `(path, lower-case method, operation)`.
+pub fn operations(spec: &Value) -> Vec<(&str, &str, &Value)> {
+    const METHODS: [&str; 7] = ["get", "put", "post", "delete", "patch", "head", "options"];
+    let mut ops = Vec::new();
+    for (path, item) in spec["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("a path item") {
+            if METHODS.contains(&method.as_str()) {
+                ops.push((path.as_str(), method.as_str(), op));
+            }
+        }
+    }
+    assert!(!ops.is_empty(), "the document lists no operation");
+    ops
+}
+
+/// The security scheme names an operation requires, in order.
+pub fn security_schemes(op: &Value) -> Vec<String> {
+    op["security"]
+        .as_array()
+        .map(|reqs| {
+            reqs.iter()
+                .flat_map(|r| r.as_object().expect("a requirement").keys().cloned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A documented path with every `{parameter}` set to 1.
+pub fn concrete_path(path: &str) -> String {
+    path.split('/')
+        .map(|seg| if seg.starts_with('{') { "1" } else { seg })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Creates a product as `admin`; answers its id.
+pub async fn new_product(t: &TestApp, admin: &str, title: &str, price: f64, stock: i64) -> u64 {
+    let (status, p) = send(
+        t,
+        Method::Post,
+        "/api/products",
+        Some(admin),
+        Some(json!({"title": title, "price": price, "stock_quantity": stock})),
+    )
+    .await;
+    assert_eq!(status, Status::Created, "{p}");
+    p["id"].as_u64().unwrap()
+}
+
+/// Creates a shipping address for `token`; answers its id.
+pub async fn address(t: &TestApp, token: &str) -> u64 {
+    let (status, a) = send(t, Method::Post, "/api/shippings/addresses", Some(token),
+        Some(json!({"name": "Ann", "address_line1": "1 Main St", "city": "Town", "state": "ST", "postal_code": "12345", "country": "US"}))).await;
+    assert_eq!(status, Status::Created, "{a}");
+    a["id"].as_u64().unwrap()
+}
+
+/// Adds a product to `token`'s cart.
+pub async fn add(t: &TestApp, token: &str, product: u64, quantity: i64) -> (Status, Value) {
+    send(
+        t,
+        Method::Post,
+        "/api/carts/add",
+        Some(token),
+        Some(json!({"product_id": product, "quantity": quantity})),
+    )
+    .await
+}
+
+/// Checks out `token`'s cart with `body`.
+pub async fn checkout(t: &TestApp, token: &str, body: Value) -> (Status, Value) {
+    send(
+        t,
+        Method::Post,
+        "/api/orders/checkout",
+        Some(token),
+        Some(body),
+    )
+    .await
+}
+
+/// A product's stock as the catalog shows it.
+pub async fn stock(t: &TestApp, product: u64) -> i64 {
+    send(
+        t,
+        Method::Get,
+        &format!("/api/products/{product}"),
+        None,
+        None,
+    )
+    .await
+    .1["stock_quantity"]
+        .as_i64()
+        .unwrap()
+}
+
+/// A checkout with an optional `Idempotency-Key`: `(status, Idempotent-Replayed, body)`.
+pub async fn raw_checkout(
+    client: &rocket::local::asynchronous::Client,
+    token: &str,
+    key: Option<&str>,
+    body: &Value,
+) -> (Status, Option<String>, Value) {
+    let mut req = client
+        .post("/api/orders/checkout")
+        .header(bearer(token))
+        .header(ContentType::JSON)
+        .body(body.to_string());
+    if let Some(k) = key {
+        req = req.header(Header::new("Idempotency-Key", k.to_string()));
+    }
+    let res = req.dispatch().await;
+    let status = res.status();
+    let replayed = res
+        .headers()
+        .get_one("Idempotent-Replayed")
+        .map(str::to_string);
+    (
+        status,
+        replayed,
+        res.into_json().await.unwrap_or(Value::Null),
+    )
+}
+
+/// The variable that replays a randomised test: `SHOPBOX_TEST_SEED=<n>`.
+pub const SEED_VAR: &str = "SHOPBOX_TEST_SEED";
+
+/// The random source of a randomised test: seeded from `SHOPBOX_TEST_SEED` when set, else
+/// from entropy; the seed is printed first so that a failure can be replayed.
+pub fn seeded_rng(test: &str) -> (u64, rand::rngs::StdRng) {
+    use rand::SeedableRng;
+    let seed = match std::env::var(SEED_VAR) {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{SEED_VAR} must be a number, not {v:?}")),
+        Err(_) => rand::random(),
+    };
+    eprintln!("{test}: {SEED_VAR}={seed} replays this run's random choices");
+    (seed, rand::rngs::StdRng::seed_from_u64(seed))
 }

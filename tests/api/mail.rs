@@ -258,16 +258,16 @@ fn outbox_records_of_schema_3_migrate_to_queued() {
         sled.flush().unwrap();
     }
     let db = shopbox::open_data(&config).unwrap();
-    let mails = shopbox::mail::store::latest(&db, None, 10).unwrap();
+    let mails = shopbox::mail::store::sled::latest(&db, None, 10).unwrap();
     assert_eq!(mails.len(), 1);
     assert_eq!(mails[0].subject, "Old subject");
     assert_eq!(
         mails[0].delivery,
         shopbox::mail::model::Delivery::queued(1_000_000)
     );
-    let due = shopbox::mail::store::due(&db, 2_000_000, 10).unwrap();
+    let due = shopbox::mail::store::sled::due(&db, 2_000_000, 10).unwrap();
     assert_eq!(due.len(), 1);
-    assert!(shopbox::mail::store::due(&db, 999_999, 10)
+    assert!(shopbox::mail::store::sled::due(&db, 999_999, 10)
         .unwrap()
         .is_empty());
 }

@@ -1,4 +1,4 @@
-//! Outbox reads and writes, and the delivery queue beside it.
+//! The outbox on sled, and the delivery queue beside it.
 
 use crate::db::{self, key_id, pair_key, Db, KeyOrder, StoreResult, Tx, TxResult};
 use crate::mail::model::{Delivery, Mail, MailV1, OUTBOX, OUTBOX_QUEUE};

@@ -1,25 +1,12 @@
-//! All reads and writes of accounts: users, sessions, refresh and mail tokens.
+//! Accounts on sled: users with their email index, sessions, refresh and mail tokens.
 
+use super::{NewUser, Rotation};
 use crate::account::model::*;
-use crate::db::{abort, Db, KeyOrder, StoreError, StoreResult, Tx, TxResult, Unique};
-
-pub struct NewUser {
-    pub email: String,
-    pub name: String,
-    pub hashed_password: String,
-    pub is_admin: bool,
-    pub is_verified: bool,
-}
+use crate::db::{abort, Db, KeyOrder, StoreError, StoreResult, Tx, TxResult};
 
 pub async fn create_user(db: &Db, new: NewUser, now: i64) -> StoreResult<User> {
     let user = new_user_record(db, new, now)?;
     db.write(|tx| insert_user(tx, &user)).await?;
-    Ok(user)
-}
-
-pub fn create_user_blocking(db: &Db, new: NewUser, now: i64) -> StoreResult<User> {
-    let user = new_user_record(db, new, now)?;
-    db.write_blocking(|tx| insert_user(tx, &user))?;
     Ok(user)
 }
 
@@ -40,13 +27,7 @@ fn new_user_record(db: &Db, new: NewUser, now: i64) -> StoreResult<User> {
 
 /// Writes a new user with its email index; a taken email (ignoring case) is a conflict.
 pub fn insert_user(tx: &Tx<'_>, user: &User) -> TxResult<()> {
-    tx.claim_unique(
-        USERS_BY_EMAIL,
-        &email_key(&user.email),
-        user.id,
-        Unique::Email,
-    )?;
-    tx.put(user.id, user)
+    tx.save(user)
 }
 
 pub fn user(db: &Db, id: u64) -> StoreResult<Option<User>> {
@@ -77,15 +58,6 @@ pub async fn update_user(
     db.write(|tx| update_user_tx(tx, id, now, &change)).await
 }
 
-pub fn update_user_blocking(
-    db: &Db,
-    id: u64,
-    now: i64,
-    change: impl Fn(&mut User) -> Result<(), StoreError>,
-) -> StoreResult<User> {
-    db.write_blocking(|tx| update_user_tx(tx, id, now, &change))
-}
-
 fn update_user_tx(
     tx: &Tx<'_>,
     id: u64,
@@ -95,7 +67,7 @@ fn update_user_tx(
     let mut user = load_user(tx, id)?;
     change(&mut user).or_else(abort)?;
     user.updated_at = now;
-    tx.put(id, &user)?;
+    tx.save(&user)?;
     Ok(user)
 }
 
@@ -133,8 +105,7 @@ pub async fn start_session(
         rotated: false,
     };
     db.write(|tx| {
-        tx.put(session.id, &session)?;
-        tx.link(SESSIONS_BY_USER, user_id, session.id)?;
+        tx.save(&session)?;
         put_refresh(tx, &refresh_hash, &token)
     })
     .await?;
@@ -160,16 +131,6 @@ pub fn live_session(db: &Db, session_id: u64, user_id: u64) -> StoreResult<Optio
         .filter(|s| !s.revoked && s.user_id == user_id))
 }
 
-pub enum Rotation {
-    Rotated {
-        session: Session,
-        user: User,
-    },
-    /// A rotated token came back: its whole session has been ended.
-    Reused,
-    Invalid,
-}
-
 /// Swaps a refresh token for a new one within its session. Presenting a token that was
 /// already rotated ends the session.
 pub async fn rotate_refresh(
@@ -191,7 +152,7 @@ pub async fn rotate_refresh(
         }
         if old.rotated {
             session.revoked = true;
-            tx.put(session.id, &session)?;
+            tx.save(&session)?;
             return Ok(Rotation::Reused);
         }
         if old.expires_at <= now {
@@ -216,7 +177,7 @@ pub async fn rotate_refresh(
             },
         )?;
         session.expires_at = new_expires_at;
-        tx.put(session.id, &session)?;
+        tx.save(&session)?;
         Ok(Rotation::Rotated { session, user })
     })
     .await
@@ -226,7 +187,7 @@ fn revoke(tx: &Tx<'_>, session_id: u64) -> TxResult<()> {
     if let Some(mut s) = tx.get::<Session>(session_id)? {
         if !s.revoked {
             s.revoked = true;
-            tx.put(session_id, &s)?;
+            tx.save(&s)?;
         }
     }
     Ok(())
@@ -250,16 +211,6 @@ pub async fn set_password(
         .await
 }
 
-pub fn set_password_blocking(
-    db: &Db,
-    user_id: u64,
-    hashed_password: &str,
-    now: i64,
-) -> StoreResult<User> {
-    let sessions = db.children(SESSIONS_BY_USER, user_id, KeyOrder::Ascending)?;
-    db.write_blocking(|tx| set_password_tx(tx, user_id, hashed_password, &sessions, None, now))
-}
-
 fn set_password_tx(
     tx: &Tx<'_>,
     user_id: u64,
@@ -272,7 +223,7 @@ fn set_password_tx(
     user.hashed_password = hashed_password.to_string();
     user.tokens_valid_after = now;
     user.updated_at = now;
-    tx.put(user_id, &user)?;
+    tx.save(&user)?;
     for &sid in sessions.iter().filter(|&&s| Some(s) != keep) {
         revoke(tx, sid)?;
     }
@@ -284,7 +235,7 @@ pub async fn rehash_password(db: &Db, user_id: u64, hashed_password: &str) -> St
     db.write(|tx| {
         let mut user = load_user(tx, user_id)?;
         user.hashed_password = hashed_password.to_string();
-        tx.put(user_id, &user)
+        tx.save(&user)
     })
     .await
 }
@@ -364,7 +315,7 @@ pub async fn redeem_mail_token(
         tx.raw_insert(MAIL_TOKENS, &hash, &bytes)?;
         apply(&mut user);
         user.updated_at = now;
-        tx.put(user.id, &user)?;
+        tx.save(&user)?;
         for &sid in &end_sessions {
             revoke(tx, sid)?;
         }
@@ -395,39 +346,11 @@ pub async fn admin_update(
             user.is_active = a;
         }
         user.updated_at = now;
-        tx.put(user_id, &user)?;
+        tx.save(&user)?;
         for &sid in &sessions {
             revoke(tx, sid)?;
         }
         Ok(user)
     })
     .await
-}
-
-/// Problems of the `email -> user` index: entries missing or pointing wrong.
-pub fn check_email_index(db: &Db) -> StoreResult<Vec<String>> {
-    let users: Vec<User> = db.scan(KeyOrder::Ascending)?;
-    let indexed = db.tree_len(USERS_BY_EMAIL)?;
-    let mut problems = Vec::new();
-    for u in &users {
-        if db.unique_get(USERS_BY_EMAIL, &email_key(&u.email))? != Some(u.id) {
-            problems.push(format!("{USERS_BY_EMAIL}: user {} not indexed", u.id));
-        }
-    }
-    if indexed != users.len() {
-        problems.push(format!(
-            "{USERS_BY_EMAIL}: {indexed} entries for {} users",
-            users.len()
-        ));
-    }
-    Ok(problems)
-}
-
-pub fn repair_email_index(db: &Db) -> StoreResult<()> {
-    let users: Vec<User> = db.scan(KeyOrder::Ascending)?;
-    let entries = users
-        .iter()
-        .map(|u| (email_key(&u.email), crate::db::id_key(u.id).to_vec()));
-    db.replace_tree(USERS_BY_EMAIL, entries)?;
-    db.flush_blocking()
 }
