@@ -94,6 +94,41 @@ async fn stored_hash_is_an_owasp_argon2id_phc_string() {
     assert_eq!(parsed.params.get_decimal("m"), Some(19456));
     assert_eq!(parsed.params.get_decimal("t"), Some(2));
     assert_eq!(parsed.params.get_decimal("p"), Some(1));
+
+    // A current hash is kept at login; a legacy bcrypt one is replaced, once.
+    login(&t, "hash@example.com", PASSWORD).await;
+    let again = shopbox::account::store::user_by_email(&state(&t).db, "hash@example.com")
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.hashed_password, user.hashed_password);
+    shopbox::account::store::create_user(
+        &state(&t).db,
+        shopbox::account::store::NewUser {
+            email: "legacy@example.com".into(),
+            name: "Legacy".into(),
+            hashed_password: bcrypt::hash(PASSWORD, 4).unwrap(),
+            is_admin: false,
+            is_verified: true,
+        },
+        shopbox::core::time::now_micros(),
+    )
+    .await
+    .unwrap();
+    let stored = |t: &TestApp| {
+        shopbox::account::store::user_by_email(&state(t).db, "legacy@example.com")
+            .unwrap()
+            .unwrap()
+            .hashed_password
+    };
+    assert!(stored(&t).starts_with("$2"));
+    login(&t, "legacy@example.com", PASSWORD).await;
+    let upgraded = stored(&t);
+    assert!(
+        upgraded.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{upgraded}"
+    );
+    login(&t, "legacy@example.com", PASSWORD).await;
+    assert_eq!(stored(&t), upgraded);
 }
 
 #[rocket::async_test]
