@@ -222,7 +222,8 @@ async fn a_non_bearer_authorization_header_falls_back_to_the_cookie() {
     assert_eq!(status, Status::Unauthorized);
 }
 
-/// Every operation that takes a login documents its 401 and 403, and so does `/refresh`.
+/// Every operation that takes a login documents its 401 and 403, and so does `/refresh`;
+/// rate-limited ones document their 429.
 #[rocket::async_test]
 async fn secured_operations_document_their_refusals() {
     let t = app().await;
@@ -241,6 +242,15 @@ async fn secured_operations_document_their_refusals() {
         secured += 1;
     }
     assert!(secured > 1);
+    // SPEC.md's rate-limited routes document their 429.
+    let paths = &spec["paths"];
+    for path in ["login", "register", "forgot-password", "verify-request"] {
+        let op = &paths[format!("/api/account/{path}")]["post"];
+        assert!(
+            op["responses"]["429"]["description"].is_string(),
+            "{path}: {op}"
+        );
+    }
     let schemes = &spec["components"]["securitySchemes"];
     for name in ["user", "admin"] {
         assert_eq!(schemes[name]["type"], "http", "{schemes}");
