@@ -1,12 +1,17 @@
 //! The admin subcommands: each opens the data folder (refused while a server holds it),
 //! does one thing and returns what to print, or a one-line reason.
 
-use crate::account::model::{check_email, check_password, User};
+use crate::account::model::{check_email, check_password, Session, User};
 use crate::account::store::{self, NewUser};
 use crate::config::Config;
 use crate::core::password::hash_now;
 use crate::core::time::{now_micros, rfc3339};
-use crate::db::Db;
+use crate::db::index::{self, scan_entries, TreeEntries};
+use crate::db::{Db, StoreError, StoreResult};
+use crate::order::model::Order;
+use crate::payment::model::Payment;
+use crate::review::model::Review;
+use crate::shipping::model::Address;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// The progress bar of every long CLI job.
@@ -106,7 +111,15 @@ pub fn admin_create(
     Ok(format!("created admin {} (id {})", user.email, user.id))
 }
 
-pub fn set_admin(config: &Config, email: &str, admin: bool) -> Result<String, String> {
+/// What an admin command makes of a user.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Admin,
+    Customer,
+}
+
+pub fn set_role(config: &Config, email: &str, role: Role) -> Result<String, String> {
+    let admin = role == Role::Admin;
     let db = open(config)?;
     let user = find(&db, email)?;
     store::update_user_blocking(&db, user.id, now_micros(), |u| {
@@ -208,24 +221,43 @@ pub fn outbox(config: &Config, to: Option<&str>, limit: usize) -> Result<String,
     Ok(out.trim_end().to_string())
 }
 
-/// Verifies every index against its records; with `repair`, rebuilds the catalog's.
-pub fn check(config: &Config, repair: bool) -> Result<String, String> {
+/// What `check` does about the problems it finds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    Report,
+    Repair,
+}
+
+/// What every index of the shop should hold, from the records, as each record type
+/// describes its entries.
+fn expected_indexes(db: &Db) -> StoreResult<TreeEntries> {
+    let mut out = crate::product::store::expected_entries(db)?;
+    out.extend(scan_entries::<User>(db)?);
+    out.extend(scan_entries::<Session>(db)?);
+    out.extend(scan_entries::<Review>(db)?);
+    out.extend(scan_entries::<Address>(db)?);
+    out.extend(scan_entries::<Order>(db)?);
+    out.extend(scan_entries::<Payment>(db)?);
+    Ok(out)
+}
+
+/// Verifies every index against its records; with `Check::Repair`, rebuilds them.
+pub fn check(config: &Config, mode: Check) -> Result<String, String> {
     let db = open(config)?;
-    let mut problems = crate::product::store::check_indexes(&db).map_err(|e| e.to_string())?;
-    problems.extend(store::check_email_index(&db).map_err(|e| e.to_string())?);
+    let failed = |e: StoreError| e.to_string();
+    let problems = index::problems(&db, &expected_indexes(&db).map_err(failed)?).map_err(failed)?;
     if problems.is_empty() {
         return Ok("every index matches its records".into());
     }
     let report = problems.join("\n");
-    if !repair {
+    if mode == Check::Report {
         return Err(format!(
             "{} index problem(s) found; run `shopbox check --repair`:\n{report}",
             problems.len()
         ));
     }
-    crate::product::store::repair_indexes(&db).map_err(|e| e.to_string())?;
-    store::repair_email_index(&db).map_err(|e| e.to_string())?;
-    let left = crate::product::store::check_indexes(&db).map_err(|e| e.to_string())?;
+    index::rebuild(&db, expected_indexes(&db).map_err(failed)?).map_err(failed)?;
+    let left = index::problems(&db, &expected_indexes(&db).map_err(failed)?).map_err(failed)?;
     if left.is_empty() {
         Ok(format!("repaired:\n{report}"))
     } else {

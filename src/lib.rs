@@ -201,15 +201,18 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let db = open_data(&config)?;
     let public_url = config.public_url();
     let shop_name = config.shop_name.clone();
-    let purge_db = db.clone();
     let rocket = rocket(config, db)?.attach(rocket::fairing::AdHoc::on_liftoff(
         "purge idempotency keys",
-        move |_| {
+        |rocket| {
+            let state = rocket.state::<AppState>();
+            let (db, clock) = match state {
+                Some(s) => (s.db.clone(), s.clock.clone()),
+                None => return Box::pin(async {}),
+            };
             Box::pin(async move {
                 tokio::spawn(async move {
                     loop {
-                        let now = core::time::now_micros();
-                        match checkout::store::purge_expired_keys(&purge_db, now) {
+                        match checkout::store::purge_expired_keys(&db, clock.now()) {
                             Ok(0) => {}
                             Ok(n) => {
                                 tracing::info!("purged {n} idempotency keys older than 24 hours")

@@ -215,8 +215,12 @@ fn run(cli: Cli) -> Result<(), String> {
                         password_source(password, !exists)
                     })?
                 }
-                AdminAction::Promote { email } => commands::set_admin(&config, &email, true)?,
-                AdminAction::Demote { email } => commands::set_admin(&config, &email, false)?,
+                AdminAction::Promote { email } => {
+                    commands::set_role(&config, &email, commands::Role::Admin)?
+                }
+                AdminAction::Demote { email } => {
+                    commands::set_role(&config, &email, commands::Role::Customer)?
+                }
                 AdminAction::ResetPassword { email, password } => {
                     commands::reset_password(&config, &email, || password_source(password, true))?
                 }
@@ -247,7 +251,14 @@ fn run(cli: Cli) -> Result<(), String> {
             media,
             common,
         } => shopbox::pg::import(&load_config(&common)?, &url, force, media.as_deref())?,
-        Command::Check { repair, common } => commands::check(&load_config(&common)?, repair)?,
+        Command::Check { repair, common } => {
+            let mode = if repair {
+                commands::Check::Repair
+            } else {
+                commands::Check::Report
+            };
+            commands::check(&load_config(&common)?, mode)?
+        }
         Command::Outbox { to, limit, common } => {
             commands::outbox(&load_config(&common)?, to.as_deref(), limit)?
         }

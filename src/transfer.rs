@@ -5,17 +5,18 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Condvar, Mutex};
 
-use crate::account::model::{email_key, User, USERS, USERS_BY_EMAIL};
+use crate::account::model::{email_key, User, USERS};
 use crate::cart::model::{Cart, CARTS};
 use crate::core::money::MAX_CENTS;
 use crate::core::text::{fold, slug_reserved, slug_shaped};
-use crate::db::{encode, id_key, pair_key, Db, KeyOrder, Record, StoreError, StoreResult};
-use crate::order::model::{Order, OrderStatus, ORDERS, ORDERS_BY_USER, ORDER_ITEMS};
-use crate::payment::model::{Payment, PAYMENTS, PAYMENTS_BY_USER};
+use crate::db::index::{entries_of, Entries, TreeEntries as Trees};
+use crate::db::{encode, id_key, Db, KeyOrder, Record, StoreError, StoreResult};
+use crate::order::model::{Order, OrderStatus, ORDERS, ORDER_ITEMS};
+use crate::payment::model::{Payment, PAYMENTS};
 use crate::product::model::{Category, Product, CATEGORIES, PRODUCTS};
-use crate::product::store::{self, Entries, TreeEntries as Trees};
-use crate::review::model::{author_key, Review, REVIEWS, REVIEWS_BY_AUTHOR, REVIEWS_BY_PRODUCT};
-use crate::shipping::model::{Address, Shipping, ADDRESSES, ADDRESSES_BY_USER, SHIPPING};
+use crate::product::store;
+use crate::review::model::{Review, REVIEWS};
+use crate::shipping::model::{Address, Shipping, ADDRESSES, SHIPPING};
 
 /// Every record a shop keeps that outlives a session: no sessions, tokens, outbox or
 /// idempotency keys. Derived values (ratings, counts, `referenced`, the review's author
@@ -381,55 +382,24 @@ impl ShopData {
     pub fn write_new(&self, db: &Db, step: &(dyn Fn(&str) + Sync)) -> StoreResult<()> {
         let one = |tree: &'static str, entries: Entries| Ok(vec![(tree, entries)]);
         let jobs: Vec<Job> = vec![
-            Box::new(|| store::listing_entries(&self.categories, &self.products)),
+            Box::new(|| store::catalog_entries(&self.categories, &self.products)),
             Box::new(|| Ok(store::search_entries(&self.categories, &self.products))),
             Box::new(|| one(PRODUCTS, records(&self.products, |p| p.id)?)),
             Box::new(|| one(ORDERS, records(&self.orders, |o| o.id)?)),
             Box::new(|| one(PAYMENTS, records(&self.payments, |p| p.id)?)),
             Box::new(|| one(SHIPPING, records(&self.shippings, |s| s.order_id)?)),
-            Box::new(|| one(ORDERS_BY_USER, links(&self.orders, |o| (o.user_id, o.id)))),
+            Box::new(|| Ok([entries_of(&self.orders), entries_of(&self.payments)].concat())),
             Box::new(|| {
-                one(
-                    PAYMENTS_BY_USER,
-                    links(&self.payments, |p| (p.user_id, p.id)),
-                )
-            }),
-            Box::new(|| {
-                Ok(vec![
+                let mut trees = vec![
                     (USERS, records(&self.users, |u| u.id)?),
-                    (
-                        USERS_BY_EMAIL,
-                        self.users
-                            .iter()
-                            .map(|u| (email_key(&u.email), id_key(u.id).to_vec()))
-                            .collect(),
-                    ),
                     (CARTS, records(&self.carts, |c| c.user_id)?),
                     (ADDRESSES, records(&self.addresses, |a| a.id)?),
-                    (
-                        ADDRESSES_BY_USER,
-                        links(self.addresses.iter().filter(|a| !a.deleted), |a| {
-                            (a.user_id, a.id)
-                        }),
-                    ),
                     (REVIEWS, records(&self.reviews, |r| r.id)?),
-                    (
-                        REVIEWS_BY_AUTHOR,
-                        self.reviews
-                            .iter()
-                            .map(|r| {
-                                (
-                                    author_key(r.user_id, r.product_id).to_vec(),
-                                    id_key(r.id).to_vec(),
-                                )
-                            })
-                            .collect(),
-                    ),
-                    (
-                        REVIEWS_BY_PRODUCT,
-                        links(&self.reviews, |r| (r.product_id, r.id)),
-                    ),
-                ])
+                ];
+                trees.extend(entries_of(&self.users));
+                trees.extend(entries_of(&self.addresses));
+                trees.extend(entries_of(&self.reviews));
+                Ok(trees)
             }),
         ];
         let workers = std::thread::available_parallelism()
@@ -736,22 +706,6 @@ fn records<R: Record>(items: &[R], key: impl Fn(&R) -> u64) -> StoreResult<Entri
         .iter()
         .map(|r| Ok((id_key(key(r)).to_vec(), encode(r)?)))
         .collect()
-}
-
-/// Entries of a one-to-many index, as `Tx::link` writes them.
-fn links<'a, T: 'a>(
-    items: impl IntoIterator<Item = &'a T>,
-    pair: impl Fn(&T) -> (u64, u64),
-) -> Entries {
-    store::sorted(
-        items
-            .into_iter()
-            .map(|item| {
-                let (parent, child) = pair(item);
-                (pair_key(parent, child).to_vec(), Vec::new())
-            })
-            .collect(),
-    )
 }
 
 #[cfg(test)]

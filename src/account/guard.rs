@@ -8,8 +8,9 @@ use rocket_okapi::okapi::openapi3::{
 };
 use rocket_okapi::request::{OpenApiFromRequest, RequestHeaderInput};
 
-use crate::account::model::User;
+use crate::account::model::{Owned, User};
 use crate::account::store;
+use crate::core::error::StoreError;
 use crate::core::tokens::TokenError;
 use crate::http::error::{document_error, ApiError};
 use crate::http::origin::cookie_write_allowed;
@@ -27,6 +28,24 @@ pub struct CurrentUser {
 
 /// A logged-in admin.
 pub struct AdminUser(pub CurrentUser);
+
+impl CurrentUser {
+    /// The record if it is this user's; else (missing or another's) a 404.
+    pub fn mine<T: Owned>(&self, found: Option<T>) -> Result<T, ApiError> {
+        found
+            .filter(|r| r.owner() == self.user.id)
+            .ok_or_else(|| StoreError::NotFound(T::WHAT).into())
+    }
+
+    /// The record if it is this user's or the user is an admin (admins read every
+    /// customer's); else a 404.
+    pub fn mine_or_admin<T: Owned>(&self, found: Option<T>) -> Result<T, ApiError> {
+        match found {
+            Some(r) if self.user.is_admin => Ok(r),
+            other => self.mine(other),
+        }
+    }
+}
 
 /// The access token of a request: `Authorization: Bearer` first, else the cookie.
 fn access_token(req: &Request<'_>) -> Option<(String, bool)> {
@@ -64,7 +83,8 @@ async fn authenticate(req: &Request<'_>) -> Result<CurrentUser, ApiError> {
     if via_cookie {
         cookie_use_allowed(req, state)?;
     }
-    let (user_id, session_id) = state.jwt.check(&token).map_err(|e| match e {
+    let now_secs = state.clock.now() / 1_000_000;
+    let (user_id, session_id) = state.jwt.check(&token, now_secs).map_err(|e| match e {
         TokenError::Expired => ApiError::Unauthorized("Token expired".into()),
         TokenError::Invalid => ApiError::Unauthorized("Invalid token".into()),
     })?;

@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::core::time::rfc3339;
-use crate::db::Record;
+use crate::db::{IndexEntry, Indexed, Record, Unique};
 use crate::http::{FieldError, Validate};
 
 pub const USERS: &str = "users";
@@ -42,6 +42,30 @@ impl Record for User {
     const TREE: &'static str = USERS;
 }
 
+impl Indexed for User {
+    const INDEXES: &'static [&'static str] = &[USERS_BY_EMAIL];
+    fn id(&self) -> u64 {
+        self.id
+    }
+    fn index_entries(&self) -> Vec<IndexEntry> {
+        let email = email_key(&self.email);
+        vec![IndexEntry::unique(
+            USERS_BY_EMAIL,
+            email,
+            self.id,
+            Unique::Email,
+        )]
+    }
+}
+
+/// A record that belongs to one customer. Another customer asking for it gets the same
+/// 404 as for a missing one (see `CurrentUser::mine`).
+pub trait Owned {
+    /// What a 404 calls it: "Order" makes "Order not found".
+    const WHAT: &'static str;
+    fn owner(&self) -> u64;
+}
+
 /// One login: its access tokens carry its id (`sid`), its refresh tokens rotate within it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Session {
@@ -55,6 +79,16 @@ pub struct Session {
 
 impl Record for Session {
     const TREE: &'static str = SESSIONS;
+}
+
+impl Indexed for Session {
+    const INDEXES: &'static [&'static str] = &[SESSIONS_BY_USER];
+    fn id(&self) -> u64 {
+        self.id
+    }
+    fn index_entries(&self) -> Vec<IndexEntry> {
+        vec![IndexEntry::link(SESSIONS_BY_USER, self.user_id, self.id)]
+    }
 }
 
 /// A refresh token, keyed by its hash. Once rotated, presenting it again ends the session.

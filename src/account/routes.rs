@@ -65,7 +65,7 @@ fn clear_auth_cookies(jar: &CookieJar<'_>) {
 }
 
 fn new_access_token(state: &AppState, user_id: u64, session_id: u64) -> String {
-    let now = rocket::time::OffsetDateTime::now_utc().unix_timestamp();
+    let now = state.clock.now() / 1_000_000;
     state
         .jwt
         .issue(user_id, session_id, now, access_ttl_secs(state))

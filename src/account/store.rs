@@ -1,7 +1,7 @@
 //! All reads and writes of accounts: users, sessions, refresh and mail tokens.
 
 use crate::account::model::*;
-use crate::db::{abort, Db, KeyOrder, StoreError, StoreResult, Tx, TxResult, Unique};
+use crate::db::{abort, Db, KeyOrder, StoreError, StoreResult, Tx, TxResult};
 
 pub struct NewUser {
     pub email: String,
@@ -40,13 +40,7 @@ fn new_user_record(db: &Db, new: NewUser, now: i64) -> StoreResult<User> {
 
 /// Writes a new user with its email index; a taken email (ignoring case) is a conflict.
 pub fn insert_user(tx: &Tx<'_>, user: &User) -> TxResult<()> {
-    tx.claim_unique(
-        USERS_BY_EMAIL,
-        &email_key(&user.email),
-        user.id,
-        Unique::Email,
-    )?;
-    tx.put(user.id, user)
+    tx.save(user)
 }
 
 pub fn user(db: &Db, id: u64) -> StoreResult<Option<User>> {
@@ -95,7 +89,7 @@ fn update_user_tx(
     let mut user = load_user(tx, id)?;
     change(&mut user).or_else(abort)?;
     user.updated_at = now;
-    tx.put(id, &user)?;
+    tx.save(&user)?;
     Ok(user)
 }
 
@@ -133,8 +127,7 @@ pub async fn start_session(
         rotated: false,
     };
     db.write(|tx| {
-        tx.put(session.id, &session)?;
-        tx.link(SESSIONS_BY_USER, user_id, session.id)?;
+        tx.save(&session)?;
         put_refresh(tx, &refresh_hash, &token)
     })
     .await?;
@@ -191,7 +184,7 @@ pub async fn rotate_refresh(
         }
         if old.rotated {
             session.revoked = true;
-            tx.put(session.id, &session)?;
+            tx.save(&session)?;
             return Ok(Rotation::Reused);
         }
         if old.expires_at <= now {
@@ -216,7 +209,7 @@ pub async fn rotate_refresh(
             },
         )?;
         session.expires_at = new_expires_at;
-        tx.put(session.id, &session)?;
+        tx.save(&session)?;
         Ok(Rotation::Rotated { session, user })
     })
     .await
@@ -226,7 +219,7 @@ fn revoke(tx: &Tx<'_>, session_id: u64) -> TxResult<()> {
     if let Some(mut s) = tx.get::<Session>(session_id)? {
         if !s.revoked {
             s.revoked = true;
-            tx.put(session_id, &s)?;
+            tx.save(&s)?;
         }
     }
     Ok(())
@@ -272,7 +265,7 @@ fn set_password_tx(
     user.hashed_password = hashed_password.to_string();
     user.tokens_valid_after = now;
     user.updated_at = now;
-    tx.put(user_id, &user)?;
+    tx.save(&user)?;
     for &sid in sessions.iter().filter(|&&s| Some(s) != keep) {
         revoke(tx, sid)?;
     }
@@ -284,7 +277,7 @@ pub async fn rehash_password(db: &Db, user_id: u64, hashed_password: &str) -> St
     db.write(|tx| {
         let mut user = load_user(tx, user_id)?;
         user.hashed_password = hashed_password.to_string();
-        tx.put(user_id, &user)
+        tx.save(&user)
     })
     .await
 }
@@ -364,7 +357,7 @@ pub async fn redeem_mail_token(
         tx.raw_insert(MAIL_TOKENS, &hash, &bytes)?;
         apply(&mut user);
         user.updated_at = now;
-        tx.put(user.id, &user)?;
+        tx.save(&user)?;
         for &sid in &end_sessions {
             revoke(tx, sid)?;
         }
@@ -395,39 +388,11 @@ pub async fn admin_update(
             user.is_active = a;
         }
         user.updated_at = now;
-        tx.put(user_id, &user)?;
+        tx.save(&user)?;
         for &sid in &sessions {
             revoke(tx, sid)?;
         }
         Ok(user)
     })
     .await
-}
-
-/// Problems of the `email -> user` index: entries missing or pointing wrong.
-pub fn check_email_index(db: &Db) -> StoreResult<Vec<String>> {
-    let users: Vec<User> = db.scan(KeyOrder::Ascending)?;
-    let indexed = db.tree_len(USERS_BY_EMAIL)?;
-    let mut problems = Vec::new();
-    for u in &users {
-        if db.unique_get(USERS_BY_EMAIL, &email_key(&u.email))? != Some(u.id) {
-            problems.push(format!("{USERS_BY_EMAIL}: user {} not indexed", u.id));
-        }
-    }
-    if indexed != users.len() {
-        problems.push(format!(
-            "{USERS_BY_EMAIL}: {indexed} entries for {} users",
-            users.len()
-        ));
-    }
-    Ok(problems)
-}
-
-pub fn repair_email_index(db: &Db) -> StoreResult<()> {
-    let users: Vec<User> = db.scan(KeyOrder::Ascending)?;
-    let entries = users
-        .iter()
-        .map(|u| (email_key(&u.email), crate::db::id_key(u.id).to_vec()));
-    db.replace_tree(USERS_BY_EMAIL, entries)?;
-    db.flush_blocking()
 }

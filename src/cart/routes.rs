@@ -13,8 +13,8 @@ use crate::account::guard::CurrentUser;
 use crate::cart::model::{AddIn, CartItemOut, CartLine, CartOut, CARTS};
 use crate::cart::store;
 use crate::core::money::Money;
-use crate::db::Db;
-use crate::http::{ApiError, ApiJson, ApiResult, AppState, Message};
+use crate::db::{Db, StoreError};
+use crate::http::{ApiJson, ApiResult, AppState, Message};
 
 fn item_out(db: &Db, line: &CartLine) -> ApiResult<Option<CartItemOut>> {
     let Some(p) =
@@ -54,7 +54,7 @@ fn get_cart(state: &State<AppState>, user: CurrentUser) -> ApiResult<Json<CartOu
 
 fn line_out(state: &AppState, line: Option<CartLine>) -> ApiResult<CartItemOut> {
     line.and_then(|l| item_out(&state.db, &l).transpose())
-        .unwrap_or_else(|| Err(ApiError::NotFound("Product not found".into())))
+        .unwrap_or_else(|| Err(StoreError::NotFound("Product").into()))
 }
 
 /// Adds a quantity of a product (to its line if there is one). More than in stock is a
@@ -67,13 +67,12 @@ async fn add(
     body: ApiJson<AddIn>,
 ) -> ApiResult<Created<Json<CartItemOut>>> {
     let line_id = state.db.next_id(CARTS)?;
-    let line = store::change(
+    let line = store::add(
         &state.db,
         user.user.id,
         body.product_id,
         body.quantity,
         line_id,
-        true,
     )
     .await?;
     Ok(Created::new("/api/carts").body(Json(line_out(state, line)?)))
@@ -88,7 +87,7 @@ async fn increase(
     product_id: u64,
 ) -> ApiResult<Json<CartItemOut>> {
     let line_id = state.db.next_id(CARTS)?;
-    let line = store::change(&state.db, user.user.id, product_id, 1, line_id, true).await?;
+    let line = store::add(&state.db, user.user.id, product_id, 1, line_id).await?;
     Ok(Json(line_out(state, line)?))
 }
 
@@ -108,7 +107,7 @@ async fn decrease(
     user: CurrentUser,
     product_id: u64,
 ) -> ApiResult<Json<DecreaseOut>> {
-    match store::change(&state.db, user.user.id, product_id, -1, 0, false).await? {
+    match store::decrease(&state.db, user.user.id, product_id).await? {
         Some(line) => Ok(Json(DecreaseOut::Item(line_out(state, Some(line))?))),
         None => Ok(Json(DecreaseOut::Removed(Message::new(
             "Item removed from cart",

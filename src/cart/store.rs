@@ -33,31 +33,47 @@ fn live_product(tx: &Tx<'_>, product_id: u64) -> TxResult<Product> {
     }
 }
 
-/// Changes the quantity of a product's line by `delta` (creating it), never beyond stock;
-/// answers the line, or `None` when it reached 0 and was removed.
-pub async fn change(
+/// Adds `quantity` of a product to its line, or to a new line with the id `new_line`
+/// (taken beforehand with `next_id(CARTS)`); never beyond stock.
+pub async fn add(
+    db: &Db,
+    user_id: u64,
+    product_id: u64,
+    quantity: i64,
+    new_line: u64,
+) -> StoreResult<Option<CartLine>> {
+    change(db, user_id, product_id, quantity, Some(new_line)).await
+}
+
+/// One less of a product; answers the line, or `None` when it reached 0 and went.
+pub async fn decrease(db: &Db, user_id: u64, product_id: u64) -> StoreResult<Option<CartLine>> {
+    change(db, user_id, product_id, -1, None).await
+}
+
+/// Changes the quantity of a product's line by `delta`, never beyond stock. A missing
+/// line is created with the id `new_line`, or without one is `NotInCart`.
+async fn change(
     db: &Db,
     user_id: u64,
     product_id: u64,
     delta: i64,
-    new_line_id: u64,
-    create: bool,
+    new_line: Option<u64>,
 ) -> StoreResult<Option<CartLine>> {
     db.write(|tx| {
         let product = live_product(tx, product_id)?;
         let mut cart = cart_tx(tx, user_id)?;
         let position = cart.lines.iter().position(|l| l.product_id == product_id);
-        let line = match position {
-            Some(i) => &mut cart.lines[i],
-            None if create => {
+        let line = match (position, new_line) {
+            (Some(i), _) => &mut cart.lines[i],
+            (None, Some(id)) => {
                 cart.lines.push(CartLine {
-                    id: new_line_id,
+                    id,
                     product_id,
                     quantity: 0,
                 });
                 cart.lines.last_mut().expect("just pushed")
             }
-            None => return abort(StoreError::NotInCart),
+            (None, None) => return abort(StoreError::NotInCart),
         };
         let quantity = line.quantity + delta;
         if quantity > product.stock_quantity {

@@ -9,8 +9,8 @@ use crate::checkout::model::*;
 use crate::db::migrate::{self, Migration};
 use crate::db::{abort, encode, id_key, Db, StoreError, StoreResult, Tx, TxResult};
 use crate::mail::{self, model::Mail, OrderLine, OrderSummary};
-use crate::order::model::{Order, OrderItem, OrderStatus, ORDERS, ORDERS_BY_USER, ORDER_ITEMS};
-use crate::payment::model::{Charge, Payment, PaymentStatus, PAYMENTS, PAYMENTS_BY_USER};
+use crate::order::model::{Order, OrderItem, OrderStatus, ORDERS, ORDER_ITEMS};
+use crate::payment::model::{Charge, Payment, PaymentStatus, PAYMENTS};
 use crate::product::{self, model::Product};
 use crate::shipping::{self, model::Shipping, model::SHIPPING};
 
@@ -170,8 +170,6 @@ fn place_order(tx: &Tx<'_>, plan: &Plan) -> TxResult<Result<Outcome, StoreError>
         is_paid: true,
         created_at: plan.now,
     };
-    tx.link(ORDERS_BY_USER, plan.user_id, order_id)?;
-    tx.link(PAYMENTS_BY_USER, plan.user_id, payment.id)?;
     for (line, p) in &lines {
         product::store::mark_referenced(tx, p.id)?;
         if paid {
@@ -182,12 +180,12 @@ fn place_order(tx: &Tx<'_>, plan: &Plan) -> TxResult<Result<Outcome, StoreError>
         order.status = OrderStatus::PaymentFailed;
         payment.status = PaymentStatus::Failed;
         payment.is_paid = false;
-        tx.put(order.id, &order)?;
-        tx.put(payment.id, &payment)?;
+        tx.save(&order)?;
+        tx.save(&payment)?;
         return Ok(Ok(Outcome::PaymentFailed { order, payment }));
     }
-    tx.put(order.id, &order)?;
-    tx.put(payment.id, &payment)?;
+    tx.save(&order)?;
+    tx.save(&payment)?;
     let shipping = shipping::store::start(tx, tx.next_id(SHIPPING)?, order_id, plan.now)?;
     cart::store::clear(tx, plan.user_id)?;
     let mail = Mail {

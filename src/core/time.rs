@@ -7,10 +7,11 @@ pub fn now_micros() -> i64 {
     (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000) as i64
 }
 
-/// The shop's clock: real time plus an offset that tests can move forward.
-#[derive(Default)]
+/// The shop's clock, for every "now" of a request: real time plus an offset that tests
+/// can move forward. Clones share the offset.
+#[derive(Clone, Default)]
 pub struct Clock {
-    offset_micros: std::sync::atomic::AtomicI64,
+    offset_micros: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl Clock {

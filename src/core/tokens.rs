@@ -7,6 +7,9 @@ use sha2::{Digest, Sha256};
 /// What an access token is for; a token of another purpose is never accepted.
 pub const ACCESS_PURPOSE: &str = "access";
 
+/// How long past its `exp` a token is still accepted (clocks drift).
+const LEEWAY_SECS: i64 = 60;
+
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Claims {
     /// The user id.
@@ -27,7 +30,8 @@ pub struct Jwt {
 impl Jwt {
     pub fn new(secret: &str) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 60;
+        // Expiry is checked against the shop's clock (`check`), not the library's.
+        validation.validate_exp = false;
         validation.set_required_spec_claims(&["exp", "sub", "iat"]);
         Jwt {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
@@ -47,17 +51,15 @@ impl Jwt {
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).unwrap_or_default()
     }
 
-    /// The `(user id, session id)` of a valid access token.
-    pub fn check(&self, token: &str) -> Result<(u64, u64), TokenError> {
-        let data =
-            decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
-                match e.kind() {
-                    jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
-                    _ => TokenError::Invalid,
-                }
-            })?;
+    /// The `(user id, session id)` of an access token valid at `now_secs`.
+    pub fn check(&self, token: &str, now_secs: i64) -> Result<(u64, u64), TokenError> {
+        let data = decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|_| TokenError::Invalid)?;
         if data.claims.typ != ACCESS_PURPOSE {
             return Err(TokenError::Invalid);
+        }
+        if data.claims.exp + LEEWAY_SECS < now_secs {
+            return Err(TokenError::Expired);
         }
         let user_id = data.claims.sub.parse().map_err(|_| TokenError::Invalid)?;
         Ok((user_id, data.claims.sid))
@@ -91,13 +93,16 @@ mod tests {
         let jwt = Jwt::new(SECRET);
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let token = jwt.issue(7, 3, now, 900);
-        assert_eq!(jwt.check(&token), Ok((7, 3)));
+        assert_eq!(jwt.check(&token, now), Ok((7, 3)));
         assert_eq!(
-            jwt.check(&jwt.issue(7, 3, now - 2000, 900)),
+            jwt.check(&jwt.issue(7, 3, now - 2000, 900), now),
             Err(TokenError::Expired)
         );
+        // 60 seconds of leeway past `exp`, and not one more.
+        assert_eq!(jwt.check(&token, now + 960), Ok((7, 3)));
+        assert_eq!(jwt.check(&token, now + 961), Err(TokenError::Expired));
         assert_eq!(
-            Jwt::new("another secret, also long enough!!").check(&token),
+            Jwt::new("another secret, also long enough!!").check(&token, now),
             Err(TokenError::Invalid)
         );
     }
@@ -117,7 +122,7 @@ mod tests {
             Base64UrlUnpadded::encode_string(header.as_bytes()),
             Base64UrlUnpadded::encode_string(claims.as_bytes())
         );
-        assert_eq!(jwt.check(&unsigned), Err(TokenError::Invalid));
+        assert_eq!(jwt.check(&unsigned, now), Err(TokenError::Invalid));
 
         let other = Claims {
             sub: "1".into(),
@@ -132,13 +137,13 @@ mod tests {
             &EncodingKey::from_secret(SECRET.as_bytes()),
         )
         .unwrap();
-        assert_eq!(jwt.check(&token), Err(TokenError::Invalid));
+        assert_eq!(jwt.check(&token, now), Err(TokenError::Invalid));
         let hs512 = encode(
             &Header::new(Algorithm::HS512),
             &other,
             &EncodingKey::from_secret(SECRET.as_bytes()),
         )
         .unwrap();
-        assert_eq!(jwt.check(&hs512), Err(TokenError::Invalid));
+        assert_eq!(jwt.check(&hs512, now), Err(TokenError::Invalid));
     }
 }

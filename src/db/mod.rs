@@ -2,6 +2,7 @@
 //! and durable (group-flushed) writes. Nothing outside this module sees a sled type.
 
 mod flush;
+pub mod index;
 pub mod keys;
 pub mod migrate;
 mod scan;
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+pub use index::{IndexEntry, Indexed};
 pub use keys::{id_key, key_id, pair_key};
 pub use scan::{Bytes, Scan};
 
@@ -501,6 +503,40 @@ impl Tx<'_> {
     pub fn remove<R: Record>(&self, id: u64) -> TxResult<()> {
         self.tree(R::TREE)?.remove(&id_key(id))?;
         Ok(())
+    }
+
+    /// Writes a record with its index entries: those the stored version had and this one
+    /// has not go, the new ones come. A unique key that another record holds aborts with
+    /// `Duplicate`, so nothing is half-written.
+    pub fn save<R: Indexed>(&self, record: &R) -> TxResult<()> {
+        let id = record.id();
+        let old = match self.get::<R>(id)? {
+            Some(stored) => stored.index_entries(),
+            None => Vec::new(),
+        };
+        let new = record.index_entries();
+        for e in old.iter().filter(|e| !new.contains(e)) {
+            self.raw_remove(e.tree, &e.key)?;
+        }
+        for e in new.iter().filter(|e| !old.contains(e)) {
+            match e.unique {
+                Some(what) => self.claim_unique(e.tree, &e.key, id, what)?,
+                None => self.raw_insert(e.tree, &e.key, &e.value)?,
+            }
+        }
+        self.put(id, record)
+    }
+
+    /// Removes a record and its index entries; answers what it was.
+    pub fn delete<R: Indexed>(&self, id: u64) -> TxResult<Option<R>> {
+        let Some(old) = self.get::<R>(id)? else {
+            return Ok(None);
+        };
+        for e in old.index_entries() {
+            self.raw_remove(e.tree, &e.key)?;
+        }
+        self.remove::<R>(id)?;
+        Ok(Some(old))
     }
 
     /// Takes the next id of a sequence inside the transaction. Safe when the transaction

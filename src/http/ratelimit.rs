@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::net::IpAddr;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::config::{parse_cidr, Config, RateLimit};
 use crate::http::error::{document_error, ApiError};
@@ -67,8 +67,8 @@ pub fn client_ip(req: &Request<'_>, config: &Config) -> Option<IpAddr> {
         .or(Some(peer))
 }
 
-/// Hits counted in the current window, and when that window began.
-type Window = (u32, Instant);
+/// Hits counted in the current window, and when that window began (clock micros).
+type Window = (u32, i64);
 
 #[derive(Default)]
 pub struct RateLimiter {
@@ -76,37 +76,28 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    /// Counts one hit; past `limit` in the current window, the seconds until it resets.
+    /// Counts one hit at `now` (clock micros); past `limit` in the current window, the
+    /// seconds until it resets.
     pub fn hit(
         &self,
         bucket: &'static str,
         ip: IpAddr,
         limit: u32,
         window: Duration,
+        now: i64,
     ) -> Result<(), u64> {
-        self.hit_at(bucket, ip, limit, window, Instant::now())
-    }
-
-    /// `hit` at a given moment (tests inject the time).
-    fn hit_at(
-        &self,
-        bucket: &'static str,
-        ip: IpAddr,
-        limit: u32,
-        window: Duration,
-        now: Instant,
-    ) -> Result<(), u64> {
+        let window = window.as_micros() as i64;
         let mut windows = self.windows.lock().map_err(|_| 1u64)?;
         if windows.len() > 100_000 {
-            windows.retain(|_, (_, start)| now.duration_since(*start) < Duration::from_secs(3600));
+            windows.retain(|_, (_, start)| now - *start < HOUR.as_micros() as i64);
         }
         let entry = windows.entry((bucket, ip)).or_insert((0, now));
-        if now.duration_since(entry.1) >= window {
+        if now - entry.1 >= window {
             *entry = (0, now);
         }
         if entry.0 >= limit {
-            let left = window.saturating_sub(now.duration_since(entry.1));
-            return Err(left.as_secs().max(1));
+            let left = window - (now - entry.1);
+            return Err((left / 1_000_000).max(1) as u64);
         }
         entry.0 += 1;
         Ok(())
@@ -169,7 +160,10 @@ impl<'r, B: Bucket> FromRequest<'r> for Limited<B> {
         }
         let ip = client_ip(req, config).unwrap_or(IpAddr::from([0, 0, 0, 0]));
         let (limit, window) = B::limit(&config.rate_limit);
-        match state.limiter.hit(B::NAME, ip, limit, window) {
+        match state
+            .limiter
+            .hit(B::NAME, ip, limit, window, state.clock.now())
+        {
             Ok(()) => Outcome::Success(Limited(PhantomData)),
             Err(retry_after_secs) => {
                 state.metrics.count("rate_limited", 1);
@@ -213,18 +207,17 @@ mod tests {
         let ip: IpAddr = "10.1.2.3".parse().unwrap();
         let other: IpAddr = "10.1.2.4".parse().unwrap();
         let window = MINUTE;
-        let start = Instant::now();
-        let at = |secs: u64| start + Duration::from_secs(secs);
-        assert_eq!(limiter.hit_at("x", ip, 2, window, at(0)), Ok(()));
-        assert_eq!(limiter.hit_at("x", ip, 2, window, at(10)), Ok(()));
-        assert_eq!(limiter.hit_at("x", ip, 2, window, at(20)), Err(40));
-        assert_eq!(limiter.hit_at("y", ip, 2, window, at(20)), Ok(()));
-        assert_eq!(limiter.hit_at("x", other, 2, window, at(20)), Ok(()));
-        assert_eq!(limiter.hit_at("x", ip, 2, window, at(59)), Err(1));
+        let at = |secs: i64| 1_000_000_000 + secs * 1_000_000;
+        assert_eq!(limiter.hit("x", ip, 2, window, at(0)), Ok(()));
+        assert_eq!(limiter.hit("x", ip, 2, window, at(10)), Ok(()));
+        assert_eq!(limiter.hit("x", ip, 2, window, at(20)), Err(40));
+        assert_eq!(limiter.hit("y", ip, 2, window, at(20)), Ok(()));
+        assert_eq!(limiter.hit("x", other, 2, window, at(20)), Ok(()));
+        assert_eq!(limiter.hit("x", ip, 2, window, at(59)), Err(1));
         // A new window begins a full window after the first hit.
-        assert_eq!(limiter.hit_at("x", ip, 2, window, at(60)), Ok(()));
-        assert_eq!(limiter.hit_at("x", ip, 2, window, at(61)), Ok(()));
-        assert_eq!(limiter.hit_at("x", ip, 2, window, at(62)), Err(58));
+        assert_eq!(limiter.hit("x", ip, 2, window, at(60)), Ok(()));
+        assert_eq!(limiter.hit("x", ip, 2, window, at(61)), Ok(()));
+        assert_eq!(limiter.hit("x", ip, 2, window, at(62)), Err(58));
     }
 
     #[test]

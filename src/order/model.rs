@@ -3,9 +3,10 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::account::model::Owned;
 use crate::core::money::Money;
 use crate::core::time::rfc3339;
-use crate::db::Record;
+use crate::db::{IndexEntry, Indexed, Record};
 use crate::payment::model::{Payment, PaymentOut};
 use crate::shipping::model::{AddressFields, Shipping, ShippingOut};
 
@@ -58,6 +59,23 @@ pub struct Order {
 
 impl Record for Order {
     const TREE: &'static str = ORDERS;
+}
+
+impl Owned for Order {
+    const WHAT: &'static str = "Order";
+    fn owner(&self) -> u64 {
+        self.user_id
+    }
+}
+
+impl Indexed for Order {
+    const INDEXES: &'static [&'static str] = &[ORDERS_BY_USER];
+    fn id(&self) -> u64 {
+        self.id
+    }
+    fn index_entries(&self) -> Vec<IndexEntry> {
+        vec![IndexEntry::link(ORDERS_BY_USER, self.user_id, self.id)]
+    }
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]

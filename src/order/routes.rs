@@ -43,12 +43,6 @@ fn list_orders(
     Ok(Json(p.page_of(items, ids.len() as u64)))
 }
 
-fn visible_order(state: &AppState, user: &CurrentUser, order_id: u64) -> ApiResult<Order> {
-    store::order(&state.db, order_id)?
-        .filter(|o| o.user_id == user.user.id || user.user.is_admin)
-        .ok_or_else(|| ApiError::NotFound("Order not found".into()))
-}
-
 /// One order; another user's is a 404 (admins may read any).
 #[openapi(tag = "Orders")]
 #[get("/<order_id>")]
@@ -57,7 +51,7 @@ fn get_order(
     user: CurrentUser,
     order_id: u64,
 ) -> ApiResult<Json<OrderOut>> {
-    let o = visible_order(state, &user, order_id)?;
+    let o = user.mine_or_admin(store::order(&state.db, order_id)?)?;
     Ok(Json(order_out(&state.db, &o)?))
 }
 
@@ -71,10 +65,8 @@ async fn cancel_order(
     user: CurrentUser,
     order_id: u64,
 ) -> ApiResult<Json<OrderOut>> {
-    store::order(&state.db, order_id)?
-        .filter(|o| o.user_id == user.user.id)
-        .ok_or_else(|| ApiError::NotFound("Order not found".into()))?;
-    let o = store::cancel(&state.db, order_id, crate::core::time::now_micros()).await?;
+    user.mine(store::order(&state.db, order_id)?)?;
+    let o = store::cancel(&state.db, order_id, state.clock.now()).await?;
     Ok(Json(order_out(&state.db, &o)?))
 }
 
@@ -192,9 +184,7 @@ fn get_status(
     user: CurrentUser,
     order_id: u64,
 ) -> ApiResult<Json<ShippingWithHistory>> {
-    store::order(&state.db, order_id)?
-        .filter(|o| o.user_id == user.user.id || user.user.is_admin)
-        .ok_or_else(|| ApiError::NotFound("Order not found".into()))?;
+    user.mine_or_admin(store::order(&state.db, order_id)?)?;
     let s = crate::shipping::store::shipping(&state.db, order_id)?
         .ok_or_else(|| ApiError::NotFound("This order has no shipping status".into()))?;
     Ok(Json(ShippingWithHistory::from(&s)))
@@ -205,7 +195,7 @@ async fn set_status(
     order_id: u64,
     to: ShipState,
 ) -> ApiResult<Json<ShippingWithHistory>> {
-    let now = crate::core::time::now_micros();
+    let now = state.clock.now();
     let (s, changed) = store::set_shipping(&state.db, order_id, to, now).await?;
     if changed {
         if let Some(o) = store::order(&state.db, order_id)? {

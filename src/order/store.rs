@@ -42,11 +42,11 @@ fn cancel_tx(tx: &Tx<'_>, order_id: u64, now: i64) -> TxResult<Order> {
     if let Some(mut p) = tx.get::<Payment>(order.payment_id)? {
         p.status = PaymentStatus::Refunded;
         p.is_paid = false;
-        tx.put(p.id, &p)?;
+        tx.save(&p)?;
     }
     order.status = OrderStatus::Cancelled;
     order.updated_at = now;
-    tx.put(order.id, &order)?;
+    tx.save(&order)?;
     Ok(order)
 }
 

@@ -4,9 +4,10 @@ use rand::Rng;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::account::model::Owned;
 use crate::core::money::Money;
 use crate::core::time::rfc3339;
-use crate::db::Record;
+use crate::db::{IndexEntry, Indexed, Record};
 
 pub const PAYMENTS: &str = "payments";
 pub const PAYMENTS_BY_USER: &str = "payments_by_user";
@@ -46,6 +47,23 @@ pub struct Payment {
 
 impl Record for Payment {
     const TREE: &'static str = PAYMENTS;
+}
+
+impl Owned for Payment {
+    const WHAT: &'static str = "Payment";
+    fn owner(&self) -> u64 {
+        self.user_id
+    }
+}
+
+impl Indexed for Payment {
+    const INDEXES: &'static [&'static str] = &[PAYMENTS_BY_USER];
+    fn id(&self) -> u64 {
+        self.id
+    }
+    fn index_entries(&self) -> Vec<IndexEntry> {
+        vec![IndexEntry::link(PAYMENTS_BY_USER, self.user_id, self.id)]
+    }
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]

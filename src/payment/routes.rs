@@ -7,7 +7,7 @@ use rocket_okapi::settings::OpenApiSettings;
 use rocket_okapi::{openapi, openapi_get_routes_spec};
 
 use crate::account::guard::CurrentUser;
-use crate::http::{ApiError, ApiResult, AppState, Page, PageQuery};
+use crate::http::{ApiResult, AppState, Page, PageQuery};
 use crate::payment::model::PaymentOut;
 use crate::payment::store;
 
@@ -38,9 +38,7 @@ fn get_payment(
     user: CurrentUser,
     payment_id: u64,
 ) -> ApiResult<Json<PaymentOut>> {
-    let p = store::payment(&state.db, payment_id)?
-        .filter(|p| p.user_id == user.user.id || user.user.is_admin)
-        .ok_or_else(|| ApiError::NotFound("Payment not found".into()))?;
+    let p = user.mine_or_admin(store::payment(&state.db, payment_id)?)?;
     Ok(Json(PaymentOut::from(&p)))
 }
 

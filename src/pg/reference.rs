@@ -6,8 +6,8 @@ use std::collections::{HashMap, HashSet};
 
 use tokio_postgres::Client;
 
-use super::import::{cents, micros, Changes, Queries};
 use super::pg_error;
+use super::source::{cents, micros, Changes, Queries};
 use crate::core::text::{slug_reserved, slug_shaped, slugify};
 use crate::order::model::OrderStatus;
 use crate::payment::model::{Payment, PaymentStatus};

@@ -4,8 +4,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::core::money::{Money, MoneyIn};
+use crate::core::text::fold;
 use crate::core::time::rfc3339;
-use crate::db::Record;
+use crate::db::{IndexEntry, Indexed, Record, Unique};
 use crate::http::{FieldError, Validate};
 
 pub const PRODUCTS: &str = "products";
@@ -73,7 +74,41 @@ impl Record for Product {
     const TREE: &'static str = PRODUCTS;
 }
 
+impl Indexed for Product {
+    const INDEXES: &'static [&'static str] = &[
+        PRODUCTS_BY_SLUG,
+        PRODUCTS_LIVE,
+        PRODUCTS_BY_PRICE,
+        PRODUCTS_BY_CATEGORY,
+        PRODUCTS_BY_CATEGORY_PRICE,
+        PRODUCTS_BY_TITLE,
+        PRODUCTS_BY_RATING,
+    ];
+    fn id(&self) -> u64 {
+        self.id
+    }
+    /// Its slug, archived or not (orders keep naming it); the listing entries while live.
+    fn index_entries(&self) -> Vec<IndexEntry> {
+        let slug = IndexEntry::unique(
+            PRODUCTS_BY_SLUG,
+            self.slug.as_bytes(),
+            self.id,
+            Unique::Slug,
+        );
+        let mut out = vec![slug];
+        if self.is_live() {
+            out.extend(crate::product::listing::entries(self));
+        }
+        out
+    }
+}
+
 impl Product {
+    /// On sale: not archived.
+    pub fn is_live(&self) -> bool {
+        self.archived_at.is_none()
+    }
+
     pub fn image_url(&self) -> Option<String> {
         self.image.as_ref().map(|f| format!("/media/{f}"))
     }
@@ -99,6 +134,29 @@ pub struct Category {
 
 impl Record for Category {
     const TREE: &'static str = CATEGORIES;
+}
+
+impl Indexed for Category {
+    const INDEXES: &'static [&'static str] = &[CATEGORIES_BY_NAME, CATEGORIES_BY_SLUG];
+    fn id(&self) -> u64 {
+        self.id
+    }
+    fn index_entries(&self) -> Vec<IndexEntry> {
+        vec![
+            IndexEntry::unique(
+                CATEGORIES_BY_NAME,
+                fold(&self.name),
+                self.id,
+                Unique::CategoryName,
+            ),
+            IndexEntry::unique(
+                CATEGORIES_BY_SLUG,
+                self.slug.as_bytes(),
+                self.id,
+                Unique::CategorySlug,
+            ),
+        ]
+    }
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -195,9 +253,16 @@ pub struct ProductIn {
     pub slug: Option<String>,
 }
 
+/// What a product body is for: a new product needs a title and a price.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Edit {
+    Create,
+    Update,
+}
+
 impl ProductIn {
-    pub fn check(&self, creating: bool, errors: &mut Vec<FieldError>) {
-        if creating {
+    pub fn check(&self, edit: Edit, errors: &mut Vec<FieldError>) {
+        if edit == Edit::Create {
             for (name, missing) in [
                 ("title", self.title.is_none()),
                 ("price", self.price.is_none()),

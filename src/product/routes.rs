@@ -22,16 +22,16 @@ use tokio::io::AsyncReadExt;
 use crate::account::guard::AdminUser;
 use crate::core::money::parse_cents_text;
 use crate::core::text::fold;
-use crate::core::time::now_micros;
-use crate::db::Db;
+use crate::db::{Db, StoreError};
 use crate::http::cache::JsonBytes;
 use crate::http::json::{from_value, read_json_value};
 use crate::http::{
     ApiError, ApiJson, ApiResult, AppState, FieldError, Page, PageQuery, Pagination,
 };
 use crate::product::images;
+use crate::product::listing::{self, Filters, Sort};
 use crate::product::model::*;
-use crate::product::store::{self, Deleted, Filters, ProductChanges, Sort};
+use crate::product::store::{self, Deleted, ProductChanges};
 
 fn media_dir(state: &AppState) -> PathBuf {
     state.config.data_dir.join("media")
@@ -102,8 +102,16 @@ pub struct ProductQuery {
     pub size: Option<String>,
 }
 
+/// Which of the two reads a query is for: they differ in the default sort.
+#[derive(Clone, Copy, PartialEq)]
+enum Read {
+    List,
+    Search,
+}
+
 impl ProductQuery {
-    fn parse(&self, db: &Db, searching: bool) -> ApiResult<(Filters, Sort, Pagination)> {
+    fn parse(&self, db: &Db, read: Read) -> ApiResult<(Filters, Sort, Pagination)> {
+        let searching = read == Read::Search;
         let mut errors = Vec::new();
         let pagination = PageQuery {
             page: self.page.clone(),
@@ -217,8 +225,8 @@ fn list_products(
     state
         .catalog_cache
         .json(format!("list {query:?}"), version, || {
-            let (filters, sort, pagination) = query.parse(&state.db, false)?;
-            let page = store::list(&state.db, &filters, sort, pagination, None)?;
+            let (filters, sort, pagination) = query.parse(&state.db, Read::List)?;
+            let page = listing::list(&state.db, &filters, sort, pagination, None)?;
             shape_page(&state.db, page)
         })
 }
@@ -237,12 +245,12 @@ fn search_products(
     state
         .catalog_cache
         .json(format!("search {query:?}"), version, || {
-            let (filters, sort, pagination) = query.parse(&state.db, true)?;
+            let (filters, sort, pagination) = query.parse(&state.db, Read::Search)?;
             let hits = match query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
                 Some(q) => Some(crate::product::search::search(&state.db, q)?),
                 None => None,
             };
-            let page = store::list(&state.db, &filters, sort, pagination, hits)?;
+            let page = listing::list(&state.db, &filters, sort, pagination, hits)?;
             shape_page(&state.db, page)
         })
 }
@@ -256,7 +264,7 @@ fn get_product(state: &State<AppState>, slug: &str) -> ApiResult<JsonBytes<Produ
         .catalog_cache
         .json(format!("one {slug}"), version, || {
             let p = store::live_product_by_slug_or_id(&state.db, slug)?
-                .ok_or_else(|| ApiError::NotFound("Product not found".into()))?;
+                .ok_or(StoreError::NotFound("Product"))?;
             shape_one(&state.db, &p)
         })
 }
@@ -434,9 +442,16 @@ impl<'r> FromData<'r> for ProductBody {
     }
 }
 
-fn multipart_schema(with_fields: bool) -> SchemaObject {
+/// The multipart forms: a whole product with its image, or an image alone.
+#[derive(Clone, Copy, PartialEq)]
+enum Upload {
+    Product,
+    Image,
+}
+
+fn multipart_schema(form: Upload) -> SchemaObject {
     let mut object = ObjectValidation::default();
-    if with_fields {
+    if form == Upload::Product {
         for (name, ty) in [
             ("title", InstanceType::String),
             ("description", InstanceType::String),
@@ -487,7 +502,7 @@ fn multipart_schema(with_fields: bool) -> SchemaObject {
 impl<'r> OpenApiFromData<'r> for ProductBody {
     fn request_body(gen: &mut OpenApiGenerator) -> rocket_okapi::Result<RequestBody> {
         let json = gen.json_schema::<ProductIn>();
-        let form = multipart_schema(true);
+        let form = multipart_schema(Upload::Product);
         Ok(RequestBody {
             description: Some("JSON, or multipart/form-data with the same fields (`category_ids` repeated) and an image file (`image` or `image_url`)".into()),
             content: [
@@ -524,7 +539,7 @@ async fn create_product(
     body: ProductBody,
 ) -> ApiResult<Created<Json<ProductOut>>> {
     let mut errors = Vec::new();
-    body.fields.check(true, &mut errors);
+    body.fields.check(Edit::Create, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
@@ -541,7 +556,7 @@ async fn create_product(
     let result = store::create_product(
         &state.db,
         changes(&body.fields, image.clone()),
-        now_micros(),
+        state.clock.now(),
     )
     .await;
     let p = match result {
@@ -563,7 +578,7 @@ async fn apply_update(
     image: Option<(Vec<u8>, &'static str)>,
 ) -> ApiResult<ProductOut> {
     let mut errors = Vec::new();
-    fields.check(false, &mut errors);
+    fields.check(Edit::Update, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
@@ -581,7 +596,7 @@ async fn apply_update(
         &state.db,
         product_id,
         changes(fields, new_image.clone()),
-        now_micros(),
+        state.clock.now(),
     )
     .await
     {
@@ -641,7 +656,7 @@ impl<'r> FromData<'r> for ImageUpload {
 
 impl<'r> OpenApiFromData<'r> for ImageUpload {
     fn request_body(_gen: &mut OpenApiGenerator) -> rocket_okapi::Result<RequestBody> {
-        let form = multipart_schema(false);
+        let form = multipart_schema(Upload::Image);
         Ok(RequestBody {
             content: [(
                 "multipart/form-data".to_string(),
@@ -686,7 +701,7 @@ async fn delete_product(
     _admin: AdminUser,
     product_id: u64,
 ) -> ApiResult<NoContent> {
-    match store::delete_product(&state.db, product_id, now_micros()).await? {
+    match store::delete_product(&state.db, product_id, state.clock.now()).await? {
         Deleted::Removed(p) => {
             if let Some(img) = &p.image {
                 images::remove(&media_dir(state), img);
@@ -742,7 +757,7 @@ async fn delete_category(
     _admin: AdminUser,
     category_id: u64,
 ) -> ApiResult<NoContent> {
-    store::delete_category(&state.db, category_id, now_micros()).await?;
+    store::delete_category(&state.db, category_id, state.clock.now()).await?;
     Ok(NoContent)
 }
 

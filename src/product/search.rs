@@ -8,9 +8,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::core::text::words;
+use crate::db::index::{sorted, Entries};
 use crate::db::{abort, Db, KeyOrder, StoreError, StoreResult, Tx, TxResult};
 use crate::product::model::{Product, SEARCH_POSTINGS};
-use crate::product::store::{sorted, Entries};
 
 const CHUNK_BITS: u32 = 10;
 const POSTING_LEN: usize = 13;
@@ -154,8 +154,15 @@ fn update_chunk(tx: &Tx<'_>, term: &str, id: u64, posting: Option<Posting>) -> T
     }
 }
 
-/// Adds a live product to the index (`add`), or removes it as it was indexed.
-fn apply(tx: &Tx<'_>, p: &Product, category_names: &[String], add: bool) -> TxResult<()> {
+#[derive(Clone, Copy, PartialEq)]
+enum Change {
+    Add,
+    Remove,
+}
+
+/// Adds a live product to the index, or removes it as it was indexed.
+fn apply(tx: &Tx<'_>, p: &Product, category_names: &[String], change: Change) -> TxResult<()> {
+    let add = change == Change::Add;
     let doc = document(p, category_names);
     let length = doc
         .values()
@@ -174,11 +181,11 @@ fn apply(tx: &Tx<'_>, p: &Product, category_names: &[String], add: bool) -> TxRe
 }
 
 pub fn index(tx: &Tx<'_>, p: &Product, category_names: &[String]) -> TxResult<()> {
-    apply(tx, p, category_names, true)
+    apply(tx, p, category_names, Change::Add)
 }
 
 pub fn unindex(tx: &Tx<'_>, p: &Product, category_names: &[String]) -> TxResult<()> {
-    apply(tx, p, category_names, false)
+    apply(tx, p, category_names, Change::Remove)
 }
 
 /// The whole index for these live products, built in memory exactly as `index` would

@@ -3,8 +3,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::account::model::Owned;
 use crate::core::time::rfc3339;
-use crate::db::{pair_key, Record};
+use crate::db::{pair_key, IndexEntry, Indexed, Record, Unique};
 use crate::http::{FieldError, Validate};
 
 pub const REVIEWS: &str = "reviews";
@@ -29,6 +30,27 @@ pub struct Review {
 
 impl Record for Review {
     const TREE: &'static str = REVIEWS;
+}
+
+impl Owned for Review {
+    const WHAT: &'static str = "Review";
+    fn owner(&self) -> u64 {
+        self.user_id
+    }
+}
+
+impl Indexed for Review {
+    const INDEXES: &'static [&'static str] = &[REVIEWS_BY_PRODUCT, REVIEWS_BY_AUTHOR];
+    fn id(&self) -> u64 {
+        self.id
+    }
+    fn index_entries(&self) -> Vec<IndexEntry> {
+        let author = author_key(self.user_id, self.product_id);
+        vec![
+            IndexEntry::link(REVIEWS_BY_PRODUCT, self.product_id, self.id),
+            IndexEntry::unique(REVIEWS_BY_AUTHOR, author, self.id, Unique::Review),
+        ]
+    }
 }
 
 #[derive(Debug, Serialize, JsonSchema)]

@@ -9,8 +9,7 @@ use rocket_okapi::settings::OpenApiSettings;
 use rocket_okapi::{openapi, openapi_get_routes_spec};
 
 use crate::account::guard::CurrentUser;
-use crate::core::time::now_micros;
-use crate::db::Db;
+use crate::db::{Db, StoreError};
 use crate::http::{ApiError, ApiJson, ApiResult, AppState, Page, PageQuery};
 use crate::product::model::Product;
 use crate::review::model::*;
@@ -19,7 +18,7 @@ use crate::review::store;
 fn live_product(db: &Db, id: u64) -> ApiResult<Product> {
     crate::product::store::product(db, id)?
         .filter(|p| p.archived_at.is_none())
-        .ok_or_else(|| ApiError::NotFound("Product not found".into()))
+        .ok_or_else(|| StoreError::NotFound("Product").into())
 }
 
 /// A product's reviews, newest first.
@@ -56,7 +55,7 @@ async fn create_review(
             "Only customers with a confirmed order of this product may review it".into(),
         ));
     }
-    let now = now_micros();
+    let now = state.clock.now();
     let review = Review {
         id: db.next_id(REVIEWS)?,
         product_id,
@@ -83,7 +82,7 @@ async fn update_my_review(
     body: ApiJson<ReviewIn>,
 ) -> ApiResult<Json<ReviewOut>> {
     let db = &state.db;
-    let now = now_micros();
+    let now = state.clock.now();
     let review = store::edit_review(db, user.user.id, product_id, &body, now).await?;
     Ok(Json(ReviewOut::from(&review)))
 }
@@ -96,9 +95,7 @@ async fn delete_review(
     user: CurrentUser,
     review_id: u64,
 ) -> ApiResult<NoContent> {
-    let review = store::review(&state.db, review_id)?
-        .filter(|r| r.user_id == user.user.id || user.user.is_admin)
-        .ok_or_else(|| ApiError::NotFound("Review not found".into()))?;
+    let review = user.mine_or_admin(store::review(&state.db, review_id)?)?;
     store::remove_review(&state.db, &review).await?;
     Ok(NoContent)
 }

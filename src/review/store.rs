@@ -1,6 +1,6 @@
 //! Review reads and writes; each write keeps the product's rating in step.
 
-use crate::db::{abort, Db, KeyOrder, StoreError, StoreResult, Unique};
+use crate::db::{abort, Db, KeyOrder, StoreError, StoreResult};
 use crate::product::store as products;
 use crate::review::model::*;
 
@@ -27,11 +27,8 @@ pub fn reviews_of(
 
 /// Writes a new review and adds its rating; a second review by the same author is a conflict.
 pub async fn insert_review(db: &Db, review: &Review) -> StoreResult<()> {
-    let key = author_key(review.user_id, review.product_id);
     db.write(|tx| {
-        tx.claim_unique(REVIEWS_BY_AUTHOR, &key, review.id, Unique::Review)?;
-        tx.link(REVIEWS_BY_PRODUCT, review.product_id, review.id)?;
-        tx.put(review.id, review)?;
+        tx.save(review)?;
         products::change_rating(tx, review.product_id, i64::from(review.rating), 1)
     })
     .await
@@ -61,7 +58,7 @@ pub async fn edit_review(
             r.body = b.clone();
         }
         r.updated_at = now;
-        tx.put(id, &r)?;
+        tx.save(&r)?;
         products::change_rating(tx, product_id, i64::from(r.rating) - old_rating, 0)?;
         Ok(r)
     })
@@ -70,12 +67,7 @@ pub async fn edit_review(
 
 pub async fn remove_review(db: &Db, review: &Review) -> StoreResult<()> {
     db.write(|tx| {
-        tx.remove::<Review>(review.id)?;
-        tx.unlink(REVIEWS_BY_PRODUCT, review.product_id, review.id)?;
-        tx.release_unique(
-            REVIEWS_BY_AUTHOR,
-            &author_key(review.user_id, review.product_id),
-        )?;
+        tx.delete::<Review>(review.id)?;
         products::change_rating(tx, review.product_id, -i64::from(review.rating), -1)
     })
     .await

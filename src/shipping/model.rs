@@ -3,8 +3,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::account::model::Owned;
 use crate::core::time::rfc3339;
-use crate::db::Record;
+use crate::db::{IndexEntry, Indexed, Record};
 use crate::http::{FieldError, Validate};
 
 pub const ADDRESSES: &str = "addresses";
@@ -37,6 +38,28 @@ pub struct Address {
 
 impl Record for Address {
     const TREE: &'static str = ADDRESSES;
+}
+
+impl Owned for Address {
+    const WHAT: &'static str = "Address";
+    fn owner(&self) -> u64 {
+        self.user_id
+    }
+}
+
+impl Indexed for Address {
+    const INDEXES: &'static [&'static str] = &[ADDRESSES_BY_USER];
+    fn id(&self) -> u64 {
+        self.id
+    }
+    /// A deleted address leaves its owner's list; orders still point at it.
+    fn index_entries(&self) -> Vec<IndexEntry> {
+        if self.deleted {
+            Vec::new()
+        } else {
+            vec![IndexEntry::link(ADDRESSES_BY_USER, self.user_id, self.id)]
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]

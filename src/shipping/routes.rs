@@ -13,12 +13,6 @@ use crate::http::{ApiError, ApiJson, ApiResult, AppState};
 use crate::shipping::model::*;
 use crate::shipping::store;
 
-fn own_address(state: &AppState, user: &CurrentUser, id: u64) -> ApiResult<Address> {
-    store::address(&state.db, id)?
-        .filter(|a| a.user_id == user.user.id || user.user.is_admin)
-        .ok_or_else(|| ApiError::NotFound("Address not found".into()))
-}
-
 /// Adds an address (`pin_code` is accepted for `postal_code`).
 #[openapi(tag = "Shipping")]
 #[post("/addresses", data = "<body>")]
@@ -52,9 +46,8 @@ fn get_address(
     user: CurrentUser,
     address_id: u64,
 ) -> ApiResult<Json<AddressOut>> {
-    Ok(Json(AddressOut::from(&own_address(
-        state, &user, address_id,
-    )?)))
+    let a = user.mine_or_admin(store::address(&state.db, address_id)?)?;
+    Ok(Json(AddressOut::from(&a)))
 }
 
 /// How a body changes an address: PUT replaces every field, PATCH only those it sends.
@@ -71,9 +64,7 @@ async fn update(
     body: &AddressIn,
     edit: Edit,
 ) -> ApiResult<Json<AddressOut>> {
-    store::address(&state.db, address_id)?
-        .filter(|a| a.user_id == user.user.id)
-        .ok_or_else(|| ApiError::NotFound("Address not found".into()))?;
+    user.mine(store::address(&state.db, address_id)?)?;
     let a = store::update_address(&state.db, address_id, |old| {
         let base = match edit {
             Edit::Replace => None,
@@ -127,9 +118,7 @@ async fn delete_address(
     user: CurrentUser,
     address_id: u64,
 ) -> ApiResult<NoContent> {
-    store::address(&state.db, address_id)?
-        .filter(|a| a.user_id == user.user.id)
-        .ok_or_else(|| ApiError::NotFound("Address not found".into()))?;
+    user.mine(store::address(&state.db, address_id)?)?;
     store::delete_address(&state.db, address_id).await?;
     Ok(NoContent)
 }

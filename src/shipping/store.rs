@@ -32,11 +32,7 @@ pub async fn create_address(db: &Db, user_id: u64, fields: AddressFields) -> Sto
         fields,
         deleted: false,
     };
-    db.write(|tx| {
-        tx.put(a.id, &a)?;
-        tx.link(ADDRESSES_BY_USER, user_id, a.id)
-    })
-    .await?;
+    db.write(|tx| tx.save(&a)).await?;
     Ok(a)
 }
 
@@ -55,7 +51,7 @@ pub async fn update_address<E>(
             Ok(fields) => a.fields = fields,
             Err(refused) => return Ok(Err(refused)),
         }
-        tx.put(id, &a)?;
+        tx.save(&a)?;
         Ok(Ok(a))
     })
     .await
@@ -68,8 +64,7 @@ pub async fn delete_address(db: &Db, id: u64) -> StoreResult<()> {
             return abort(StoreError::NotFound("Address"));
         };
         a.deleted = true;
-        tx.put(id, &a)?;
-        tx.unlink(ADDRESSES_BY_USER, a.user_id, id)
+        tx.save(&a)
     })
     .await
 }

@@ -150,7 +150,7 @@ pub fn summary(
         total.cancelled += d.cancelled;
         total.payment_failed += d.payment_failed;
     }
-    let low = crate::product::store::low_stock(&state.db, threshold, LOW_STOCK_SHOWN)?
+    let low = crate::product::listing::low_stock(&state.db, threshold, LOW_STOCK_SHOWN)?
         .into_iter()
         .map(|p| LowStockProduct {
             id: p.id,

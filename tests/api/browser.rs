@@ -441,6 +441,13 @@ async fn the_admin_summary_counts_today_and_30_days_and_reads_only_those_orders(
     // newest of them instead of reading all 23 (it decodes 9 for the latest 8, and the
     // session, user, shipping statuses and the low-stock product: about 20).
     common::state(&t).clock.advance(31 * 24 * 3600 * 1_000_000);
+    // Access tokens expire by the shop's clock too: log in again a month later.
+    let admin = common::login(&t, "boss@example.com", common::PASSWORD)
+        .await
+        .0;
+    let customer = common::login(&t, "buyer@example.com", common::PASSWORD)
+        .await
+        .0;
     let before = common::state(&t).db.decoded_count();
     let (status, s) = common::send(&t, Method::Get, "/api/admin/summary", Some(&admin), None).await;
     let decoded = common::state(&t).db.decoded_count() - before;

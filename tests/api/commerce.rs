@@ -974,6 +974,8 @@ async fn idempotency_keys_replay_refuse_other_bodies_and_expire() {
     assert_eq!(add(&t, &ann, lamp, 1).await.0, Status::Created);
     let st = state(&t);
     st.clock.advance(24 * 3600 * 1_000_000 - 1_000_000);
+    // Access tokens expire by the shop's clock too: log in again after each jump.
+    let ann = login(&t, "ann@example.com", PASSWORD).await.0;
     let (status, replayed, again) = raw_checkout(&t.client, &ann, Some("k-1"), &body).await;
     assert_eq!(
         (status, replayed.as_deref()),
@@ -995,6 +997,7 @@ async fn idempotency_keys_replay_refuse_other_bodies_and_expire() {
         shopbox::checkout::store::purge_expired_keys(&st.db, st.clock.now()).unwrap(),
         0
     );
+    let ann = login(&t, "ann@example.com", PASSWORD).await.0;
     let (status, replayed, again) = raw_checkout(&t.client, &ann, Some("k-1"), &body).await;
     assert_eq!(
         (status, replayed.as_deref()),

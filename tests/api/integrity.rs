@@ -88,8 +88,9 @@ fn seed_then_check_through_the_cli() {
 #[rocket::async_test]
 async fn schema_1_facets_move_into_the_live_index_at_open() {
     use shopbox::core::page::Pagination;
+    use shopbox::product::listing::{list, Filters, Sort};
     use shopbox::product::model::PRODUCTS_LIVE;
-    use shopbox::product::store::{self, Filters, Sort};
+    use shopbox::product::store;
     let dir = tempfile::tempdir().unwrap();
     let config = common::test_config(dir.path());
     let db = shopbox::open_data(&config).unwrap();
@@ -134,7 +135,7 @@ async fn schema_1_facets_move_into_the_live_index_at_open() {
         ..Default::default()
     };
     let hits = shopbox::product::search::search(&db, "mug").unwrap();
-    let page = store::list(
+    let page = list(
         &db,
         &filters,
         Sort::PriceAsc,

@@ -16,6 +16,7 @@ mod concurrency;
 mod crash;
 mod crash_checkout;
 mod deploy;
+mod indexes;
 mod integrity;
 mod layers;
 mod pg;
