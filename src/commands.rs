@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::core::password::hash_now;
 use crate::core::time::{now_micros, rfc3339};
 use crate::db::index::{self, scan_entries, TreeEntries};
-use crate::db::{Db, StoreError, StoreResult};
+use crate::db::{Backend, Db, StoreError, StoreResult};
 use crate::order::model::Order;
 use crate::payment::model::Payment;
 use crate::review::model::Review;
@@ -39,12 +39,21 @@ pub fn finish_bar(bar: &ProgressBar, message: Option<&str>) {
     }
 }
 
-fn open(config: &Config) -> Result<Db, String> {
-    crate::open_data(config).map_err(|e| e.0)
+fn open(config: &Config) -> Result<Backend, String> {
+    crate::open_data(config).map(Backend::from).map_err(|e| e.0)
 }
 
-fn find(db: &Db, email: &str) -> Result<User, String> {
-    store::user_by_email(db, email)
+/// Runs a store call to its end (the commands have no runtime of their own).
+fn block<T>(f: impl std::future::Future<Output = StoreResult<T>>) -> StoreResult<T> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| StoreError::Storage(format!("cannot start a runtime: {e}")))?
+        .block_on(f)
+}
+
+fn find(db: &Backend, email: &str) -> Result<User, String> {
+    block(store::user_by_email(db, email))
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no user with the email {email}"))
 }
@@ -73,28 +82,24 @@ pub fn admin_create(
     }
     let db = open(config)?;
     let now = now_micros();
-    if let Some(user) = store::user_by_email(&db, email).map_err(|e| e.to_string())? {
+    if let Some(user) = block(store::user_by_email(&db, email)).map_err(|e| e.to_string())? {
         if let Some(password) = password(true)? {
             validate_password(&password, email)?;
-            store::set_password_blocking(
-                &db,
-                user.id,
-                &hash_now(&password).map_err(|e| e.to_string())?,
-                now,
-            )
-            .map_err(|e| e.to_string())?;
+            let hash = hash_now(&password).map_err(|e| e.to_string())?;
+            block(store::set_password(&db, user.id, &hash, None, now))
+                .map_err(|e| e.to_string())?;
         }
-        store::update_user_blocking(&db, user.id, now, |u| {
+        block(store::update_user(&db, user.id, now, |u| {
             u.is_admin = true;
             u.is_active = true;
             Ok(())
-        })
+        }))
         .map_err(|e| e.to_string())?;
         return Ok(format!("{} (id {}) is now an admin", user.email, user.id));
     }
     let password = password(false)?.ok_or("a password is needed to create a user")?;
     validate_password(&password, email)?;
-    let user = store::create_user_blocking(
+    let user = block(store::create_user(
         &db,
         NewUser {
             email: email.to_string(),
@@ -106,7 +111,7 @@ pub fn admin_create(
             is_verified: true,
         },
         now,
-    )
+    ))
     .map_err(|e| e.to_string())?;
     Ok(format!("created admin {} (id {})", user.email, user.id))
 }
@@ -122,10 +127,10 @@ pub fn set_role(config: &Config, email: &str, role: Role) -> Result<String, Stri
     let admin = role == Role::Admin;
     let db = open(config)?;
     let user = find(&db, email)?;
-    store::update_user_blocking(&db, user.id, now_micros(), |u| {
+    block(store::update_user(&db, user.id, now_micros(), |u| {
         u.is_admin = admin;
         Ok(())
-    })
+    }))
     .map_err(|e| e.to_string())?;
     Ok(if admin {
         format!("{} is now an admin", user.email)
@@ -144,13 +149,9 @@ pub fn reset_password(
     let user = find(&db, email)?;
     let password = password()?.ok_or("a new password is needed")?;
     validate_password(&password, &user.email)?;
-    store::set_password_blocking(
-        &db,
-        user.id,
-        &hash_now(&password).map_err(|e| e.to_string())?,
-        now_micros(),
-    )
-    .map_err(|e| e.to_string())?;
+    let hash = hash_now(&password).map_err(|e| e.to_string())?;
+    block(store::set_password(&db, user.id, &hash, None, now_micros()))
+        .map_err(|e| e.to_string())?;
     Ok(format!(
         "password of {} changed; all their sessions have ended",
         user.email
@@ -167,7 +168,7 @@ fn yes_no(b: bool) -> &'static str {
 
 pub fn users_list(config: &Config) -> Result<String, String> {
     let db = open(config)?;
-    let users = store::list_users(&db, None).map_err(|e| e.to_string())?;
+    let users = block(store::list_users(&db, None)).map_err(|e| e.to_string())?;
     let email_width = users
         .iter()
         .map(|u| u.email.len())
@@ -202,7 +203,7 @@ pub fn users_list(config: &Config) -> Result<String, String> {
 
 pub fn outbox(config: &Config, to: Option<&str>, limit: usize) -> Result<String, String> {
     let db = open(config)?;
-    let mails = crate::mail::store::latest(&db, to, limit).map_err(|e| e.to_string())?;
+    let mails = block(crate::mail::store::latest(&db, to, limit)).map_err(|e| e.to_string())?;
     if mails.is_empty() {
         return Ok("the outbox is empty".into());
     }
@@ -243,7 +244,7 @@ fn expected_indexes(db: &Db) -> StoreResult<TreeEntries> {
 
 /// Verifies every index against its records; with `Check::Repair`, rebuilds them.
 pub fn check(config: &Config, mode: Check) -> Result<String, String> {
-    let db = open(config)?;
+    let db = crate::open_data(config).map_err(|e| e.0)?;
     let failed = |e: StoreError| e.to_string();
     let problems = index::problems(&db, &expected_indexes(&db).map_err(failed)?).map_err(failed)?;
     if problems.is_empty() {

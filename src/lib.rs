@@ -1,5 +1,5 @@
 //! shopbox: an e-commerce backend in one executable. `rocket()` builds the whole app from
-//! a `Config` and an open `Db`; the binary and the tests use exactly this. This file is
+//! a `Config` and an open storage `Backend`; the binary and the tests use exactly this. This file is
 //! the wiring: every domain's trees and migrations go to the database here, and every
 //! domain's routes to Rocket.
 
@@ -28,7 +28,7 @@ use rocket_okapi::settings::OpenApiSettings;
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::db::{Db, Schema};
+use crate::db::{Backend, Db, Schema};
 use crate::http::metrics::Metrics;
 use crate::http::request_id::RequestFairing;
 use crate::http::{ApiError, FieldError};
@@ -74,8 +74,9 @@ pub fn open_data(config: &Config) -> Result<Db, StartError> {
     .map_err(|e| StartError(e.0))
 }
 
-/// Builds the application.
-pub fn rocket(config: Config, db: Db) -> Result<Rocket<Build>, StartError> {
+/// Builds the application on a storage engine (a sled `Db` or a `PgDb`).
+pub fn rocket(config: Config, db: impl Into<Backend>) -> Result<Rocket<Build>, StartError> {
+    let db: Backend = db.into();
     let jwt_secret = config::jwt_secret(&config).map_err(|e| StartError(e.0))?;
     let rocket_config = rocket_config(&config)?;
     let metrics = Arc::new(Metrics::default());
@@ -212,7 +213,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
             Box::pin(async move {
                 tokio::spawn(async move {
                     loop {
-                        match checkout::store::purge_expired_keys(&db, clock.now()) {
+                        match checkout::store::purge_expired_keys(&db, clock.now()).await {
                             Ok(0) => {}
                             Ok(n) => {
                                 tracing::info!("purged {n} idempotency keys older than 24 hours")

@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::core::password::hash_now;
 use crate::core::text::slugify;
 use crate::core::time::now_micros;
-use crate::db::Db;
+use crate::db::{Backend, Db};
 use crate::product::images::demo_png;
 use crate::product::model::{Category, Product, PRODUCTS};
 use crate::product::store;
@@ -154,16 +154,21 @@ pub const DEMO_PASSWORD: &str = "customer password";
 
 /// Seeds the catalog; answers a summary line.
 pub fn seed_demo(config: &Config, products: u64) -> Result<String, String> {
-    let db: Db = crate::open_data(config).map_err(|e| e.0)?;
+    rocket::execute(seed(config, products))
+}
+
+async fn seed(config: &Config, products: u64) -> Result<String, String> {
+    let sled: Db = crate::open_data(config).map_err(|e| e.0)?;
+    let db = Backend::from(sled.clone());
     let media = config.data_dir.join("media");
     let err = |e: crate::db::StoreError| e.to_string();
     let mut rng = StdRng::seed_from_u64(42);
 
     let mut category_ids = Vec::new();
     for name in CATEGORIES {
-        let c: Category = match store::category_by_name(&db, name).map_err(err)? {
+        let c: Category = match store::category_by_name(&db, name).await.map_err(err)? {
             Some(c) => c,
-            None => rocket::execute(store::create_category(&db, name)).map_err(err)?,
+            None => store::create_category(&db, name).await.map_err(err)?,
         };
         category_ids.push(c.id);
     }
@@ -172,7 +177,7 @@ pub fn seed_demo(config: &Config, products: u64) -> Result<String, String> {
     let now = now_micros();
     let mut batch = Vec::with_capacity(300);
     for n in 0..products {
-        let id = db.next_id(PRODUCTS).map_err(err)?;
+        let id = sled.next_id(PRODUCTS).map_err(err)?;
         let title = format!(
             "{} {} {}",
             ADJECTIVES[rng.gen_range(0..ADJECTIVES.len())],
@@ -215,19 +220,26 @@ pub fn seed_demo(config: &Config, products: u64) -> Result<String, String> {
             updated_at: now + n as i64,
         });
         if batch.len() == 300 {
-            store::insert_products_batch(&db, &batch).map_err(err)?;
+            store::insert_products_batch(&db, &batch)
+                .await
+                .map_err(err)?;
             progress.inc(batch.len() as u64);
             batch.clear();
         }
     }
-    store::insert_products_batch(&db, &batch).map_err(err)?;
+    store::insert_products_batch(&db, &batch)
+        .await
+        .map_err(err)?;
     progress.inc(batch.len() as u64);
     crate::commands::finish_bar(&progress, None);
 
-    let customer = match accounts::user_by_email(&db, DEMO_CUSTOMER).map_err(err)? {
+    let customer = match accounts::user_by_email(&db, DEMO_CUSTOMER)
+        .await
+        .map_err(err)?
+    {
         Some(_) => format!("demo customer {DEMO_CUSTOMER} already exists"),
         None => {
-            accounts::create_user_blocking(
+            accounts::create_user(
                 &db,
                 NewUser {
                     email: DEMO_CUSTOMER.into(),
@@ -238,11 +250,12 @@ pub fn seed_demo(config: &Config, products: u64) -> Result<String, String> {
                 },
                 now_micros(),
             )
+            .await
             .map_err(err)?;
             format!("demo customer {DEMO_CUSTOMER} / {DEMO_PASSWORD}")
         }
     };
-    db.flush_blocking().map_err(err)?;
+    sled.flush_blocking().map_err(err)?;
     Ok(format!(
         "seeded {products} products in {} categories; {customer}",
         CATEGORIES.len()

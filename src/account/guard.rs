@@ -88,9 +88,11 @@ async fn authenticate(req: &Request<'_>) -> Result<CurrentUser, ApiError> {
         TokenError::Expired => ApiError::Unauthorized("Token expired".into()),
         TokenError::Invalid => ApiError::Unauthorized("Invalid token".into()),
     })?;
-    store::live_session(&state.db, session_id, user_id)?
+    store::live_session(&state.db, session_id, user_id)
+        .await?
         .ok_or_else(|| ApiError::Unauthorized("Session ended; log in again".into()))?;
-    let user = store::user(&state.db, user_id)?
+    let user = store::user(&state.db, user_id)
+        .await?
         .filter(|u| u.is_active)
         .ok_or_else(|| ApiError::Unauthorized("Session ended; log in again".into()))?;
     Ok(CurrentUser { user, session_id })

@@ -134,7 +134,7 @@ async fn register(
 ) -> ApiResult<Created<Json<UserOut>>> {
     let email = body.email.trim().to_string();
     // Refused before hashing, which is slow; the write checks again.
-    if store::user_by_email(&state.db, &email)?.is_some() {
+    if store::user_by_email(&state.db, &email).await?.is_some() {
         return Err(StoreError::Duplicate(Unique::Email).into());
     }
     let name = match &body.name {
@@ -169,7 +169,7 @@ async fn login(
     jar: &CookieJar<'_>,
     body: ApiJson<LoginIn>,
 ) -> ApiResult<Json<LoginOut>> {
-    let found = store::user_by_email(&state.db, &body.email)?;
+    let found = store::user_by_email(&state.db, &body.email).await?;
     let ok = state
         .passwords
         .verify(
@@ -400,7 +400,10 @@ async fn change_password(
 const FORGOT_REPLY: &str = "If an account exists for that email, a reset link has been sent";
 
 async fn forgot_inner(state: &AppState, email: &str) -> ApiResult<Accepted<Json<Message>>> {
-    match store::user_by_email(&state.db, email)?.filter(|u| u.is_active) {
+    match store::user_by_email(&state.db, email)
+        .await?
+        .filter(|u| u.is_active)
+    {
         Some(user) => {
             let shop = &state.config.shop_name;
             send_token_mail(
@@ -444,7 +447,8 @@ async fn send_password_reset_email(
 async fn reset_inner(state: &AppState, body: &ResetPasswordIn) -> ApiResult<Json<Message>> {
     let hash = token_hash(&body.token);
     let invalid = || ApiError::BadRequest("Invalid, expired or already used token".into());
-    let user = store::peek_mail_token(&state.db, hash, MailTokenKind::Reset, state.clock.now())?
+    let user = store::peek_mail_token(&state.db, hash, MailTokenKind::Reset, state.clock.now())
+        .await?
         .ok_or_else(invalid)?;
     let mut errors = Vec::new();
     check_password(
@@ -507,7 +511,7 @@ async fn logout(
 /// Admin: users, paginated, optionally filtered by `q` (in email or name, ignoring case).
 #[openapi(tag = "Account admin")]
 #[get("/users?<q>&<page..>")]
-fn list_users(
+async fn list_users(
     state: &State<AppState>,
     _admin: AdminUser,
     q: Option<String>,
@@ -518,7 +522,7 @@ fn list_users(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let users = store::list_users(&state.db, q.as_deref())?;
+    let users = store::list_users(&state.db, q.as_deref()).await?;
     let out: Vec<UserOut> = users.iter().map(UserOut::from).collect();
     Ok(Json(pagination.slice(out)))
 }

@@ -10,15 +10,16 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::account::guard::CurrentUser;
-use crate::cart::model::{AddIn, CartItemOut, CartLine, CartOut, CARTS};
+use crate::cart::model::{AddIn, CartItemOut, CartLine, CartOut};
 use crate::cart::store;
 use crate::core::money::Money;
-use crate::db::{Db, StoreError};
+use crate::db::{Backend, StoreError};
 use crate::http::{ApiJson, ApiResult, AppState, Message};
 
-fn item_out(db: &Db, line: &CartLine) -> ApiResult<Option<CartItemOut>> {
-    let Some(p) =
-        crate::product::store::product(db, line.product_id)?.filter(|p| p.archived_at.is_none())
+async fn item_out(db: &Backend, line: &CartLine) -> ApiResult<Option<CartItemOut>> {
+    let Some(p) = crate::product::store::product(db, line.product_id)
+        .await?
+        .filter(|p| p.archived_at.is_none())
     else {
         return Ok(None);
     };
@@ -37,11 +38,11 @@ fn item_out(db: &Db, line: &CartLine) -> ApiResult<Option<CartItemOut>> {
 /// The cart with each line at the product's current price. Deleted products drop out.
 #[openapi(tag = "Cart")]
 #[get("/")]
-fn get_cart(state: &State<AppState>, user: CurrentUser) -> ApiResult<Json<CartOut>> {
-    let cart = store::cart(&state.db, user.user.id)?;
+async fn get_cart(state: &State<AppState>, user: CurrentUser) -> ApiResult<Json<CartOut>> {
+    let cart = store::cart(&state.db, user.user.id).await?;
     let mut items = Vec::new();
     for line in &cart.lines {
-        if let Some(item) = item_out(&state.db, line)? {
+        if let Some(item) = item_out(&state.db, line).await? {
             items.push(item);
         }
     }
@@ -52,9 +53,12 @@ fn get_cart(state: &State<AppState>, user: CurrentUser) -> ApiResult<Json<CartOu
     }))
 }
 
-fn line_out(state: &AppState, line: Option<CartLine>) -> ApiResult<CartItemOut> {
-    line.and_then(|l| item_out(&state.db, &l).transpose())
-        .unwrap_or_else(|| Err(StoreError::NotFound("Product").into()))
+async fn line_out(state: &AppState, line: Option<CartLine>) -> ApiResult<CartItemOut> {
+    let item = match line {
+        Some(l) => item_out(&state.db, &l).await?,
+        None => None,
+    };
+    item.ok_or_else(|| StoreError::NotFound("Product").into())
 }
 
 /// Adds a quantity of a product (to its line if there is one). More than in stock is a
@@ -66,16 +70,8 @@ async fn add(
     user: CurrentUser,
     body: ApiJson<AddIn>,
 ) -> ApiResult<Created<Json<CartItemOut>>> {
-    let line_id = state.db.next_id(CARTS)?;
-    let line = store::add(
-        &state.db,
-        user.user.id,
-        body.product_id,
-        body.quantity,
-        line_id,
-    )
-    .await?;
-    Ok(Created::new("/api/carts").body(Json(line_out(state, line)?)))
+    let line = store::add(&state.db, user.user.id, body.product_id, body.quantity).await?;
+    Ok(Created::new("/api/carts").body(Json(line_out(state, line).await?)))
 }
 
 /// One more of a product (a new line with 1 if absent); beyond stock is a 409.
@@ -86,9 +82,8 @@ async fn increase(
     user: CurrentUser,
     product_id: u64,
 ) -> ApiResult<Json<CartItemOut>> {
-    let line_id = state.db.next_id(CARTS)?;
-    let line = store::add(&state.db, user.user.id, product_id, 1, line_id).await?;
-    Ok(Json(line_out(state, line)?))
+    let line = store::add(&state.db, user.user.id, product_id, 1).await?;
+    Ok(Json(line_out(state, line).await?))
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -108,7 +103,7 @@ async fn decrease(
     product_id: u64,
 ) -> ApiResult<Json<DecreaseOut>> {
     match store::decrease(&state.db, user.user.id, product_id).await? {
-        Some(line) => Ok(Json(DecreaseOut::Item(line_out(state, Some(line))?))),
+        Some(line) => Ok(Json(DecreaseOut::Item(line_out(state, Some(line)).await?))),
         None => Ok(Json(DecreaseOut::Removed(Message::new(
             "Item removed from cart",
         )))),

@@ -6,4 +6,4 @@ pub mod model;
 pub mod routes;
 pub mod store;
 
-pub use store::MIGRATIONS;
+pub use store::sled::MIGRATIONS;

@@ -1,10 +1,13 @@
-//! sled storage: open and migrate, typed records, key encoding, indexes, ids, transactions
-//! and durable (group-flushed) writes. Nothing outside this module sees a sled type.
+//! Storage engines: the one a shop runs on (`Backend`), PostgreSQL (`pg`), and sled itself:
+//! open and migrate, typed records, key encoding, indexes, ids, transactions and durable
+//! (group-flushed) writes. Nothing outside this module sees a sled type.
 
+pub mod backend;
 mod flush;
 pub mod index;
 pub mod keys;
 pub mod migrate;
+pub mod pg;
 mod scan;
 
 use serde::de::DeserializeOwned;
@@ -16,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+pub use backend::Backend;
 pub use index::{IndexEntry, Indexed};
 pub use keys::{id_key, key_id, pair_key};
 pub use scan::{Bytes, Scan};

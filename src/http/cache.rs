@@ -1,7 +1,7 @@
 //! Answers of public reads (the catalog), kept as JSON bytes until the database next
 //! changes: a repeated listing, search or product page is one map lookup.
 //!
-//! Every committed write moves `Db::version`. A reader takes the version before it reads
+//! Every committed write moves `Backend::version`. A reader takes the version before it reads
 //! and stores its answer under it, and a hit needs the current version, so an answer built
 //! from data older than a write is never served after that write.
 
@@ -48,11 +48,11 @@ impl ResponseCache {
 
     /// The answer for `key` as of `version` (taken before reading anything), from the
     /// cache or from `make`, whose success is kept. Errors are never kept.
-    pub fn json<T: Serialize>(
+    pub async fn json<T: Serialize, F: std::future::Future<Output = ApiResult<T>>>(
         &self,
         key: String,
         version: u64,
-        make: impl FnOnce() -> ApiResult<T>,
+        make: impl FnOnce() -> F,
     ) -> ApiResult<JsonBytes<T>> {
         if let Ok(entries) = self.entries.read() {
             if let Some((v, bytes)) = entries.get(&key) {
@@ -61,7 +61,7 @@ impl ResponseCache {
                 }
             }
         }
-        let value = make()?;
+        let value = make().await?;
         let bytes: Arc<[u8]> = serde_json::to_vec(&value)
             .map_err(|e| ApiError::Internal(format!("serializing an answer: {e}")))?
             .into();

@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::core::password::Passwords;
 use crate::core::time::Clock;
 use crate::core::tokens::Jwt;
-use crate::db::Db;
+use crate::db::Backend;
 
 pub use crate::core::page::{Page, Pagination};
 pub use error::{ApiError, ApiResult, FieldError};
@@ -27,7 +27,8 @@ pub use pagination::PageQuery;
 /// What every handler can reach: configuration and the database (through the stores).
 pub struct AppState {
     pub config: Arc<Config>,
-    pub db: Db,
+    /// The storage engine the shop runs on; handlers pass it to the stores.
+    pub db: Backend,
     pub jwt: Jwt,
     pub passwords: Passwords,
     pub limiter: ratelimit::RateLimiter,

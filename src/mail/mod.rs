@@ -6,7 +6,7 @@ pub mod model;
 pub mod store;
 
 use crate::config::Config;
-use crate::db::{Db, StoreResult};
+use crate::db::{Backend, StoreResult};
 use model::{Letter, Mail};
 
 /// The link for a token: `links.verify` / `links.reset` is a path on `public_url` or an
@@ -104,7 +104,7 @@ pub fn addressed(to: &str, letter: Letter, link: Option<String>, now: i64) -> Ma
 
 /// Keeps a letter in the outbox and logs it.
 pub async fn send(
-    db: &Db,
+    db: &Backend,
     config: &Config,
     to: &str,
     letter: Letter,

@@ -10,34 +10,35 @@ use rocket_okapi::settings::OpenApiSettings;
 use rocket_okapi::{openapi, openapi_get_routes_spec};
 
 use crate::account::guard::{AdminUser, CurrentUser};
-use crate::db::Db;
+use crate::db::Backend;
 use crate::http::{ApiError, ApiJson, ApiResult, AppState, FieldError, Page, PageQuery};
 use crate::mail;
 use crate::order::model::*;
 use crate::order::store;
 use crate::shipping::model::{ShipState, ShippingWithHistory, StatusIn};
 
-fn order_out(db: &Db, order: &Order) -> ApiResult<OrderOut> {
-    let payment = crate::payment::store::payment(db, order.payment_id)?
+async fn order_out(db: &Backend, order: &Order) -> ApiResult<OrderOut> {
+    let payment = crate::payment::store::payment(db, order.payment_id)
+        .await?
         .ok_or_else(|| ApiError::Internal(format!("order {} has no payment", order.id)))?;
-    let shipping = crate::shipping::store::shipping(db, order.id)?;
+    let shipping = crate::shipping::store::shipping(db, order.id).await?;
     Ok(OrderOut::new(order, &payment, shipping.as_ref()))
 }
 
 /// The user's orders, newest first.
 #[openapi(tag = "Orders")]
 #[get("/?<page..>")]
-fn list_orders(
+async fn list_orders(
     state: &State<AppState>,
     user: CurrentUser,
     page: PageQuery,
 ) -> ApiResult<Json<Page<OrderOut>>> {
     let p = page.checked()?;
-    let ids = store::user_order_ids(&state.db, user.user.id)?;
+    let ids = store::user_order_ids(&state.db, user.user.id).await?;
     let mut items = Vec::new();
     for id in ids.iter().skip(p.offset()).take(p.limit as usize) {
-        if let Some(o) = store::order(&state.db, *id)? {
-            items.push(order_out(&state.db, &o)?);
+        if let Some(o) = store::order(&state.db, *id).await? {
+            items.push(order_out(&state.db, &o).await?);
         }
     }
     Ok(Json(p.page_of(items, ids.len() as u64)))
@@ -46,13 +47,13 @@ fn list_orders(
 /// One order; another user's is a 404 (admins may read any).
 #[openapi(tag = "Orders")]
 #[get("/<order_id>")]
-fn get_order(
+async fn get_order(
     state: &State<AppState>,
     user: CurrentUser,
     order_id: u64,
 ) -> ApiResult<Json<OrderOut>> {
-    let o = user.mine_or_admin(store::order(&state.db, order_id)?)?;
-    Ok(Json(order_out(&state.db, &o)?))
+    let o = user.mine_or_admin(store::order(&state.db, order_id).await?)?;
+    Ok(Json(order_out(&state.db, &o).await?))
 }
 
 /// Cancels the user's order while shipping is `pending` or `processing`: stock returned,
@@ -65,9 +66,9 @@ async fn cancel_order(
     user: CurrentUser,
     order_id: u64,
 ) -> ApiResult<Json<OrderOut>> {
-    user.mine(store::order(&state.db, order_id)?)?;
+    user.mine(store::order(&state.db, order_id).await?)?;
     let o = store::cancel(&state.db, order_id, state.clock.now()).await?;
-    Ok(Json(order_out(&state.db, &o)?))
+    Ok(Json(order_out(&state.db, &o).await?))
 }
 
 /// Query of the admin order list.
@@ -92,7 +93,7 @@ pub struct AdminOrdersQuery {
 /// Admin: all orders, newest first, filtered by `status`, `shipping_status`, `user_id`.
 #[openapi(tag = "Orders admin")]
 #[get("/admin/all?<query..>")]
-fn admin_orders(
+async fn admin_orders(
     state: &State<AppState>,
     _admin: AdminUser,
     query: AdminOrdersQuery,
@@ -143,14 +144,14 @@ fn admin_orders(
     let orders = match user_id {
         Some(u) => {
             let mut v = Vec::new();
-            for id in store::user_order_ids(db, u)? {
-                if let Some(o) = store::order(db, id)? {
+            for id in store::user_order_ids(db, u).await? {
+                if let Some(o) = store::order(db, id).await? {
                     v.push(o);
                 }
             }
             v
         }
-        None => store::all_orders(db)?,
+        None => store::all_orders(db).await?,
     };
     let mut matching = Vec::new();
     for o in orders {
@@ -158,7 +159,9 @@ fn admin_orders(
             continue;
         }
         if !ships.is_empty() {
-            let ship = crate::shipping::store::shipping(db, o.id)?.map(|s| s.status.as_str());
+            let ship = crate::shipping::store::shipping(db, o.id)
+                .await?
+                .map(|s| s.status.as_str());
             if !ship.is_some_and(|s| ships.iter().any(|x| x == s)) {
                 continue;
             }
@@ -166,12 +169,10 @@ fn admin_orders(
         matching.push(o);
     }
     let total = matching.len() as u64;
-    let items = matching
-        .iter()
-        .skip(p.offset())
-        .take(p.limit as usize)
-        .map(|o| order_out(db, o))
-        .collect::<ApiResult<Vec<_>>>()?;
+    let mut items = Vec::new();
+    for o in matching.iter().skip(p.offset()).take(p.limit as usize) {
+        items.push(order_out(db, o).await?);
+    }
     Ok(Json(p.page_of(items, total)))
 }
 
@@ -179,13 +180,14 @@ fn admin_orders(
 /// failed has none: 404.
 #[openapi(tag = "Shipping")]
 #[get("/status/<order_id>")]
-fn get_status(
+async fn get_status(
     state: &State<AppState>,
     user: CurrentUser,
     order_id: u64,
 ) -> ApiResult<Json<ShippingWithHistory>> {
-    user.mine_or_admin(store::order(&state.db, order_id)?)?;
-    let s = crate::shipping::store::shipping(&state.db, order_id)?
+    user.mine_or_admin(store::order(&state.db, order_id).await?)?;
+    let s = crate::shipping::store::shipping(&state.db, order_id)
+        .await?
         .ok_or_else(|| ApiError::NotFound("This order has no shipping status".into()))?;
     Ok(Json(ShippingWithHistory::from(&s)))
 }
@@ -198,7 +200,7 @@ async fn set_status(
     let now = state.clock.now();
     let (s, changed) = store::set_shipping(&state.db, order_id, to, now).await?;
     if changed {
-        if let Some(o) = store::order(&state.db, order_id)? {
+        if let Some(o) = store::order(&state.db, order_id).await? {
             shipping_mail(state, &o, to, now).await;
         }
     }
@@ -207,7 +209,7 @@ async fn set_status(
 
 /// Sends the mail for a shipping change; a failure to record it does not undo the change.
 async fn shipping_mail(state: &AppState, order: &Order, to: ShipState, now: i64) {
-    let Ok(Some(user)) = crate::account::store::user(&state.db, order.user_id) else {
+    let Ok(Some(user)) = crate::account::store::user(&state.db, order.user_id).await else {
         return;
     };
     let letter = mail::shipping_change(&state.config.shop_name, &user.name, order.id, to.as_str());

@@ -14,7 +14,7 @@ use crate::payment::store;
 /// The user's payments, newest first.
 #[openapi(tag = "Payments")]
 #[get("/?<page..>")]
-fn list_payments(
+async fn list_payments(
     state: &State<AppState>,
     user: CurrentUser,
     page: PageQuery,
@@ -25,7 +25,8 @@ fn list_payments(
         user.user.id,
         pagination.offset(),
         pagination.limit as usize,
-    )?;
+    )
+    .await?;
     let items = payments.iter().map(PaymentOut::from).collect();
     Ok(Json(pagination.page_of(items, total)))
 }
@@ -33,12 +34,12 @@ fn list_payments(
 /// One payment; another user's is a 404 (admins may read any).
 #[openapi(tag = "Payments")]
 #[get("/<payment_id>")]
-fn get_payment(
+async fn get_payment(
     state: &State<AppState>,
     user: CurrentUser,
     payment_id: u64,
 ) -> ApiResult<Json<PaymentOut>> {
-    let p = user.mine_or_admin(store::payment(&state.db, payment_id)?)?;
+    let p = user.mine_or_admin(store::payment(&state.db, payment_id).await?)?;
     Ok(Json(PaymentOut::from(&p)))
 }
 

@@ -22,14 +22,14 @@ use tokio::io::AsyncReadExt;
 use crate::account::guard::AdminUser;
 use crate::core::money::parse_cents_text;
 use crate::core::text::fold;
-use crate::db::{Db, StoreError};
+use crate::db::{Backend, StoreError};
 use crate::http::cache::JsonBytes;
 use crate::http::json::{from_value, read_json_value};
 use crate::http::{
     ApiError, ApiJson, ApiResult, AppState, FieldError, Page, PageQuery, Pagination,
 };
 use crate::product::images;
-use crate::product::listing::{self, Filters, Sort};
+use crate::product::listing::{Filters, Sort};
 use crate::product::model::*;
 use crate::product::store::{self, Deleted, ProductChanges};
 
@@ -38,22 +38,19 @@ fn media_dir(state: &AppState) -> PathBuf {
 }
 
 /// Shapes products for the API, looking each category up once.
-fn shape(db: &Db, products: &[Product]) -> ApiResult<Vec<ProductOut>> {
+async fn shape(db: &Backend, products: &[Product]) -> ApiResult<Vec<ProductOut>> {
     let mut cache = HashMap::new();
-    products
-        .iter()
-        .map(|p| {
-            Ok(ProductOut::new(
-                p,
-                store::category_refs(db, &p.category_ids, &mut cache)?,
-            ))
-        })
-        .collect()
+    let mut out = Vec::with_capacity(products.len());
+    for p in products {
+        let categories = store::category_refs(db, &p.category_ids, &mut cache).await?;
+        out.push(ProductOut::new(p, categories));
+    }
+    Ok(out)
 }
 
-fn shape_page(db: &Db, page: Page<Product>) -> ApiResult<Page<ProductOut>> {
+async fn shape_page(db: &Backend, page: Page<Product>) -> ApiResult<Page<ProductOut>> {
     Ok(Page {
-        items: shape(db, &page.items)?,
+        items: shape(db, &page.items).await?,
         total: page.total,
         page: page.page,
         limit: page.limit,
@@ -61,8 +58,8 @@ fn shape_page(db: &Db, page: Page<Product>) -> ApiResult<Page<ProductOut>> {
     })
 }
 
-fn shape_one(db: &Db, p: &Product) -> ApiResult<ProductOut> {
-    Ok(shape(db, std::slice::from_ref(p))?.remove(0))
+async fn shape_one(db: &Backend, p: &Product) -> ApiResult<ProductOut> {
+    Ok(shape(db, std::slice::from_ref(p)).await?.remove(0))
 }
 
 /// Filters, sort and pagination of the product list and search.
@@ -110,7 +107,7 @@ enum Read {
 }
 
 impl ProductQuery {
-    fn parse(&self, db: &Db, read: Read) -> ApiResult<(Filters, Sort, Pagination)> {
+    async fn parse(&self, db: &Backend, read: Read) -> ApiResult<(Filters, Sort, Pagination)> {
         let searching = read == Read::Search;
         let mut errors = Vec::new();
         let pagination = PageQuery {
@@ -178,7 +175,7 @@ impl ProductQuery {
         } else {
             let mut ids = Vec::new();
             for c in &self.category {
-                if let Some(cat) = store::category_by_id_or_slug(db, c.trim())? {
+                if let Some(cat) = store::category_by_id_or_slug(db, c.trim()).await? {
                     ids.push(cat.id);
                 }
             }
@@ -189,7 +186,7 @@ impl ProductQuery {
         } else {
             let mut ids = Vec::new();
             for name in &self.categories {
-                if let Some(cat) = store::category_by_name(db, name)? {
+                if let Some(cat) = store::category_by_name(db, name).await? {
                     ids.push(cat.id);
                 }
             }
@@ -217,18 +214,19 @@ impl ProductQuery {
 /// Live products, newest first by default, with every filter of the query combinable.
 #[openapi(tag = "Catalog")]
 #[get("/?<query..>")]
-fn list_products(
+async fn list_products(
     state: &State<AppState>,
     query: ProductQuery,
 ) -> ApiResult<JsonBytes<Page<ProductOut>>> {
     let version = state.db.version();
     state
         .catalog_cache
-        .json(format!("list {query:?}"), version, || {
-            let (filters, sort, pagination) = query.parse(&state.db, Read::List)?;
-            let page = listing::list(&state.db, &filters, sort, pagination, None)?;
-            shape_page(&state.db, page)
+        .json(format!("list {query:?}"), version, || async {
+            let (filters, sort, pagination) = query.parse(&state.db, Read::List).await?;
+            let page = store::list(&state.db, &filters, sort, pagination, None).await?;
+            shape_page(&state.db, page).await
         })
+        .await
 }
 
 /// Full-text search over title, description and category names: every word must match,
@@ -237,36 +235,36 @@ fn list_products(
 /// this is the list.
 #[openapi(tag = "Catalog")]
 #[get("/search?<query..>")]
-fn search_products(
+async fn search_products(
     state: &State<AppState>,
     query: ProductQuery,
 ) -> ApiResult<JsonBytes<Page<ProductOut>>> {
     let version = state.db.version();
     state
         .catalog_cache
-        .json(format!("search {query:?}"), version, || {
-            let (filters, sort, pagination) = query.parse(&state.db, Read::Search)?;
-            let hits = match query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-                Some(q) => Some(crate::product::search::search(&state.db, q)?),
-                None => None,
-            };
-            let page = listing::list(&state.db, &filters, sort, pagination, hits)?;
-            shape_page(&state.db, page)
+        .json(format!("search {query:?}"), version, || async {
+            let (filters, sort, pagination) = query.parse(&state.db, Read::Search).await?;
+            let q = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+            let page = store::list(&state.db, &filters, sort, pagination, q).await?;
+            shape_page(&state.db, page).await
         })
+        .await
 }
 
 /// A product by slug (a number is taken as the product id).
 #[openapi(tag = "Catalog")]
 #[get("/<slug>", rank = 3)]
-fn get_product(state: &State<AppState>, slug: &str) -> ApiResult<JsonBytes<ProductOut>> {
+async fn get_product(state: &State<AppState>, slug: &str) -> ApiResult<JsonBytes<ProductOut>> {
     let version = state.db.version();
     state
         .catalog_cache
-        .json(format!("one {slug}"), version, || {
-            let p = store::live_product_by_slug_or_id(&state.db, slug)?
+        .json(format!("one {slug}"), version, || async {
+            let p = store::live_product_by_slug_or_id(&state.db, slug)
+                .await?
                 .ok_or(StoreError::NotFound("Product"))?;
-            shape_one(&state.db, &p)
+            shape_one(&state.db, &p).await
         })
+        .await
 }
 
 /// Multipart form of a product; every value is text, checked like the JSON form.
@@ -568,7 +566,8 @@ async fn create_product(
             return Err(e.into());
         }
     };
-    Ok(Created::new(format!("/api/products/{}", p.slug)).body(Json(shape_one(&state.db, &p)?)))
+    Ok(Created::new(format!("/api/products/{}", p.slug))
+        .body(Json(shape_one(&state.db, &p).await?)))
 }
 
 async fn apply_update(
@@ -604,7 +603,7 @@ async fn apply_update(
             if let (Some(old_image), Some(_)) = (&old.image, &new_image) {
                 images::remove(&media, old_image);
             }
-            shape_one(&state.db, &new)
+            shape_one(&state.db, &new).await
         }
         Err(e) => {
             if let Some(img) = &new_image {
@@ -715,9 +714,10 @@ async fn delete_product(
 /// Every category with its number of live products.
 #[openapi(tag = "Categories")]
 #[get("/category")]
-fn list_categories(state: &State<AppState>) -> ApiResult<Json<Vec<CategoryOut>>> {
+async fn list_categories(state: &State<AppState>) -> ApiResult<Json<Vec<CategoryOut>>> {
     Ok(Json(
-        store::categories(&state.db)?
+        store::categories(&state.db)
+            .await?
             .iter()
             .map(CategoryOut::from)
             .collect(),

@@ -9,14 +9,15 @@ use rocket_okapi::settings::OpenApiSettings;
 use rocket_okapi::{openapi, openapi_get_routes_spec};
 
 use crate::account::guard::CurrentUser;
-use crate::db::{Db, StoreError};
+use crate::db::{Backend, StoreError};
 use crate::http::{ApiError, ApiJson, ApiResult, AppState, Page, PageQuery};
 use crate::product::model::Product;
 use crate::review::model::*;
 use crate::review::store;
 
-fn live_product(db: &Db, id: u64) -> ApiResult<Product> {
-    crate::product::store::product(db, id)?
+async fn live_product(db: &Backend, id: u64) -> ApiResult<Product> {
+    crate::product::store::product(db, id)
+        .await?
         .filter(|p| p.archived_at.is_none())
         .ok_or_else(|| StoreError::NotFound("Product").into())
 }
@@ -24,14 +25,15 @@ fn live_product(db: &Db, id: u64) -> ApiResult<Product> {
 /// A product's reviews, newest first.
 #[openapi(tag = "Reviews")]
 #[get("/<product_id>/reviews?<page..>")]
-fn list_reviews(
+async fn list_reviews(
     state: &State<AppState>,
     product_id: u64,
     page: PageQuery,
 ) -> ApiResult<Json<Page<ReviewOut>>> {
     let p = page.checked()?;
-    live_product(&state.db, product_id)?;
-    let (reviews, total) = store::reviews_of(&state.db, product_id, p.offset(), p.limit as usize)?;
+    live_product(&state.db, product_id).await?;
+    let (reviews, total) =
+        store::reviews_of(&state.db, product_id, p.offset(), p.limit as usize).await?;
     Ok(Json(p.page_of(
         reviews.iter().map(ReviewOut::from).collect(),
         total,
@@ -49,15 +51,15 @@ async fn create_review(
     body: ApiJson<ReviewIn>,
 ) -> ApiResult<Created<Json<ReviewOut>>> {
     let db = &state.db;
-    live_product(db, product_id)?;
-    if !crate::order::store::has_confirmed_purchase(db, user.user.id, product_id)? {
+    live_product(db, product_id).await?;
+    if !crate::order::store::has_confirmed_purchase(db, user.user.id, product_id).await? {
         return Err(ApiError::Forbidden(
             "Only customers with a confirmed order of this product may review it".into(),
         ));
     }
     let now = state.clock.now();
     let review = Review {
-        id: db.next_id(REVIEWS)?,
+        id: 0,
         product_id,
         user_id: user.user.id,
         user_name: user.user.name.clone(),
@@ -67,7 +69,7 @@ async fn create_review(
         created_at: now,
         updated_at: now,
     };
-    store::insert_review(db, &review).await?;
+    let review = store::insert_review(db, review).await?;
     Ok(Created::new(format!("/api/products/{product_id}/reviews"))
         .body(Json(ReviewOut::from(&review))))
 }
@@ -95,7 +97,7 @@ async fn delete_review(
     user: CurrentUser,
     review_id: u64,
 ) -> ApiResult<NoContent> {
-    let review = user.mine_or_admin(store::review(&state.db, review_id)?)?;
+    let review = user.mine_or_admin(store::review(&state.db, review_id).await?)?;
     store::remove_review(&state.db, &review).await?;
     Ok(NoContent)
 }

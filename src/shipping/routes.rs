@@ -29,9 +29,13 @@ async fn create_address(
 /// The user's addresses.
 #[openapi(tag = "Shipping")]
 #[get("/addresses")]
-fn list_addresses(state: &State<AppState>, user: CurrentUser) -> ApiResult<Json<Vec<AddressOut>>> {
+async fn list_addresses(
+    state: &State<AppState>,
+    user: CurrentUser,
+) -> ApiResult<Json<Vec<AddressOut>>> {
     Ok(Json(
-        store::addresses(&state.db, user.user.id)?
+        store::addresses(&state.db, user.user.id)
+            .await?
             .iter()
             .map(AddressOut::from)
             .collect(),
@@ -41,12 +45,12 @@ fn list_addresses(state: &State<AppState>, user: CurrentUser) -> ApiResult<Json<
 /// One address; another user's is a 404 (admins may read any).
 #[openapi(tag = "Shipping")]
 #[get("/addresses/<address_id>")]
-fn get_address(
+async fn get_address(
     state: &State<AppState>,
     user: CurrentUser,
     address_id: u64,
 ) -> ApiResult<Json<AddressOut>> {
-    let a = user.mine_or_admin(store::address(&state.db, address_id)?)?;
+    let a = user.mine_or_admin(store::address(&state.db, address_id).await?)?;
     Ok(Json(AddressOut::from(&a)))
 }
 
@@ -64,7 +68,7 @@ async fn update(
     body: &AddressIn,
     edit: Edit,
 ) -> ApiResult<Json<AddressOut>> {
-    user.mine(store::address(&state.db, address_id)?)?;
+    user.mine(store::address(&state.db, address_id).await?)?;
     let a = store::update_address(&state.db, address_id, |old| {
         let base = match edit {
             Edit::Replace => None,
@@ -118,7 +122,7 @@ async fn delete_address(
     user: CurrentUser,
     address_id: u64,
 ) -> ApiResult<NoContent> {
-    user.mine(store::address(&state.db, address_id)?)?;
+    user.mine(store::address(&state.db, address_id).await?)?;
     store::delete_address(&state.db, address_id).await?;
     Ok(NoContent)
 }

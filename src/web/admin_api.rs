@@ -108,7 +108,7 @@ fn start_of(day: Date) -> i64 {
 /// Reads only the orders of those 30 days (and the 8 newest), never the whole history.
 #[openapi(tag = "Admin")]
 #[get("/summary?<low_stock>")]
-pub fn summary(
+pub async fn summary(
     state: &State<AppState>,
     _admin: AdminUser,
     low_stock: Option<String>,
@@ -131,7 +131,7 @@ pub fn summary(
             ..DaySales::default()
         })
         .collect();
-    for order in crate::order::store::orders_since(&state.db, start_of(first))? {
+    for order in crate::order::store::orders_since(&state.db, start_of(first)).await? {
         let index = day_of(order.created_at).map(|d| (d - first).whole_days());
         if let Some(day) = index
             .and_then(|i| usize::try_from(i).ok())
@@ -150,7 +150,8 @@ pub fn summary(
         total.cancelled += d.cancelled;
         total.payment_failed += d.payment_failed;
     }
-    let low = crate::product::listing::low_stock(&state.db, threshold, LOW_STOCK_SHOWN)?
+    let low = crate::product::store::low_stock(&state.db, threshold, LOW_STOCK_SHOWN)
+        .await?
         .into_iter()
         .map(|p| LowStockProduct {
             id: p.id,
@@ -161,8 +162,8 @@ pub fn summary(
         })
         .collect();
     let mut latest = Vec::new();
-    for o in crate::order::store::latest_orders(&state.db, LATEST_ORDERS)? {
-        let shipping = crate::shipping::store::shipping(&state.db, o.id)?;
+    for o in crate::order::store::latest_orders(&state.db, LATEST_ORDERS).await? {
+        let shipping = crate::shipping::store::shipping(&state.db, o.id).await?;
         latest.push(OrderLine {
             id: o.id,
             user_id: o.user_id,
@@ -231,7 +232,7 @@ impl From<Mail> for OutboxMail {
 /// in the server's log line for the mail.
 #[openapi(tag = "Admin")]
 #[get("/outbox?<to>&<page..>")]
-pub fn outbox(
+pub async fn outbox(
     state: &State<AppState>,
     _admin: AdminUser,
     to: Option<String>,
@@ -243,7 +244,7 @@ pub fn outbox(
         return Err(ApiError::Validation(errors));
     }
     let to = to.as_deref().map(str::trim).filter(|t| !t.is_empty());
-    let mails = crate::mail::store::latest(&state.db, to, usize::MAX)?;
+    let mails = crate::mail::store::latest(&state.db, to, usize::MAX).await?;
     let out: Vec<OutboxMail> = mails.into_iter().map(OutboxMail::from).collect();
     Ok(Json(pagination.slice(out)))
 }

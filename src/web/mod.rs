@@ -42,8 +42,8 @@ pub struct Health {
 /// Liveness and readiness: 200 `{"status": "ok"}` when the database answers, else 503.
 #[openapi(tag = "Shop")]
 #[get("/health")]
-fn health(state: &State<AppState>) -> (Status, Json<Health>) {
-    if state.db.healthy() {
+async fn health(state: &State<AppState>) -> (Status, Json<Health>) {
+    if state.db.healthy().await {
         (
             Status::Ok,
             Json(Health {

@@ -86,6 +86,7 @@ async fn stored_hash_is_an_owasp_argon2id_phc_string() {
     let t = app().await;
     register(&t, "hash@example.com").await;
     let user = shopbox::account::store::user_by_email(&state(&t).db, "hash@example.com")
+        .await
         .unwrap()
         .unwrap();
     let parsed = argon2::PasswordHash::new(&user.hashed_password).unwrap();
@@ -98,6 +99,7 @@ async fn stored_hash_is_an_owasp_argon2id_phc_string() {
     // A current hash is kept at login; a legacy bcrypt one is replaced, once.
     login(&t, "hash@example.com", PASSWORD).await;
     let again = shopbox::account::store::user_by_email(&state(&t).db, "hash@example.com")
+        .await
         .unwrap()
         .unwrap();
     assert_eq!(again.hashed_password, user.hashed_password);
@@ -115,20 +117,24 @@ async fn stored_hash_is_an_owasp_argon2id_phc_string() {
     .await
     .unwrap();
     let stored = |t: &TestApp| {
-        shopbox::account::store::user_by_email(&state(t).db, "legacy@example.com")
-            .unwrap()
-            .unwrap()
-            .hashed_password
+        let db = state(t).db.clone();
+        async move {
+            shopbox::account::store::user_by_email(&db, "legacy@example.com")
+                .await
+                .unwrap()
+                .unwrap()
+                .hashed_password
+        }
     };
-    assert!(stored(&t).starts_with("$2"));
+    assert!(stored(&t).await.starts_with("$2"));
     login(&t, "legacy@example.com", PASSWORD).await;
-    let upgraded = stored(&t);
+    let upgraded = stored(&t).await;
     assert!(
         upgraded.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
         "{upgraded}"
     );
     login(&t, "legacy@example.com", PASSWORD).await;
-    assert_eq!(stored(&t), upgraded);
+    assert_eq!(stored(&t).await, upgraded);
 }
 
 #[rocket::async_test]
@@ -454,7 +460,7 @@ async fn change_password_ends_other_sessions_and_voids_mail_tokens() {
         json!({"email": "cp@example.com"}),
     )
     .await;
-    let reset_token = last_link_token(&t, "cp@example.com");
+    let reset_token = last_link_token(&t, "cp@example.com").await;
 
     let (status, body) = send(
         &t,
@@ -546,7 +552,9 @@ async fn forgot_password_never_tells_whether_the_email_exists() {
     )
     .await;
     assert_eq!(alias, unknown);
-    let mails = shopbox::mail::store::latest(&state(&t).db, Some("ghost@example.com"), 5).unwrap();
+    let mails = shopbox::mail::store::latest(&state(&t).db, Some("ghost@example.com"), 5)
+        .await
+        .unwrap();
     assert!(mails.is_empty());
 }
 
@@ -561,13 +569,15 @@ async fn reset_password_is_single_use_and_ends_every_session() {
         json!({"email": "rp@example.com"}),
     )
     .await;
-    let mails = shopbox::mail::store::latest(&state(&t).db, Some("rp@example.com"), 1).unwrap();
+    let mails = shopbox::mail::store::latest(&state(&t).db, Some("rp@example.com"), 1)
+        .await
+        .unwrap();
     let link = mails[0].link.clone().unwrap();
     assert!(
         link.starts_with("http://127.0.0.1:8000/reset-password?token="),
         "{link}"
     );
-    let token = last_link_token(&t, "rp@example.com");
+    let token = last_link_token(&t, "rp@example.com").await;
     assert!(token.len() >= 32);
 
     let (status, _) = post_json(
@@ -619,7 +629,7 @@ const MINUTE_MICROS: i64 = 60 * 1_000_000;
 async fn forgot(t: &TestApp, email: &str) -> String {
     let (status, _) = post_json(t, "/api/account/forgot-password", json!({"email": email})).await;
     assert_eq!(status, Status::Accepted);
-    last_link_token(t, email)
+    last_link_token(t, email).await
 }
 
 async fn reset(t: &TestApp, token: &str, password: &str) -> (Status, Value) {
@@ -655,7 +665,7 @@ async fn reset_links_last_exactly_thirty_minutes() {
 async fn a_reset_voids_every_older_mail_token() {
     let t = app().await;
     register(&t, "void@example.com").await;
-    let verify = last_link_token(&t, "void@example.com");
+    let verify = last_link_token(&t, "void@example.com").await;
     let older = forgot(&t, "void@example.com").await;
     let newer = forgot(&t, "void@example.com").await;
     assert_ne!(older, newer);
@@ -718,7 +728,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 async fn plain_tokens_are_nowhere_in_storage_only_their_hashes() {
     let t = app().await;
     register(&t, "plain@example.com").await;
-    let verify = last_link_token(&t, "plain@example.com");
+    let verify = last_link_token(&t, "plain@example.com").await;
     let (access, refresh, _) = login(&t, "plain@example.com", PASSWORD).await;
     let (status, _) = post_json(
         &t,
@@ -727,10 +737,10 @@ async fn plain_tokens_are_nowhere_in_storage_only_their_hashes() {
     )
     .await;
     assert_eq!(status, Status::Accepted);
-    let reset = last_link_token(&t, "plain@example.com");
+    let reset = last_link_token(&t, "plain@example.com").await;
     assert_ne!(reset, verify);
 
-    let db = &state(&t).db;
+    let db = common::sled(&t);
     // The outbox keeps each mail with its link: SPEC.md makes it the delivery channel
     // when no SMTP server is configured.
     let outbox = shopbox::mail::model::OUTBOX;
@@ -764,7 +774,7 @@ async fn plain_tokens_are_nowhere_in_storage_only_their_hashes() {
 async fn email_verification_link_verifies_once() {
     let t = app().await;
     register(&t, "v@example.com").await;
-    let token = last_link_token(&t, "v@example.com");
+    let token = last_link_token(&t, "v@example.com").await;
     let res = t
         .client
         .get(format!("/api/account/verify?token={token}"))
@@ -794,7 +804,7 @@ async fn email_verification_link_verifies_once() {
 async fn verify_request_sends_a_new_link() {
     let t = app().await;
     let token = customer(&t, "vr@example.com").await;
-    let first = last_link_token(&t, "vr@example.com");
+    let first = last_link_token(&t, "vr@example.com").await;
     let (status, body) = send(
         &t,
         Method::Post,
@@ -804,7 +814,7 @@ async fn verify_request_sends_a_new_link() {
     )
     .await;
     assert_eq!(status, Status::Accepted, "{body}");
-    let second = last_link_token(&t, "vr@example.com");
+    let second = last_link_token(&t, "vr@example.com").await;
     assert_ne!(first, second);
     let res = t
         .client
@@ -1356,7 +1366,7 @@ async fn refresh_tokens_last_the_configured_days() {
 async fn mail_tokens_work_only_for_their_own_purpose() {
     let t = app().await;
     register(&t, "kind@example.com").await;
-    let verify = last_link_token(&t, "kind@example.com");
+    let verify = last_link_token(&t, "kind@example.com").await;
     let reset_token = forgot(&t, "kind@example.com").await;
 
     let (status, body) = reset(&t, &verify, "fresh password 1").await;

@@ -236,7 +236,7 @@ fn pages_have_no_inline_script_and_modules_never_parse_html() {
 async fn the_verify_link_answers_a_browser_with_the_page_and_an_api_client_with_json() {
     let t = common::app().await;
     common::register(&t, "verify@example.com").await;
-    let token = common::last_link_token(&t, "verify@example.com");
+    let token = common::last_link_token(&t, "verify@example.com").await;
     let path = format!("/api/account/verify?token={token}");
 
     let res = t
@@ -255,6 +255,7 @@ async fn the_verify_link_answers_a_browser_with_the_page_and_an_api_client_with_
     );
     // The redirect itself verifies nothing: the page does, through the API.
     let user = shopbox::account::store::user_by_email(&common::state(&t).db, "verify@example.com")
+        .await
         .unwrap()
         .unwrap();
     assert!(!user.is_verified);
@@ -448,9 +449,9 @@ async fn the_admin_summary_counts_today_and_30_days_and_reads_only_those_orders(
     let customer = common::login(&t, "buyer@example.com", common::PASSWORD)
         .await
         .0;
-    let before = common::state(&t).db.decoded_count();
+    let before = common::sled(&t).decoded_count();
     let (status, s) = common::send(&t, Method::Get, "/api/admin/summary", Some(&admin), None).await;
-    let decoded = common::state(&t).db.decoded_count() - before;
+    let decoded = common::sled(&t).decoded_count() - before;
     assert_eq!(status, Status::Ok);
     assert_eq!(s["today"]["orders"], 0);
     assert_eq!(s["last_30_days"]["orders"], 0);
@@ -490,7 +491,7 @@ async fn the_outbox_lists_mail_with_tokens_hidden() {
     let t = common::app().await;
     let admin = common::admin(&t, "boss@example.com").await;
     common::register(&t, "new@example.com").await;
-    let token = common::last_link_token(&t, "new@example.com");
+    let token = common::last_link_token(&t, "new@example.com").await;
     common::register(&t, "other@example.com").await;
     let (status, page) = common::send(
         &t,

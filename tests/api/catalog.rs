@@ -492,7 +492,7 @@ async fn search_ranks_prefixes_and_combines_with_filters() {
     assert_eq!(titles(&cat), ["Green Hat", "Red Shoes"]);
     let (_, cats) = get(&t, "/api/products/category").await;
     assert_eq!(cats[0]["product_count"], 2);
-    assert!(shopbox::product::store::check_indexes(&state(&t).db)
+    assert!(shopbox::product::store::check_indexes(common::sled(&t))
         .unwrap()
         .is_empty());
 }
@@ -505,7 +505,8 @@ async fn delete_removes_or_archives() {
     let gone = product(&t, &admin, json!({"title": "Unloved Lamp", "price": 40})).await;
     let db = &state(&t).db;
     let kept_id = kept["id"].as_u64().unwrap();
-    db.write(|tx| shopbox::product::store::mark_referenced(tx, kept_id).map(|_| ()))
+    common::sled(&t)
+        .write(|tx| shopbox::product::store::sled::mark_referenced(tx, kept_id).map(|_| ()))
         .await
         .unwrap();
 
@@ -529,11 +530,13 @@ async fn delete_removes_or_archives() {
         Status::NotFound
     );
     let archived = shopbox::product::store::product(db, kept_id)
+        .await
         .unwrap()
         .unwrap();
     assert!(archived.archived_at.is_some());
     assert!(
         shopbox::product::store::product(db, gone["id"].as_u64().unwrap())
+            .await
             .unwrap()
             .is_none()
     );
@@ -552,7 +555,7 @@ async fn delete_removes_or_archives() {
     // The archived product keeps its slug; a new product gets a suffix.
     let again = product(&t, &admin, json!({"title": "Ordered Lamp", "price": 1})).await;
     assert_eq!(again["slug"], "ordered-lamp-2");
-    assert!(shopbox::product::store::check_indexes(db)
+    assert!(shopbox::product::store::check_indexes(common::sled(&t))
         .unwrap()
         .is_empty());
 }
@@ -762,7 +765,9 @@ async fn a_category_page_by_price_decodes_about_one_page() {
     let now = shopbox::core::time::now_micros();
     let products: Vec<shopbox::product::model::Product> = (0..10_000u64)
         .map(|i| {
-            let id = db.next_id(shopbox::product::model::PRODUCTS).unwrap();
+            let id = common::sled(&t)
+                .next_id(shopbox::product::model::PRODUCTS)
+                .unwrap();
             shopbox::product::model::Product {
                 id,
                 title: format!("Thing {i}"),
@@ -782,7 +787,9 @@ async fn a_category_page_by_price_decodes_about_one_page() {
         })
         .collect();
     for chunk in products.chunks(500) {
-        shopbox::product::store::insert_products_batch(db, chunk).unwrap();
+        shopbox::product::store::insert_products_batch(db, chunk)
+            .await
+            .unwrap();
     }
     for query in [
         format!("/api/products?category={}&sort=price_asc", cats[1]),
@@ -790,9 +797,9 @@ async fn a_category_page_by_price_decodes_about_one_page() {
         "/api/products?sort=price_desc&limit=50".to_string(),
         format!("/api/products?category={}", cats[2]),
     ] {
-        let before = db.decoded_count();
+        let before = common::sled(&t).decoded_count();
         let (status, page) = get(&t, &query).await;
-        let decoded = db.decoded_count() - before;
+        let decoded = common::sled(&t).decoded_count() - before;
         assert_eq!(status, Status::Ok);
         let items = page["items"].as_array().unwrap().len() as u64;
         assert!(
@@ -832,7 +839,7 @@ async fn repeated_reads_are_answered_from_cache_until_any_write() {
         "/api/products/search?q=lamp",
         "/api/products/desk-lamp",
     ];
-    let db = &state(&t).db;
+    let db = common::sled(&t);
     let cold = db.decoded_count();
     let mut first = Vec::new();
     for path in paths {

@@ -410,7 +410,9 @@ async fn checkout_writes_everything_and_answers_failures_in_order() {
     assert_eq!(stock(&t, mug).await, 8);
     let (_, cart) = send(&t, Method::Get, "/api/carts", Some(&ann), None).await;
     assert_eq!(cart["items"], json!([]));
-    let mails = shopbox::mail::store::latest(&state(&t).db, Some("ann@example.com"), 1).unwrap();
+    let mails = shopbox::mail::store::latest(&state(&t).db, Some("ann@example.com"), 1)
+        .await
+        .unwrap();
     assert!(mails[0].subject.contains("order"), "{}", mails[0].subject);
 
     // The address copy survives the address.
@@ -793,7 +795,9 @@ async fn cancel_and_shipping_moves_follow_the_rules() {
     .await;
     assert_eq!(status, Status::Ok, "cancelled again changes nothing");
     assert_eq!(stock(&t, lamp).await, 8);
-    let mails = shopbox::mail::store::latest(&state(&t).db, Some("ann@example.com"), 20).unwrap();
+    let mails = shopbox::mail::store::latest(&state(&t).db, Some("ann@example.com"), 20)
+        .await
+        .unwrap();
     assert!(mails.iter().any(|m| m.subject.contains("delivered")));
 }
 
@@ -928,7 +932,7 @@ async fn reviews_need_a_confirmed_order_and_keep_ratings() {
     )
     .await;
     assert_eq!(p["rating_count"], 0);
-    assert!(shopbox::product::store::check_indexes(&state(&t).db)
+    assert!(shopbox::product::store::check_indexes(common::sled(&t))
         .unwrap()
         .is_empty());
 }
@@ -988,13 +992,17 @@ async fn idempotency_keys_replay_refuse_other_bodies_and_expire() {
     assert_ne!(third["id"], first["id"]);
     // Purging forgets what is older than 24 hours and keeps the rest.
     assert_eq!(
-        shopbox::checkout::store::purge_expired_keys(&st.db, st.clock.now()).unwrap(),
+        shopbox::checkout::store::purge_expired_keys(&st.db, st.clock.now())
+            .await
+            .unwrap(),
         1,
         "bob's k-1; ann's was taken again just now"
     );
     st.clock.advance(24 * 3600 * 1_000_000 - 1_000_000);
     assert_eq!(
-        shopbox::checkout::store::purge_expired_keys(&st.db, st.clock.now()).unwrap(),
+        shopbox::checkout::store::purge_expired_keys(&st.db, st.clock.now())
+            .await
+            .unwrap(),
         0
     );
     let ann = login(&t, "ann@example.com", PASSWORD).await.0;
@@ -1006,7 +1014,9 @@ async fn idempotency_keys_replay_refuse_other_bodies_and_expire() {
     assert_eq!(again, third);
     st.clock.advance(1_000_001);
     assert_eq!(
-        shopbox::checkout::store::purge_expired_keys(&st.db, st.clock.now()).unwrap(),
+        shopbox::checkout::store::purge_expired_keys(&st.db, st.clock.now())
+            .await
+            .unwrap(),
         1
     );
 }

@@ -163,6 +163,14 @@ pub fn state(t: &TestApp) -> &AppState {
     t.client.rocket().state::<AppState>().expect("app state")
 }
 
+/// The sled database under the app, for tests of what only sled has.
+pub fn sled(t: &TestApp) -> &shopbox::db::Db {
+    state(t)
+        .db
+        .sled()
+        .expect("a test of sled itself runs on sled")
+}
+
 pub fn bearer(token: &str) -> Header<'static> {
     Header::new("Authorization", format!("Bearer {token}"))
 }
@@ -262,8 +270,10 @@ pub async fn admin(t: &TestApp, email: &str) -> String {
 }
 
 /// The token in the newest outbox link to `to`.
-pub fn last_link_token(t: &TestApp, to: &str) -> String {
-    let mails = shopbox::mail::store::latest(&state(t).db, Some(to), 1).unwrap();
+pub async fn last_link_token(t: &TestApp, to: &str) -> String {
+    let mails = shopbox::mail::store::latest(&state(t).db, Some(to), 1)
+        .await
+        .unwrap();
     let link = mails[0].link.clone().expect("a link");
     link.split("token=").nth(1).unwrap().to_string()
 }

@@ -37,7 +37,7 @@ async fn check_finds_drift_in_any_index_and_repair_rebuilds_it() {
     .await;
     let (_, me) = send(&t, Method::Get, "/api/account/me", Some(&ann), None).await;
     let (user, home) = (me["id"].as_u64().unwrap(), home["id"].as_u64().unwrap());
-    let db = &state(&t).db;
+    let db = common::sled(&t);
     // Drift a write would never leave: an address lost from its owner's list, a stray
     // session link, and an email pointing at nobody.
     db.write(|tx| {

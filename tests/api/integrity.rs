@@ -11,7 +11,7 @@ async fn check_finds_a_broken_index_and_repair_rebuilds_it() {
     use shopbox::product::store;
     let dir = tempfile::tempdir().unwrap();
     let db = shopbox::open_data(&common::test_config(dir.path())).unwrap();
-    let shoes = store::create_category(&db, "Shoes").await.unwrap();
+    let shoes = store::sled::create_category(&db, "Shoes").await.unwrap();
     let now = shopbox::core::time::now_micros();
     for (title, price) in [("Red Shoes", 1999), ("Blue Shoes", 2999)] {
         let changes = store::ProductChanges {
@@ -20,7 +20,9 @@ async fn check_finds_a_broken_index_and_repair_rebuilds_it() {
             category_ids: Some(vec![shoes.id]),
             ..Default::default()
         };
-        store::create_product(&db, changes, now).await.unwrap();
+        store::sled::create_product(&db, changes, now)
+            .await
+            .unwrap();
     }
     assert!(store::check_indexes(&db).unwrap().is_empty());
 
@@ -102,9 +104,11 @@ async fn schema_1_facets_move_into_the_live_index_at_open() {
             stock_quantity: Some(3),
             ..Default::default()
         };
-        store::create_product(&db, changes, now).await.unwrap();
+        store::sled::create_product(&db, changes, now)
+            .await
+            .unwrap();
     }
-    store::delete_product(&db, 3, now).await.unwrap();
+    store::sled::delete_product(&db, 3, now).await.unwrap();
     drop(db);
 
     // Rewrite the folder as schema 1 wrote it.

@@ -717,6 +717,7 @@ async fn a_reference_shop_is_mapped_and_its_bcrypt_users_log_in() {
     assert_eq!(status, Status::Ok);
     let state = c.rocket().state::<shopbox::AppState>().unwrap();
     let stored = shopbox::account::store::user_by_email(&state.db, "ann@example.com")
+        .await
         .unwrap()
         .unwrap();
     assert!(

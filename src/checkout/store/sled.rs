@@ -1,6 +1,4 @@
-//! Checkout in one transaction: the retry key looked up, every line checked against stock,
-//! the stock taken, the order with its items, payment, shipping status and confirmation
-//! mail written, the cart emptied, and the answer recorded for retries. One durable write.
+//! Checkout on sled, in one transaction and one durable write.
 
 use serde::Deserialize;
 
@@ -10,61 +8,11 @@ use crate::db::migrate::{self, Migration};
 use crate::db::{abort, encode, id_key, Db, StoreError, StoreResult, Tx, TxResult};
 use crate::mail::{self, model::Mail, OrderLine, OrderSummary};
 use crate::order::model::{Order, OrderItem, OrderStatus, ORDERS, ORDER_ITEMS};
-use crate::payment::model::{Charge, Payment, PaymentStatus, PAYMENTS};
+use crate::payment::model::{Payment, PaymentStatus, PAYMENTS};
 use crate::product::{self, model::Product};
-use crate::shipping::{self, model::Shipping, model::SHIPPING};
+use crate::shipping::{self, model::SHIPPING};
 
-/// Everything decided before the transaction, since it may run more than once: the
-/// payment's outcome, the time, who is buying. Ids are taken inside it.
-pub struct Plan {
-    pub user_id: u64,
-    pub address_id: u64,
-    /// The amount the client expects to pay, in cents.
-    pub amount: Option<i64>,
-    pub gateway: &'static str,
-    pub charge: Charge,
-    pub now: i64,
-    /// The confirmation mail's addressee and wording.
-    pub email: String,
-    pub name: String,
-    pub shop: String,
-    pub currency: String,
-    /// The client's `Idempotency-Key` and the request body it came with.
-    pub retry: Option<Retry>,
-}
-
-pub struct Retry {
-    pub key: String,
-    /// The request body, as canonical JSON.
-    pub request: String,
-}
-
-/// What a checkout that ran did.
-pub enum Outcome {
-    Confirmed {
-        order: Order,
-        payment: Payment,
-        shipping: Shipping,
-        mail: Mail,
-    },
-    /// Kept for the record; no stock taken, the cart left as it was.
-    PaymentFailed { order: Order, payment: Payment },
-}
-
-// Made once per request and moved once: a box would buy nothing.
-#[allow(clippy::large_enum_variant)]
-pub enum Checkout {
-    /// This request ran: what it did (or why nothing was done), and its answer, which
-    /// was recorded for retries when it came with a key.
-    Ran {
-        result: Result<Outcome, StoreError>,
-        answer: Answer,
-    },
-    /// An earlier request with this key was answered so.
-    Replay(Answer),
-    /// The key came before with another request body.
-    Mismatch,
-}
+use super::{Checkout, Outcome, Plan};
 
 /// Runs a checkout; `answer` says what the client is told of a result (it runs inside the
 /// transaction, so that the recorded answer is the one sent). Refusals (empty cart,
@@ -105,7 +53,7 @@ pub async fn checkout(
 /// Checks the cart, in SPEC's order (empty cart, address, stock, amount), and writes the
 /// order; a refusal comes back as the inner error with nothing written.
 fn place_order(tx: &Tx<'_>, plan: &Plan) -> TxResult<Result<Outcome, StoreError>> {
-    let cart = cart::store::cart_tx(tx, plan.user_id)?;
+    let cart = cart::store::sled::cart_tx(tx, plan.user_id)?;
     let mut lines = Vec::new();
     for line in &cart.lines {
         if let Some(p) = tx
@@ -118,7 +66,8 @@ fn place_order(tx: &Tx<'_>, plan: &Plan) -> TxResult<Result<Outcome, StoreError>
     if lines.is_empty() {
         return Ok(Err(StoreError::EmptyCart));
     }
-    let Some(address) = shipping::store::user_address(tx, plan.user_id, plan.address_id)? else {
+    let Some(address) = shipping::store::sled::user_address(tx, plan.user_id, plan.address_id)?
+    else {
         return Ok(Err(StoreError::NotFound("Shipping address")));
     };
     if let Some((_, p)) = lines.iter().find(|(l, p)| l.quantity > p.stock_quantity) {
@@ -171,9 +120,9 @@ fn place_order(tx: &Tx<'_>, plan: &Plan) -> TxResult<Result<Outcome, StoreError>
         created_at: plan.now,
     };
     for (line, p) in &lines {
-        product::store::mark_referenced(tx, p.id)?;
+        product::store::sled::mark_referenced(tx, p.id)?;
         if paid {
-            product::store::change_stock(tx, p.id, -line.quantity)?;
+            product::store::sled::change_stock(tx, p.id, -line.quantity)?;
         }
     }
     if !paid {
@@ -186,13 +135,13 @@ fn place_order(tx: &Tx<'_>, plan: &Plan) -> TxResult<Result<Outcome, StoreError>
     }
     tx.save(&order)?;
     tx.save(&payment)?;
-    let shipping = shipping::store::start(tx, tx.next_id(SHIPPING)?, order_id, plan.now)?;
-    cart::store::clear(tx, plan.user_id)?;
+    let shipping = shipping::store::sled::start(tx, tx.next_id(SHIPPING)?, order_id, plan.now)?;
+    cart::store::sled::clear(tx, plan.user_id)?;
     let mail = Mail {
         id: tx.next_id(mail::model::OUTBOX)?,
         ..confirmation(&order, plan)
     };
-    mail::store::put(tx, &mail)?;
+    mail::store::sled::put(tx, &mail)?;
     Ok(Ok(Outcome::Confirmed {
         order,
         payment,

@@ -1,4 +1,4 @@
-//! All reads and writes of the catalog. Each write saves the records (their index entries
+//! The catalog on sled. Each write saves the records (their index entries
 //! follow, see `Indexed`) and keeps what the entries do not hold in step: the product
 //! counts of categories and the search postings.
 
@@ -11,6 +11,8 @@ use crate::db::{
 };
 use crate::product::model::*;
 use crate::product::search;
+
+use super::{Deleted, ProductChanges};
 
 fn category_names(tx: &Tx<'_>, ids: &[u64]) -> TxResult<Vec<String>> {
     let mut names = Vec::with_capacity(ids.len());
@@ -79,19 +81,6 @@ fn check_categories(tx: &Tx<'_>, ids: &[u64]) -> TxResult<()> {
         }
     }
     Ok(())
-}
-
-/// What a create or update sets; `None` leaves a field as it is.
-#[derive(Debug, Default, Clone)]
-pub struct ProductChanges {
-    pub title: Option<String>,
-    pub description: Option<String>,
-    pub price: Option<i64>,
-    pub stock_quantity: Option<i64>,
-    pub category_ids: Option<Vec<u64>>,
-    pub slug: Option<String>,
-    /// A new image file name (the old file is the caller's to remove).
-    pub image: Option<String>,
 }
 
 fn dedup(ids: &[u64]) -> Vec<u64> {
@@ -185,13 +174,6 @@ pub async fn update_product(
         Ok((old, p))
     })
     .await
-}
-
-pub enum Deleted {
-    /// Gone entirely; its image file is the caller's to remove.
-    Removed(Product),
-    /// Kept for the orders that name it.
-    Archived(Product),
 }
 
 pub async fn delete_product(db: &Db, id: u64, now: i64) -> StoreResult<Deleted> {

@@ -1,7 +1,7 @@
-//! Review reads and writes; each write keeps the product's rating in step.
+//! Reviews on sled; each write keeps the product's rating in step.
 
 use crate::db::{abort, Db, KeyOrder, StoreError, StoreResult};
-use crate::product::store as products;
+use crate::product::store::sled as products;
 use crate::review::model::*;
 
 pub fn review(db: &Db, id: u64) -> StoreResult<Option<Review>> {

@@ -1,5 +1,4 @@
-//! Orders after checkout: reading them, cancelling one (stock back, payment refunded,
-//! shipping cancelled), and moving its shipping status.
+//! Orders on sled: reading them, cancelling one, moving its shipping status.
 
 use crate::db::{abort, Db, KeyOrder, StoreError, StoreResult, Tx, TxResult};
 use crate::order::model::*;
@@ -14,10 +13,6 @@ pub fn order(db: &Db, id: u64) -> StoreResult<Option<Order>> {
     db.get(id)
 }
 
-pub fn payment(db: &Db, id: u64) -> StoreResult<Option<Payment>> {
-    db.get(id)
-}
-
 /// Cancels a confirmed order whose shipping has not left: stock returned, payment refunded,
 /// shipping cancelled. A cancelled or failed order is a conflict.
 fn cancel_tx(tx: &Tx<'_>, order_id: u64, now: i64) -> TxResult<Order> {
@@ -27,7 +22,7 @@ fn cancel_tx(tx: &Tx<'_>, order_id: u64, now: i64) -> TxResult<Order> {
     if order.status != OrderStatus::Confirmed {
         return abort(StoreError::NotCancellable(order.status.as_str()));
     }
-    let (_, changed) = shipping::store::advance(tx, order_id, ShipState::Cancelled, now)?;
+    let (_, changed) = shipping::store::sled::advance(tx, order_id, ShipState::Cancelled, now)?;
     if !changed {
         return abort(StoreError::AlreadyCancelled);
     }
@@ -36,7 +31,7 @@ fn cancel_tx(tx: &Tx<'_>, order_id: u64, now: i64) -> TxResult<Order> {
             .get::<product::model::Product>(item.product_id)?
             .is_some()
         {
-            product::store::change_stock(tx, item.product_id, item.quantity)?;
+            product::store::sled::change_stock(tx, item.product_id, item.quantity)?;
         }
     }
     if let Some(mut p) = tx.get::<Payment>(order.payment_id)? {
@@ -82,7 +77,7 @@ pub async fn set_shipping(
                 None => abort(StoreError::Storage("shipping vanished".into())),
             };
         }
-        shipping::store::advance(tx, order_id, to, now)
+        shipping::store::sled::advance(tx, order_id, to, now)
     })
     .await
 }

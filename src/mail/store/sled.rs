@@ -1,4 +1,4 @@
-//! Outbox reads and writes.
+//! The outbox on sled.
 
 use crate::db::{Db, KeyOrder, StoreResult, Tx, TxResult};
 use crate::mail::model::{Mail, OUTBOX};

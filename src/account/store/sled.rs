@@ -1,25 +1,12 @@
-//! All reads and writes of accounts: users, sessions, refresh and mail tokens.
+//! Accounts on sled: users with their email index, sessions, refresh and mail tokens.
 
+use super::{NewUser, Rotation};
 use crate::account::model::*;
 use crate::db::{abort, Db, KeyOrder, StoreError, StoreResult, Tx, TxResult};
-
-pub struct NewUser {
-    pub email: String,
-    pub name: String,
-    pub hashed_password: String,
-    pub is_admin: bool,
-    pub is_verified: bool,
-}
 
 pub async fn create_user(db: &Db, new: NewUser, now: i64) -> StoreResult<User> {
     let user = new_user_record(db, new, now)?;
     db.write(|tx| insert_user(tx, &user)).await?;
-    Ok(user)
-}
-
-pub fn create_user_blocking(db: &Db, new: NewUser, now: i64) -> StoreResult<User> {
-    let user = new_user_record(db, new, now)?;
-    db.write_blocking(|tx| insert_user(tx, &user))?;
     Ok(user)
 }
 
@@ -69,15 +56,6 @@ pub async fn update_user(
     change: impl Fn(&mut User) -> Result<(), StoreError>,
 ) -> StoreResult<User> {
     db.write(|tx| update_user_tx(tx, id, now, &change)).await
-}
-
-pub fn update_user_blocking(
-    db: &Db,
-    id: u64,
-    now: i64,
-    change: impl Fn(&mut User) -> Result<(), StoreError>,
-) -> StoreResult<User> {
-    db.write_blocking(|tx| update_user_tx(tx, id, now, &change))
 }
 
 fn update_user_tx(
@@ -151,16 +129,6 @@ pub fn live_session(db: &Db, session_id: u64, user_id: u64) -> StoreResult<Optio
     Ok(db
         .get::<Session>(session_id)?
         .filter(|s| !s.revoked && s.user_id == user_id))
-}
-
-pub enum Rotation {
-    Rotated {
-        session: Session,
-        user: User,
-    },
-    /// A rotated token came back: its whole session has been ended.
-    Reused,
-    Invalid,
 }
 
 /// Swaps a refresh token for a new one within its session. Presenting a token that was
@@ -241,16 +209,6 @@ pub async fn set_password(
     let sessions = db.children(SESSIONS_BY_USER, user_id, KeyOrder::Ascending)?;
     db.write(|tx| set_password_tx(tx, user_id, hashed_password, &sessions, keep, now))
         .await
-}
-
-pub fn set_password_blocking(
-    db: &Db,
-    user_id: u64,
-    hashed_password: &str,
-    now: i64,
-) -> StoreResult<User> {
-    let sessions = db.children(SESSIONS_BY_USER, user_id, KeyOrder::Ascending)?;
-    db.write_blocking(|tx| set_password_tx(tx, user_id, hashed_password, &sessions, None, now))
 }
 
 fn set_password_tx(

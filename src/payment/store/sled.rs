@@ -1,4 +1,4 @@
-//! Payment reads; payments are written by the order store inside checkout and cancel.
+//! Payment reads on sled.
 
 use crate::db::{Db, KeyOrder, StoreResult};
 use crate::payment::model::{Payment, PAYMENTS_BY_USER};

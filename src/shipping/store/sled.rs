@@ -1,4 +1,4 @@
-//! Addresses and shipping statuses.
+//! Addresses and shipping statuses on sled.
 
 use crate::db::{abort, Db, KeyOrder, StoreError, StoreResult, Tx, TxResult};
 use crate::shipping::model::*;

@@ -1,4 +1,4 @@
-//! Cart reads and writes; composable into checkout's transaction.
+//! Carts on sled: one record per user (nothing can be scanned inside a transaction).
 
 use crate::cart::model::{Cart, CartLine};
 use crate::db::{abort, Db, StoreError, StoreResult, Tx, TxResult};

@@ -1,0 +1,27 @@
+//! Payment reads, over either storage engine; payments are written by checkout and by
+//! cancelling an order.
+
+pub mod sled;
+
+use crate::db::{pg::pending, Backend, StoreResult};
+use crate::payment::model::Payment;
+
+pub async fn payment(b: &Backend, id: u64) -> StoreResult<Option<Payment>> {
+    match b {
+        Backend::Sled(db) => sled::payment(db, id),
+        Backend::Pg(_) => pending("payment::payment"),
+    }
+}
+
+/// One page of a user's payments, newest first, and how many there are.
+pub async fn user_payments(
+    b: &Backend,
+    user_id: u64,
+    offset: usize,
+    limit: usize,
+) -> StoreResult<(Vec<Payment>, u64)> {
+    match b {
+        Backend::Sled(db) => sled::user_payments(db, user_id, offset, limit),
+        Backend::Pg(_) => pending("payment::user_payments"),
+    }
+}

@@ -1,0 +1,183 @@
+//! All reads and writes of the catalog (products, categories, listing, search): one
+//! interface over the storage engines. The transaction-level helpers that checkout,
+//! cancel and reviews compose (stock, ratings, `referenced`) exist per engine.
+
+pub mod sled;
+
+use std::collections::HashMap;
+
+use crate::core::page::{Page, Pagination};
+use crate::db::{pg::pending, Backend, StoreResult};
+use crate::product::listing::{self, Filters, Sort};
+use crate::product::model::*;
+use crate::product::search;
+
+pub use self::sled::{
+    catalog_entries, check_indexes, expected_entries, repair_indexes, search_entries,
+};
+
+/// What a create or update sets; `None` leaves a field as it is.
+#[derive(Debug, Default, Clone)]
+pub struct ProductChanges {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub price: Option<i64>,
+    pub stock_quantity: Option<i64>,
+    pub category_ids: Option<Vec<u64>>,
+    pub slug: Option<String>,
+    /// A new image file name (the old file is the caller's to remove).
+    pub image: Option<String>,
+}
+
+pub enum Deleted {
+    /// Gone entirely; its image file is the caller's to remove.
+    Removed(Product),
+    /// Kept for the orders that name it.
+    Archived(Product),
+}
+
+pub async fn create_product(b: &Backend, c: ProductChanges, now: i64) -> StoreResult<Product> {
+    match b {
+        Backend::Sled(db) => sled::create_product(db, c, now).await,
+        Backend::Pg(_) => pending("product::create_product"),
+    }
+}
+
+/// Writes many new products in one transaction (seeding, imports), with the ids they
+/// carry; each slug is made unique with a suffix if taken.
+pub async fn insert_products_batch(b: &Backend, products: &[Product]) -> StoreResult<()> {
+    match b {
+        Backend::Sled(db) => sled::insert_products_batch(db, products),
+        Backend::Pg(_) => pending("product::insert_products_batch"),
+    }
+}
+
+/// Applies changes to a live product; answers the product before and after.
+pub async fn update_product(
+    b: &Backend,
+    id: u64,
+    c: ProductChanges,
+    now: i64,
+) -> StoreResult<(Product, Product)> {
+    match b {
+        Backend::Sled(db) => sled::update_product(db, id, c, now).await,
+        Backend::Pg(_) => pending("product::update_product"),
+    }
+}
+
+/// Deletes a live product, or archives it when an order names it.
+pub async fn delete_product(b: &Backend, id: u64, now: i64) -> StoreResult<Deleted> {
+    match b {
+        Backend::Sled(db) => sled::delete_product(db, id, now).await,
+        Backend::Pg(_) => pending("product::delete_product"),
+    }
+}
+
+/// A product, live or archived.
+pub async fn product(b: &Backend, id: u64) -> StoreResult<Option<Product>> {
+    match b {
+        Backend::Sled(db) => sled::product(db, id),
+        Backend::Pg(_) => pending("product::product"),
+    }
+}
+
+/// A live product by slug, or by id when the text is a number.
+pub async fn live_product_by_slug_or_id(b: &Backend, text: &str) -> StoreResult<Option<Product>> {
+    match b {
+        Backend::Sled(db) => sled::live_product_by_slug_or_id(db, text),
+        Backend::Pg(_) => pending("product::live_product_by_slug_or_id"),
+    }
+}
+
+/// One page of live products matching `filters`, sorted; with `q`, only those matching
+/// the search words (every word, the last as a prefix).
+pub async fn list(
+    b: &Backend,
+    filters: &Filters,
+    sort: Sort,
+    page: Pagination,
+    q: Option<&str>,
+) -> StoreResult<Page<Product>> {
+    match b {
+        Backend::Sled(db) => {
+            let hits = match q {
+                Some(q) => Some(search::search(db, q)?),
+                None => None,
+            };
+            listing::list(db, filters, sort, page, hits)
+        }
+        Backend::Pg(_) => pending("product::list"),
+    }
+}
+
+/// Live products with at most `at_most` in stock, fewest first, at most `limit`.
+pub async fn low_stock(b: &Backend, at_most: i64, limit: usize) -> StoreResult<Vec<Product>> {
+    match b {
+        Backend::Sled(db) => listing::low_stock(db, at_most, limit),
+        Backend::Pg(_) => pending("product::low_stock"),
+    }
+}
+
+pub async fn categories(b: &Backend) -> StoreResult<Vec<Category>> {
+    match b {
+        Backend::Sled(db) => sled::categories(db),
+        Backend::Pg(_) => pending("product::categories"),
+    }
+}
+
+pub async fn category(b: &Backend, id: u64) -> StoreResult<Option<Category>> {
+    match b {
+        Backend::Sled(db) => sled::category(db, id),
+        Backend::Pg(_) => pending("product::category"),
+    }
+}
+
+/// A category by id or slug.
+pub async fn category_by_id_or_slug(b: &Backend, text: &str) -> StoreResult<Option<Category>> {
+    match b {
+        Backend::Sled(db) => sled::category_by_id_or_slug(db, text),
+        Backend::Pg(_) => pending("product::category_by_id_or_slug"),
+    }
+}
+
+/// A category by name, ignoring case.
+pub async fn category_by_name(b: &Backend, name: &str) -> StoreResult<Option<Category>> {
+    match b {
+        Backend::Sled(db) => sled::category_by_name(db, name),
+        Backend::Pg(_) => pending("product::category_by_name"),
+    }
+}
+
+pub async fn create_category(b: &Backend, name: &str) -> StoreResult<Category> {
+    match b {
+        Backend::Sled(db) => sled::create_category(db, name).await,
+        Backend::Pg(_) => pending("product::create_category"),
+    }
+}
+
+pub async fn rename_category(b: &Backend, id: u64, name: &str) -> StoreResult<Category> {
+    match b {
+        Backend::Sled(db) => sled::rename_category(db, id, name).await,
+        Backend::Pg(_) => pending("product::rename_category"),
+    }
+}
+
+/// Deletes a category; its products lose it and nothing else.
+pub async fn delete_category(b: &Backend, id: u64, now: i64) -> StoreResult<()> {
+    match b {
+        Backend::Sled(db) => sled::delete_category(db, id, now).await,
+        Backend::Pg(_) => pending("product::delete_category"),
+    }
+}
+
+/// The categories `ids` names that exist, each looked up once per `cache`.
+pub async fn category_refs(
+    b: &Backend,
+    ids: &[u64],
+    cache: &mut HashMap<u64, Option<CategoryRef>>,
+) -> StoreResult<Vec<CategoryRef>> {
+    match b {
+        Backend::Sled(db) => sled::category_refs(db, ids, cache),
+        Backend::Pg(_) => pending("product::category_refs"),
+    }
+}

@@ -1,0 +1,64 @@
+//! Addresses and shipping statuses: one interface over the storage engines. The
+//! transaction-level helpers that checkout and orders compose (an address of the buyer,
+//! start and advance shipping) exist per engine.
+
+pub mod sled;
+
+use crate::db::{pg::pending, Backend, StoreResult};
+use crate::shipping::model::*;
+
+/// A live address.
+pub async fn address(b: &Backend, id: u64) -> StoreResult<Option<Address>> {
+    match b {
+        Backend::Sled(db) => sled::address(db, id),
+        Backend::Pg(_) => pending("shipping::address"),
+    }
+}
+
+/// A user's live addresses, oldest first.
+pub async fn addresses(b: &Backend, user_id: u64) -> StoreResult<Vec<Address>> {
+    match b {
+        Backend::Sled(db) => sled::addresses(db, user_id),
+        Backend::Pg(_) => pending("shipping::addresses"),
+    }
+}
+
+pub async fn create_address(
+    b: &Backend,
+    user_id: u64,
+    fields: AddressFields,
+) -> StoreResult<Address> {
+    match b {
+        Backend::Sled(db) => sled::create_address(db, user_id, fields).await,
+        Backend::Pg(_) => pending("shipping::create_address"),
+    }
+}
+
+/// Replaces an address's fields with what `make` builds from the current ones; when
+/// `make` refuses, nothing changes and its reason comes back as the inner error.
+pub async fn update_address<E>(
+    b: &Backend,
+    id: u64,
+    make: impl Fn(&AddressFields) -> Result<AddressFields, E>,
+) -> StoreResult<Result<Address, E>> {
+    match b {
+        Backend::Sled(db) => sled::update_address(db, id, make).await,
+        Backend::Pg(_) => pending("shipping::update_address"),
+    }
+}
+
+/// Hides an address; orders keep their copy and their reference.
+pub async fn delete_address(b: &Backend, id: u64) -> StoreResult<()> {
+    match b {
+        Backend::Sled(db) => sled::delete_address(db, id).await,
+        Backend::Pg(_) => pending("shipping::delete_address"),
+    }
+}
+
+/// The shipping status of an order.
+pub async fn shipping(b: &Backend, order_id: u64) -> StoreResult<Option<Shipping>> {
+    match b {
+        Backend::Sled(db) => sled::shipping(db, order_id),
+        Backend::Pg(_) => pending("shipping::shipping"),
+    }
+}
