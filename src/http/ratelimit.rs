@@ -221,10 +221,54 @@ mod tests {
     }
 
     #[test]
+    fn old_windows_are_dropped_past_100_000_clients() {
+        let limiter = RateLimiter::default();
+        let at = |secs: i64| 1_000_000_000 + secs * 1_000_000;
+        let client = |n: u32| IpAddr::from(std::net::Ipv4Addr::from(n));
+        let hit = |n: u32, secs: i64| limiter.hit("x", client(n), 5, MINUTE, at(secs));
+        let kept = || limiter.windows.lock().unwrap().len();
+        for n in 0..99_999 {
+            hit(n, 0).unwrap();
+        }
+        hit(99_999, 1).unwrap();
+        // 100,000 windows are kept as they are.
+        hit(100_000, 3600).unwrap();
+        assert_eq!(kept(), 100_001);
+        // Past that, windows that began an hour ago or more go.
+        hit(100_001, 3600).unwrap();
+        assert_eq!(
+            kept(),
+            3,
+            "the one of 1 s, the one of 3600 s and the new one"
+        );
+    }
+
+    #[test]
     fn cidrs_match() {
-        let net = parse_cidr("10.0.0.0/8").unwrap();
-        assert!(in_cidr("10.200.1.1".parse().unwrap(), net));
-        assert!(!in_cidr("11.0.0.1".parse().unwrap(), net));
-        assert!(in_cidr("::1".parse().unwrap(), parse_cidr("::1").unwrap()));
+        let cases = [
+            ("10.0.0.0/8", "10.200.1.1", true),
+            ("10.0.0.0/8", "11.0.0.1", false),
+            ("10.0.0.0/8", "9.255.255.255", false),
+            ("192.168.1.0/24", "192.168.1.77", true),
+            ("192.168.1.0/24", "192.168.2.77", false),
+            ("10.0.0.1", "10.0.0.1", true),
+            ("10.0.0.1", "10.0.0.2", false),
+            ("0.0.0.0/0", "203.0.113.9", true),
+            ("10.0.0.0/8", "::ffff:10.0.0.1", false),
+            ("::1", "::1", true),
+            ("::1", "::2", false),
+            ("2001:db8::/32", "2001:db8:1::5", true),
+            ("2001:db8::/32", "2001:db9::1", false),
+            ("::/0", "2001:db9::1", true),
+            ("::/0", "10.0.0.1", false),
+        ];
+        for (net, ip, inside) in cases {
+            let parsed = parse_cidr(net).unwrap();
+            assert_eq!(
+                in_cidr(ip.parse().unwrap(), parsed),
+                inside,
+                "{ip} in {net}"
+            );
+        }
     }
 }

@@ -95,6 +95,46 @@ async fn stored_hash_is_an_owasp_argon2id_phc_string() {
     assert_eq!(parsed.params.get_decimal("m"), Some(19456));
     assert_eq!(parsed.params.get_decimal("t"), Some(2));
     assert_eq!(parsed.params.get_decimal("p"), Some(1));
+
+    // A current hash is kept at login; a legacy bcrypt one is replaced, once.
+    login(&t, "hash@example.com", PASSWORD).await;
+    let again = shopbox::account::store::user_by_email(&state(&t).db, "hash@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.hashed_password, user.hashed_password);
+    shopbox::account::store::create_user(
+        &state(&t).db,
+        shopbox::account::store::NewUser {
+            email: "legacy@example.com".into(),
+            name: "Legacy".into(),
+            hashed_password: bcrypt::hash(PASSWORD, 4).unwrap(),
+            is_admin: false,
+            is_verified: true,
+        },
+        shopbox::core::time::now_micros(),
+    )
+    .await
+    .unwrap();
+    let stored = |t: &TestApp| {
+        let db = state(t).db.clone();
+        async move {
+            shopbox::account::store::user_by_email(&db, "legacy@example.com")
+                .await
+                .unwrap()
+                .unwrap()
+                .hashed_password
+        }
+    };
+    assert!(stored(&t).await.starts_with("$2"));
+    login(&t, "legacy@example.com", PASSWORD).await;
+    let upgraded = stored(&t).await;
+    assert!(
+        upgraded.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{upgraded}"
+    );
+    login(&t, "legacy@example.com", PASSWORD).await;
+    assert_eq!(stored(&t).await, upgraded);
 }
 
 #[rocket::async_test]
@@ -1291,4 +1331,70 @@ async fn cors_allows_credentials_only_to_trusted_origins() {
         .get_one("Access-Control-Allow-Methods")
         .unwrap()
         .contains("PATCH"));
+}
+
+#[rocket::async_test]
+async fn refresh_tokens_last_the_configured_days() {
+    let t = app_with(|c| c.refresh_token_days = 2, |r| r).await;
+    register(&t, "days@example.com").await;
+    let clock = &state(&t).clock;
+    let day = 24 * 60 * MINUTE_MICROS;
+
+    let (_, refresh, _) = login(&t, "days@example.com", PASSWORD).await;
+    clock.advance(2 * day - 1_000_000);
+    let (status, body) = post_json(
+        &t,
+        "/api/account/refresh",
+        json!({"refresh_token": refresh}),
+    )
+    .await;
+    assert_eq!(status, Status::Ok, "a second before two days: {body}");
+
+    // The rotated token lasts two days from its own issue.
+    let rotated = body["refresh_token"].as_str().unwrap().to_string();
+    clock.advance(2 * day + 1_000_000);
+    let (status, body) = post_json(
+        &t,
+        "/api/account/refresh",
+        json!({"refresh_token": rotated}),
+    )
+    .await;
+    assert_eq!(status, Status::Unauthorized, "a second after: {body}");
+}
+
+#[rocket::async_test]
+async fn mail_tokens_work_only_for_their_own_purpose() {
+    let t = app().await;
+    register(&t, "kind@example.com").await;
+    let verify = last_link_token(&t, "kind@example.com").await;
+    let reset_token = forgot(&t, "kind@example.com").await;
+
+    let (status, body) = reset(&t, &verify, "fresh password 1").await;
+    assert_eq!(
+        status,
+        Status::BadRequest,
+        "a verify link resets nothing: {body}"
+    );
+    let res = t
+        .client
+        .get(format!("/api/account/verify?token={reset_token}"))
+        .dispatch()
+        .await;
+    assert_eq!(
+        res.status(),
+        Status::BadRequest,
+        "a reset link verifies nothing"
+    );
+    let (_, _, me) = login(&t, "kind@example.com", PASSWORD).await;
+    assert_eq!(me["user"]["is_verified"], false);
+
+    // Each still works for its own purpose.
+    let res = t
+        .client
+        .get(format!("/api/account/verify?token={verify}"))
+        .dispatch()
+        .await;
+    assert_eq!(res.status(), Status::Ok);
+    let (status, body) = reset(&t, &reset_token, "fresh password 1").await;
+    assert_eq!(status, Status::Ok, "{body}");
 }

@@ -839,13 +839,15 @@ async fn repeated_reads_are_answered_from_cache_until_any_write() {
         "/api/products/search?q=lamp",
         "/api/products/desk-lamp",
     ];
+    let db = common::sled(&t);
+    let cold = db.decoded_count();
     let mut first = Vec::new();
     for path in paths {
         first.push(get(&t, path).await.1);
     }
-    // The same reads again decode nothing: they come from the cache, unchanged.
-    let db = common::sled(&t);
     let decoded = db.decoded_count();
+    assert!(decoded > cold, "the first reads decode records");
+    // The same reads again decode nothing: they come from the cache, unchanged.
     for (path, before) in paths.iter().zip(&first) {
         assert_eq!(&get(&t, path).await.1, before);
     }

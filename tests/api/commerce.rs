@@ -973,16 +973,99 @@ async fn idempotency_keys_replay_refuse_other_bodies_and_expire() {
     let (_, orders) = send(&t, Method::Get, "/api/orders", Some(&ann), None).await;
     assert_eq!(orders["total"], 1);
 
-    // After 24 hours the key is forgotten.
-    add(&t, &ann, lamp, 1).await;
+    // A key is remembered 24 hours: a second before, it still replays; after, it is
+    // forgotten.
+    assert_eq!(add(&t, &ann, lamp, 1).await.0, Status::Created);
     let st = state(&t);
-    st.clock.advance(24 * 3600 * 1_000_000 + 1);
-    // Access tokens expire by the shop's clock too: log in again a day later.
+    st.clock.advance(24 * 3600 * 1_000_000 - 1_000_000);
+    // Access tokens expire by the shop's clock too: log in again after each jump.
     let ann = login(&t, "ann@example.com", PASSWORD).await.0;
+    let (status, replayed, again) = raw_checkout(&t.client, &ann, Some("k-1"), &body).await;
+    assert_eq!(
+        (status, replayed.as_deref()),
+        (Status::Created, Some("true"))
+    );
+    assert_eq!(again, first);
+    st.clock.advance(1_000_001);
     let (status, replayed, third) = raw_checkout(&t.client, &ann, Some("k-1"), &body).await;
     assert_eq!((status, replayed), (Status::Created, None));
     assert_ne!(third["id"], first["id"]);
-    st.clock.advance(24 * 3600 * 1_000_000 + 1);
-    let purged = shopbox::checkout::store::purge_expired_keys(&st.db, st.clock.now()).await;
-    assert!(purged.unwrap() >= 2);
+    // Purging forgets what is older than 24 hours and keeps the rest.
+    assert_eq!(
+        shopbox::checkout::store::purge_expired_keys(&st.db, st.clock.now())
+            .await
+            .unwrap(),
+        1,
+        "bob's k-1; ann's was taken again just now"
+    );
+    st.clock.advance(24 * 3600 * 1_000_000 - 1_000_000);
+    assert_eq!(
+        shopbox::checkout::store::purge_expired_keys(&st.db, st.clock.now())
+            .await
+            .unwrap(),
+        0
+    );
+    let ann = login(&t, "ann@example.com", PASSWORD).await.0;
+    let (status, replayed, again) = raw_checkout(&t.client, &ann, Some("k-1"), &body).await;
+    assert_eq!(
+        (status, replayed.as_deref()),
+        (Status::Created, Some("true"))
+    );
+    assert_eq!(again, third);
+    st.clock.advance(1_000_001);
+    assert_eq!(
+        shopbox::checkout::store::purge_expired_keys(&st.db, st.clock.now())
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+#[rocket::async_test]
+async fn idempotency_keys_are_checked_and_documented() {
+    let t = app().await;
+    let admin = admin(&t, "a@example.com").await;
+    let ann = customer(&t, "ann@example.com").await;
+    let lamp = new_product(&t, &admin, "Lamp", 5.0, 10).await;
+    let home = address(&t, &ann).await;
+    assert_eq!(add(&t, &ann, lamp, 1).await.0, Status::Created);
+    let body = json!({"shipping_address_id": home});
+    let longest = "k".repeat(255);
+    let too_long = "k".repeat(256);
+    for bad in ["", too_long.as_str(), "two words", "caf\u{e9}"] {
+        let (status, _, answer) = raw_checkout(&t.client, &ann, Some(bad), &body).await;
+        assert_eq!(status, Status::UnprocessableEntity, "{bad:?}: {answer}");
+        assert_eq!(
+            answer["detail"][0]["loc"],
+            json!(["header", "Idempotency-Key"]),
+            "{answer}"
+        );
+    }
+    assert_eq!(stock(&t, lamp).await, 10, "refused keys ran nothing");
+    let (status, replayed, _) = raw_checkout(&t.client, &ann, Some(&longest), &body).await;
+    assert_eq!((status, replayed), (Status::Created, None));
+    let (status, replayed, _) = raw_checkout(&t.client, &ann, Some(&longest), &body).await;
+    assert_eq!(
+        (status, replayed.as_deref()),
+        (Status::Created, Some("true"))
+    );
+
+    let spec = openapi(&t).await;
+    let op = &spec["paths"]["/api/orders/checkout"]["post"];
+    let key = op["parameters"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == "Idempotency-Key"))
+        .unwrap_or_else(|| panic!("no Idempotency-Key parameter: {op}"));
+    assert_eq!(key["in"], "header");
+    assert_ne!(key["required"], true);
+    assert_eq!(key["schema"]["type"], "string");
+    assert!(key["description"].as_str().unwrap().contains("24 hours"));
+    let schema = &op["requestBody"]["content"]["application/json"]["schema"];
+    assert!(schema.is_object(), "{op}");
+    for status in ["201", "400", "402", "404", "409", "422"] {
+        assert!(
+            op["responses"][status].is_object(),
+            "{status} undocumented: {op}"
+        );
+    }
 }

@@ -142,3 +142,118 @@ async fn access_token_exp_leeway_is_sixty_seconds() {
     assert_eq!(status, Status::Unauthorized, "expired 63 s ago: {body}");
     assert_eq!(body["detail"], "Token expired");
 }
+
+/// The shop's own origin is that of `public_url` even when it has a path, and no more.
+#[rocket::async_test]
+async fn the_own_origin_of_a_public_url_with_a_path() {
+    let t = app_with(
+        |c| c.public_url = Some("https://shop.example.com/store".into()),
+        |r| r,
+    )
+    .await;
+    register(&t, "path@example.com").await;
+    let (access, refresh, _) = login(&t, "path@example.com", PASSWORD).await;
+    let cookies = Some((access.as_str(), refresh.as_str()));
+    for (origin, trusted) in [
+        ("https://shop.example.com", true),
+        ("https://shop.example.com/", true),
+        ("https://shop.example", false),
+        ("https://shop.example.com.evil.example", false),
+        ("http://shop.example.com", false),
+        ("https://shop.example.com/store", false),
+    ] {
+        let (status, body) = with_origin(
+            &t,
+            Method::Post,
+            "/api/account/verify-request",
+            cookies,
+            origin,
+        )
+        .await;
+        assert_eq!(
+            !is_cross_site_refusal(status, &body),
+            trusted,
+            "{origin}: {status} {body}"
+        );
+    }
+}
+
+/// A preflight from an origin that is not allowed gets no CORS headers, and the same
+/// empty 204 as an allowed one.
+#[rocket::async_test]
+async fn a_preflight_from_a_foreign_origin_gets_no_cors_headers() {
+    let t = app().await;
+    let res = t
+        .client
+        .options("/api/account/me")
+        .header(Header::new("Origin", FOREIGN))
+        .header(Header::new("Access-Control-Request-Method", "PATCH"))
+        .dispatch()
+        .await;
+    assert_eq!(res.status(), Status::NoContent);
+    for name in [
+        "Access-Control-Allow-Origin",
+        "Access-Control-Allow-Credentials",
+        "Access-Control-Allow-Methods",
+    ] {
+        assert!(res.headers().get_one(name).is_none(), "{name}");
+    }
+}
+
+/// An `Authorization` header that is not a usable bearer token leaves the cookie in charge.
+#[rocket::async_test]
+async fn a_non_bearer_authorization_header_falls_back_to_the_cookie() {
+    let t = app().await;
+    register(&t, "fallback@example.com").await;
+    let (access, _, _) = login(&t, "fallback@example.com", PASSWORD).await;
+    for header in ["Basic dXNlcjpwYXNz", "Bearer    ", "Bearer"] {
+        let res = t
+            .client
+            .get("/api/account/me")
+            .header(Header::new("Authorization", header))
+            .cookie(Cookie::new("access_token", access.clone()))
+            .dispatch()
+            .await;
+        assert_eq!(res.status(), Status::Ok, "{header:?}");
+        let me: Value = res.into_json().await.unwrap();
+        assert_eq!(me["email"], "fallback@example.com");
+    }
+    let (status, _) = send(&t, Method::Get, "/api/account/me", Some("not-a-jwt"), None).await;
+    assert_eq!(status, Status::Unauthorized);
+}
+
+/// Every operation that takes a login documents its 401 and 403, and so does `/refresh`;
+/// rate-limited ones document their 429.
+#[rocket::async_test]
+async fn secured_operations_document_their_refusals() {
+    let t = app().await;
+    let spec = openapi(&t).await;
+    let mut secured = 0;
+    for (path, method, op) in operations(&spec) {
+        if security_schemes(op).is_empty() && path != "/api/account/refresh" {
+            continue;
+        }
+        for status in ["401", "403"] {
+            assert!(
+                op["responses"][status]["description"].is_string(),
+                "{method} {path} does not document {status}"
+            );
+        }
+        secured += 1;
+    }
+    assert!(secured > 1);
+    // SPEC.md's rate-limited routes document their 429.
+    let paths = &spec["paths"];
+    for path in ["login", "register", "forgot-password", "verify-request"] {
+        let op = &paths[format!("/api/account/{path}")]["post"];
+        assert!(
+            op["responses"]["429"]["description"].is_string(),
+            "{path}: {op}"
+        );
+    }
+    let schemes = &spec["components"]["securitySchemes"];
+    for name in ["user", "admin"] {
+        assert_eq!(schemes[name]["type"], "http", "{schemes}");
+        assert_eq!(schemes[name]["scheme"], "bearer", "{schemes}");
+    }
+}
