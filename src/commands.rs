@@ -63,7 +63,7 @@ pub fn finish_bar(bar: &ProgressBar, message: Option<&str>) {
         None => bar.finish(),
     }
     if !bar.is_hidden() {
-        eprintln!();
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), b"\n");
     }
 }
 
@@ -111,19 +111,31 @@ pub fn admin_create(
     let db = open(config)?;
     let now = now_micros();
     if let Some(user) = block(store::user_by_email(&db, email)).map_err(|e| e.to_string())? {
-        if let Some(password) = password(true)? {
-            validate_password(&password, email)?;
-            let hash = hash_now(&password).map_err(|e| e.to_string())?;
-            block(store::set_password(&db, user.id, &hash, None, now))
-                .map_err(|e| e.to_string())?;
-        }
+        let replaced = match password(true)? {
+            Some(password) => {
+                validate_password(&password, email)?;
+                let hash = hash_now(&password).map_err(|e| e.to_string())?;
+                block(store::set_password(&db, user.id, &hash, None, now))
+                    .map_err(|e| e.to_string())?;
+                true
+            }
+            None => false,
+        };
         block(store::update_user(&db, user.id, now, |u| {
             u.is_admin = true;
             u.is_active = true;
             Ok(())
         }))
         .map_err(|e| e.to_string())?;
-        return Ok(format!("{} (id {}) is now an admin", user.email, user.id));
+        let password = if replaced {
+            "their password was replaced by the one given and all their sessions have ended"
+        } else {
+            "their password is unchanged"
+        };
+        return Ok(format!(
+            "{} (id {}) existed already and is now an admin; {password}",
+            user.email, user.id
+        ));
     }
     let password = password(false)?.ok_or("a password is needed to create a user")?;
     validate_password(&password, email)?;

@@ -69,18 +69,25 @@ enum Command {
         /// How many products.
         #[arg(long, default_value_t = 200)]
         products: u64,
+        /// Add the demo products to a shop that has products already (without it, such a
+        /// shop is refused).
+        #[arg(long)]
+        add: bool,
         #[command(flatten)]
         common: Common,
     },
     /// Verify every index against its records; --repair rebuilds them.
     Check {
+        /// Rebuild every index that does not match from the records (the records
+        /// themselves are never changed).
         #[arg(long)]
         repair: bool,
         #[command(flatten)]
         common: Common,
     },
-    /// Copy the whole shop into PostgreSQL tables (SPEC.md's data model), in one
-    /// transaction, with a progress bar per table. Stop the server first.
+    /// Copy the whole shop into PostgreSQL tables, one per kind of record (users,
+    /// categories, products, carts, addresses, orders, payments, shipping, reviews), in
+    /// one transaction, with a progress bar per table.
     ExportPg {
         /// The target database, e.g. postgres://user:password@host:5432/shop
         #[arg(long, env = "SHOPBOX_PG_URL")]
@@ -101,8 +108,8 @@ enum Command {
         /// Replace the shop already in the data folder.
         #[arg(long)]
         force: bool,
-        /// A folder holding the products' image files (another shop's `media` folder, or
-        /// the reference backend's `media/images`): they are copied into this shop's.
+        /// A folder holding the products' image files, copied into this shop's media
+        /// folder: another shop's `media` folder, or the reference backend's `media/images`.
         #[arg(long)]
         media: Option<PathBuf>,
         #[command(flatten)]
@@ -111,6 +118,7 @@ enum Command {
     /// Write a backup of the whole shop (database and media, consistent to one instant) to
     /// FILE, a tar archive, gzipped when FILE ends in .gz or .tgz.
     Backup {
+        /// The archive to write; it must not exist yet.
         file: PathBuf,
         #[command(flatten)]
         common: Common,
@@ -118,6 +126,7 @@ enum Command {
     /// Fill an empty data folder (--data DIR) from a backup, after verifying its checksum,
     /// then check every index.
     Restore {
+        /// The archive written by `shopbox backup`.
         file: PathBuf,
         #[command(flatten)]
         common: Common,
@@ -148,21 +157,33 @@ enum AdminAction {
     /// Create an admin, or promote an existing user. The password comes from --password,
     /// SHOPBOX_ADMIN_PASSWORD or a prompt.
     Create {
+        /// Email address of the admin; a user who has it already is made an admin.
         #[arg(long)]
         email: String,
+        /// Name of a new admin (default: the part of the email before the @).
         #[arg(long)]
         name: Option<String>,
+        /// Password of a new admin; given for an existing user, it replaces theirs and
+        /// ends their sessions (else they keep it).
         #[arg(long)]
         password: Option<String>,
     },
     /// Make an existing user an admin.
-    Promote { email: String },
+    Promote {
+        /// The user's email address.
+        email: String,
+    },
     /// Take admin rights away from a user.
-    Demote { email: String },
+    Demote {
+        /// The user's email address.
+        email: String,
+    },
     /// Set a new password (from --password, SHOPBOX_ADMIN_PASSWORD or a prompt) and end
     /// all of the user's sessions.
     ResetPassword {
+        /// The user's email address.
         email: String,
+        /// The new password.
         #[arg(long)]
         password: Option<String>,
     },
@@ -171,7 +192,10 @@ enum AdminAction {
 #[derive(Subcommand)]
 enum MailAction {
     /// Send one test message to EMAIL and print the SMTP server's answer.
-    Test { email: String },
+    Test {
+        /// Where to send it.
+        email: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -261,12 +285,13 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Seed {
             demo,
             products,
+            add,
             common,
         } => {
             if !demo {
                 return Err("only demo data can be seeded: add --demo".into());
             }
-            shopbox::seed::seed_demo(&load_config(&common)?, products)?
+            shopbox::seed::seed_demo(&load_config(&common)?, products, add)?
         }
         Command::ExportPg {
             url,
@@ -310,15 +335,31 @@ fn run(cli: Cli) -> Result<(), String> {
             commands::outbox(&load_config(&common)?, to.as_deref(), limit)?
         }
     };
-    println!("{output}");
+    print_out(&output);
     Ok(())
+}
+
+/// Prints a command's output. A reader that went away (`shopbox users list | head -2`)
+/// ends the command quietly, as it ends `cat`.
+fn print_out(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{text}").and_then(|()| out.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            let _ = writeln!(std::io::stderr(), "shopbox: cannot write the output: {e}");
+            std::process::exit(1);
+        }
+    }
 }
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(reason) => {
-            eprintln!("shopbox: {reason}");
+            let _ = std::io::Write::write_fmt(
+                &mut std::io::stderr(),
+                format_args!("shopbox: {reason}\n"),
+            );
             ExitCode::FAILURE
         }
     }

@@ -152,16 +152,23 @@ const PHRASES: &[&str] = &[
 pub const DEMO_CUSTOMER: &str = "customer@example.com";
 pub const DEMO_PASSWORD: &str = "customer password";
 
-/// Seeds the catalog; answers a summary line.
-pub fn seed_demo(config: &Config, products: u64) -> Result<String, String> {
-    rocket::execute(seed(config, products))
+/// Seeds the catalog; answers a summary line. A shop that has products already is
+/// refused unless `add`: seeding twice would double the catalog.
+pub fn seed_demo(config: &Config, products: u64, add: bool) -> Result<String, String> {
+    rocket::execute(seed(config, products, add))
 }
 
-async fn seed(config: &Config, products: u64) -> Result<String, String> {
+async fn seed(config: &Config, products: u64, add: bool) -> Result<String, String> {
     let sled: Db = crate::open_data(config).map_err(|e| e.0)?;
     let db = Backend::from(sled.clone());
     let media = config.data_dir.join("media");
     let err = |e: crate::db::StoreError| e.to_string();
+    let existing = sled.tree_len(PRODUCTS).map_err(err)?;
+    if existing > 0 && !add {
+        return Err(format!(
+            "the shop has {existing} product(s) already: add --add to add {products} demo products to them"
+        ));
+    }
     let mut rng = StdRng::seed_from_u64(42);
 
     let mut category_ids = Vec::new();

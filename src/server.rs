@@ -120,9 +120,15 @@ impl Fairing for Background {
             tasks.extend(started);
         }
         let url = self.config.public_url();
-        println!("{} is open at {url}/", self.config.shop_name);
-        println!("API docs (Swagger UI): {url}/docs/");
-        println!("Press Ctrl-C to stop.");
+        let banner = format!(
+            "{} is open at {url}/\n\
+             API docs (Swagger UI): {url}/docs/ (OpenAPI document: {url}/openapi.json)\n\
+             Health: {url}/health  Metrics (Prometheus): {url}/metrics\n\
+             Press Ctrl-C to stop.\n",
+            self.config.shop_name
+        );
+        // A closed standard output (`shopbox | head -1`) must not stop the shop.
+        let _ = std::io::Write::write_all(&mut std::io::stdout(), banner.as_bytes());
     }
 }
 

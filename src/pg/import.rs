@@ -338,7 +338,7 @@ fn read_shop(
         changes.absorb(reader.changes);
     }
     if !bars.is_hidden() {
-        eprintln!();
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), b"\n");
     }
     Ok(data)
 }
