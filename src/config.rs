@@ -25,6 +25,8 @@ pub struct Config {
     pub cookie_secure: Option<bool>,
     /// sled's page cache, in MiB.
     pub cache_capacity_mb: u64,
+    /// From the environment: a JSON list or a comma-separated one.
+    #[serde(deserialize_with = "list_or_commas")]
     pub trusted_proxies: Vec<String>,
     pub cors: Cors,
     pub uploads: Uploads,
@@ -76,6 +78,7 @@ impl Default for Backup {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Cors {
+    #[serde(deserialize_with = "list_or_commas")]
     pub allowed_origins: Vec<String>,
 }
 
@@ -714,6 +717,40 @@ pub fn mask_url_password(text: &str) -> String {
     format!("{}********{}", &text[..start], &text[end..])
 }
 
+/// A list given as a list, or as one string of comma-separated items (what an environment
+/// variable holds most naturally: `SHOPBOX_TRUSTED_PROXIES=10.0.0.0/8,192.168.0.1`).
+fn list_or_commas<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    struct ListOrCommas;
+    impl<'de> serde::de::Visitor<'de> for ListOrCommas {
+        type Value = Vec<String>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of strings, or one string of comma-separated items")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Vec<String>, E> {
+            Ok(text
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect())
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Vec<String>, A::Error> {
+            let mut list = Vec::new();
+            while let Some(item) = seq.next_element::<String>()? {
+                list.push(item);
+            }
+            Ok(list)
+        }
+    }
+    d.deserialize_any(ListOrCommas)
+}
+
 /// Parses `a.b.c.d/n`, `a.b.c.d`, or their IPv6 forms into an address and prefix length.
 pub fn parse_cidr(text: &str) -> Option<(IpAddr, u8)> {
     let (addr, bits) = match text.split_once('/') {
@@ -860,7 +897,10 @@ mod tests {
         assert_eq!(keys.closest("rate_limit_enabled"), "rate_limit.enabled");
         assert!(keys.is_section("smtp") && !keys.is_leaf("smtp"));
         assert!(keys.is_leaf("smtp.host") && keys.is_leaf("trusted_proxies"));
-        assert_eq!(env_name("rate_limit.enabled"), "SHOPBOX_RATE_LIMIT__ENABLED");
+        assert_eq!(
+            env_name("rate_limit.enabled"),
+            "SHOPBOX_RATE_LIMIT__ENABLED"
+        );
     }
 
     #[test]

@@ -193,6 +193,69 @@ fn config_command_prints_values_in_force_with_sources_and_masked_secrets() {
 }
 
 #[test]
+fn lists_from_the_environment_may_be_comma_separated() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_in(
+        dir.path(),
+        &["config", "--data", "x"],
+        &[
+            ("SHOPBOX_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.1"),
+            ("SHOPBOX_CORS__ALLOWED_ORIGINS", r#"["https://a.example"]"#),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(r#"trusted_proxies = ["10.0.0.0/8","192.168.1.1"]"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"cors.allowed_origins = ["https://a.example"]"#),
+        "{text}"
+    );
+    // A bad item is named by its place in the list.
+    let err = refusal(&run_in(
+        dir.path(),
+        &["config"],
+        &[("SHOPBOX_TRUSTED_PROXIES", "10.0.0.0/8,nope")],
+    ));
+    assert!(err.contains("`trusted_proxies[1]`"), "{err}");
+}
+
+#[test]
+fn a_trusted_proxy_from_a_comma_list_is_believed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start_with_env(
+        dir.path(),
+        &[],
+        "warn",
+        &[
+            ("SHOPBOX_TRUSTED_PROXIES", "10.9.9.9,127.0.0.1".into()),
+            ("SHOPBOX_RATE_LIMIT__LOGIN_PER_MINUTE", "1".into()),
+        ],
+    );
+    server.wait_ready();
+    let login = |ip: &str| {
+        http(
+            server.port,
+            "POST",
+            "/api/account/login",
+            &[
+                ("Content-Type", "application/json"),
+                ("X-Forwarded-For", ip),
+            ],
+            r#"{"email":"nobody@example.com","password":"wrong-password"}"#,
+        )
+        .unwrap()
+        .0
+    };
+    assert_eq!(login("203.0.113.1"), 401);
+    assert_eq!(login("203.0.113.1"), 429);
+    // Another client behind the same proxy has its own limit.
+    assert_eq!(login("203.0.113.2"), 401);
+}
+
+#[test]
 fn the_data_folder_becomes_owner_only_whatever_its_mode_was() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
