@@ -25,6 +25,8 @@ pub struct Config {
     pub cookie_secure: Option<bool>,
     /// sled's page cache, in MiB.
     pub cache_capacity_mb: u64,
+    /// From the environment: a JSON list or a comma-separated one.
+    #[serde(deserialize_with = "list_or_commas")]
     pub trusted_proxies: Vec<String>,
     pub cors: Cors,
     pub uploads: Uploads,
@@ -76,6 +78,7 @@ impl Default for Backup {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Cors {
+    #[serde(deserialize_with = "list_or_commas")]
     pub allowed_origins: Vec<String>,
 }
 
@@ -243,6 +246,158 @@ impl Default for RateLimit {
     }
 }
 
+const ENV_PREFIX: &str = "SHOPBOX_";
+
+/// `SHOPBOX_*` variables that are not configuration keys: read by one command, or by the
+/// tests. Variables starting with `SHOPBOX_TEST_` belong to the test suite.
+const OTHER_ENV: [&str; 2] = ["SHOPBOX_PG_URL", "SHOPBOX_ADMIN_PASSWORD"];
+
+/// Where a key's value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Default,
+    File(PathBuf),
+    Env(String),
+    /// A command-line option, such as `--port`.
+    Flag(String),
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Default => f.write_str("default"),
+            Source::File(path) => write!(f, "file {}", path.display()),
+            Source::Env(name) => write!(f, "environment {name}"),
+            Source::Flag(flag) => write!(f, "command line {flag}"),
+        }
+    }
+}
+
+/// The source of every key not at its default, by dotted key (`smtp.host`).
+#[derive(Debug, Clone, Default)]
+pub struct Sources(pub std::collections::BTreeMap<String, Source>);
+
+impl Sources {
+    pub fn of(&self, key: &str) -> &Source {
+        self.0.get(key).unwrap_or(&Source::Default)
+    }
+}
+
+/// Every key the configuration has: leaves (`port`, `smtp.host`, `trusted_proxies`) and
+/// sections (`smtp`), taken from the defaults themselves so that no list goes stale.
+struct KnownKeys {
+    leaves: Vec<String>,
+    sections: Vec<String>,
+}
+
+impl KnownKeys {
+    fn new() -> KnownKeys {
+        let mut keys = KnownKeys {
+            leaves: Vec::new(),
+            sections: Vec::new(),
+        };
+        let defaults = serde_json::to_value(Config::default()).unwrap_or_default();
+        keys.collect(&defaults, "");
+        keys
+    }
+
+    fn collect(&mut self, value: &serde_json::Value, prefix: &str) {
+        let Some(map) = value.as_object() else { return };
+        for (key, value) in map {
+            let path = join_key(prefix, key);
+            if value.is_object() {
+                self.collect(value, &path);
+                self.sections.push(path);
+            } else {
+                self.leaves.push(path);
+            }
+        }
+    }
+
+    fn is_leaf(&self, key: &str) -> bool {
+        self.leaves.iter().any(|k| k == key)
+    }
+
+    fn is_section(&self, key: &str) -> bool {
+        self.sections.iter().any(|k| k == key)
+    }
+
+    /// The known key closest to `key` by edit distance.
+    fn closest(&self, key: &str) -> &str {
+        self.leaves
+            .iter()
+            .min_by_key(|k| strsim::levenshtein(k, key))
+            .map(String::as_str)
+            .unwrap_or("")
+    }
+
+    fn check_file(
+        &self,
+        dict: &rocket::figment::value::Dict,
+        prefix: &str,
+        path: &Path,
+        sources: &mut Sources,
+    ) -> Result<(), ConfigError> {
+        for (key, value) in dict {
+            let full = join_key(prefix, key);
+            if self.is_leaf(&full) {
+                sources.0.insert(full, Source::File(path.to_path_buf()));
+            } else if let (true, Some(inner)) = (self.is_section(&full), value.as_dict()) {
+                self.check_file(inner, &full, path, sources)?;
+            } else {
+                return Err(ConfigError(format!(
+                    "unknown key `{full}` in {}: did you mean `{}`?",
+                    path.display(),
+                    self.closest(&full)
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_env(&self, name: &str, sources: &mut Sources) -> Result<(), ConfigError> {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            return Ok(());
+        };
+        if rest.is_empty() || rest.starts_with("TEST_") || OTHER_ENV.contains(&name) {
+            return Ok(());
+        }
+        let key = rest.to_ascii_lowercase().replace("__", ".");
+        if self.is_leaf(&key) {
+            sources.0.insert(key, Source::Env(name.to_string()));
+        } else if self.is_section(&key) {
+            let inner = format!("{key}.");
+            for leaf in self.leaves.iter().filter(|k| k.starts_with(&inner)) {
+                sources
+                    .0
+                    .insert(leaf.clone(), Source::Env(name.to_string()));
+            }
+        } else {
+            return Err(ConfigError(format!(
+                "unknown environment variable {name}: did you mean {}?",
+                env_name(self.closest(&key))
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn join_key(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() {
+        key.to_string()
+    } else {
+        format!("{prefix}.{key}")
+    }
+}
+
+/// The variable that sets a dotted key: `smtp.host` is `SHOPBOX_SMTP__HOST`.
+pub fn env_name(key: &str) -> String {
+    format!(
+        "{ENV_PREFIX}{}",
+        key.to_ascii_uppercase().replace('.', "__")
+    )
+}
+
 /// A configuration problem, naming the key.
 #[derive(Debug)]
 pub struct ConfigError(pub String);
@@ -263,8 +418,16 @@ impl Config {
     /// Reads `file` (or `config.toml` in the working folder when `None`; an explicitly
     /// named file must exist), then the `SHOPBOX_*` environment, then validates.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        Config::load_with_sources(file).map(|(config, _)| config)
+    }
+
+    /// `load`, and where each key's value came from. An unknown key in the file or an
+    /// unknown `SHOPBOX_*` variable stops here, naming the closest known key.
+    pub fn load_with_sources(file: Option<&Path>) -> Result<(Config, Sources), ConfigError> {
+        let keys = KnownKeys::new();
+        let mut sources = Sources::default();
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
-        match file {
+        let file = match file {
             Some(path) => {
                 if !path.is_file() {
                     return Err(ConfigError(format!(
@@ -272,11 +435,24 @@ impl Config {
                         path.display()
                     )));
                 }
-                figment = figment.merge(Toml::file(path));
+                Some(path.to_path_buf())
             }
-            None => figment = figment.merge(Toml::file("config.toml")),
+            None => Some(PathBuf::from("config.toml")).filter(|p| p.is_file()),
+        };
+        if let Some(path) = &file {
+            let toml = Toml::file_exact(path);
+            let data = rocket::figment::Provider::data(&toml)
+                .map_err(|e| ConfigError(format!("invalid configuration: {e}")))?;
+            for dict in data.values() {
+                keys.check_file(dict, "", path, &mut sources)?;
+            }
+            figment = figment.merge(toml);
         }
-        figment = figment.merge(Env::prefixed("SHOPBOX_").split("__"));
+        for (name, _) in std::env::vars_os() {
+            let Some(name) = name.to_str() else { continue };
+            keys.check_env(name, &mut sources)?;
+        }
+        figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__"));
         let config: Config = figment.extract().map_err(|e| {
             let key = e.path.join(".");
             let mut message = e.kind.to_string();
@@ -290,7 +466,7 @@ impl Config {
             }
         })?;
         config.validate()?;
-        Ok(config)
+        Ok((config, sources))
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -448,6 +624,133 @@ impl Config {
     }
 }
 
+/// Keys whose values are never printed.
+const SECRET_KEYS: [&str; 3] = ["jwt_secret", "smtp.password", "metrics.token"];
+
+/// `shopbox config`: the configuration in force, one `key = value  # source` line per
+/// key, secrets masked. `data` is the `--data` option.
+pub fn show(file: Option<&Path>, data: Option<&Path>) -> Result<String, String> {
+    let (mut config, mut sources) = Config::load_with_sources(file).map_err(|e| e.0)?;
+    if let Some(data) = data {
+        config.data_dir = data.to_path_buf();
+        sources
+            .0
+            .insert("data_dir".into(), Source::Flag("--data".into()));
+    }
+    Ok(describe(&config, &sources))
+}
+
+/// The lines `shopbox config` prints.
+pub fn describe(config: &Config, sources: &Sources) -> String {
+    let mut values = Vec::new();
+    let json = serde_json::to_value(config).unwrap_or_default();
+    flatten(&json, "", &mut values);
+    let mut lines: Vec<(String, String)> = values
+        .into_iter()
+        .map(|(key, value)| {
+            let shown = match value {
+                serde_json::Value::Null if key == "jwt_secret" => format!(
+                    "(unset: generated into {})",
+                    config.data_dir.join("jwt_secret").display()
+                ),
+                serde_json::Value::Null => "(unset)".to_string(),
+                _ if SECRET_KEYS.contains(&key.as_str()) => "\"********\"".to_string(),
+                serde_json::Value::String(text) => {
+                    serde_json::Value::String(mask_url_password(&text)).to_string()
+                }
+                other => other.to_string(),
+            };
+            let line = format!("{key} = {shown}");
+            (line, sources.of(&key).to_string())
+        })
+        .collect();
+    for name in OTHER_ENV {
+        if let Ok(value) = std::env::var(name) {
+            let shown = if name.ends_with("PASSWORD") {
+                "********".to_string()
+            } else {
+                mask_url_password(&value)
+            };
+            lines.push((
+                format!("({name} = {shown})"),
+                "environment, read by its commands".into(),
+            ));
+        }
+    }
+    let width = lines.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for (line, source) in lines {
+        out.push_str(&format!("{line:width$}  # {source}\n"));
+    }
+    out.truncate(out.trim_end().len());
+    out
+}
+
+fn flatten(value: &serde_json::Value, prefix: &str, out: &mut Vec<(String, serde_json::Value)>) {
+    if let Some(map) = value.as_object() {
+        for (key, value) in map {
+            let path = join_key(prefix, key);
+            if value.is_object() {
+                flatten(value, &path, out);
+            } else {
+                out.push((path, value.clone()));
+            }
+        }
+    }
+}
+
+/// `postgres://user:secret@host/db` becomes `postgres://user:********@host/db`.
+pub fn mask_url_password(text: &str) -> String {
+    let Some(scheme_end) = text.find("://") else {
+        return text.to_string();
+    };
+    let rest = &text[scheme_end + 3..];
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let Some(at) = authority.rfind('@') else {
+        return text.to_string();
+    };
+    let Some(colon) = authority[..at].find(':') else {
+        return text.to_string();
+    };
+    let start = scheme_end + 3 + colon + 1;
+    let end = scheme_end + 3 + at;
+    format!("{}********{}", &text[..start], &text[end..])
+}
+
+/// A list given as a list, or as one string of comma-separated items (what an environment
+/// variable holds most naturally: `SHOPBOX_TRUSTED_PROXIES=10.0.0.0/8,192.168.0.1`).
+fn list_or_commas<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    struct ListOrCommas;
+    impl<'de> serde::de::Visitor<'de> for ListOrCommas {
+        type Value = Vec<String>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of strings, or one string of comma-separated items")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Vec<String>, E> {
+            Ok(text
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect())
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Vec<String>, A::Error> {
+            let mut list = Vec::new();
+            while let Some(item) = seq.next_element::<String>()? {
+                list.push(item);
+            }
+            Ok(list)
+        }
+    }
+    d.deserialize_any(ListOrCommas)
+}
+
 /// Parses `a.b.c.d/n`, `a.b.c.d`, or their IPv6 forms into an address and prefix length.
 pub fn parse_cidr(text: &str) -> Option<(IpAddr, u8)> {
     let (addr, bits) = match text.split_once('/') {
@@ -487,7 +790,10 @@ pub fn jwt_secret(config: &Config) -> Result<String, ConfigError> {
     Ok(secret)
 }
 
-/// Creates the data folder, readable by its owner only.
+/// Creates the data folder, and makes it and everything in it readable by its owner
+/// only, whatever their modes were (a folder copied or checked out as 0755, files
+/// written by an older version). Files created later by this process are owner-only
+/// too: the umask becomes 077.
 pub fn create_data_dir(dir: &Path) -> Result<(), ConfigError> {
     let fail = |e: std::io::Error| {
         ConfigError(format!(
@@ -495,6 +801,11 @@ pub fn create_data_dir(dir: &Path) -> Result<(), ConfigError> {
             dir.display()
         ))
     };
+    #[cfg(unix)]
+    // SAFETY: umask only sets the process's file mode mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
     if !dir.exists() {
         let mut builder = std::fs::DirBuilder::new();
         builder.recursive(true);
@@ -502,7 +813,36 @@ pub fn create_data_dir(dir: &Path) -> Result<(), ConfigError> {
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
         builder.create(dir).map_err(fail)?;
     }
-    std::fs::create_dir_all(dir.join("media")).map_err(fail)
+    std::fs::create_dir_all(dir.join("media")).map_err(fail)?;
+    #[cfg(unix)]
+    owner_only(dir).map_err(|e| {
+        ConfigError(format!(
+            "cannot make the data folder {} owner-only: {e}",
+            dir.display()
+        ))
+    })?;
+    Ok(())
+}
+
+/// Takes the group and other permission bits off `path` and, for a folder, everything
+/// under it. Symbolic links are left alone (their targets are not shopbox's).
+#[cfg(unix)]
+fn owner_only(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::symlink_metadata(path)?;
+    if meta.file_type().is_symlink() {
+        return Ok(());
+    }
+    let mode = meta.permissions().mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o7700))?;
+    }
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(path)? {
+            owner_only(&entry?.path())?;
+        }
+    }
+    Ok(())
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -547,6 +887,33 @@ mod tests {
             ..Config::default()
         };
         assert!(c.validate().unwrap_err().0.contains("currency"));
+    }
+
+    #[test]
+    fn unknown_keys_get_the_closest_known_one() {
+        let keys = KnownKeys::new();
+        assert_eq!(keys.closest("prot"), "port");
+        assert_eq!(keys.closest("smtp.hots"), "smtp.host");
+        assert_eq!(keys.closest("rate_limit_enabled"), "rate_limit.enabled");
+        assert!(keys.is_section("smtp") && !keys.is_leaf("smtp"));
+        assert!(keys.is_leaf("smtp.host") && keys.is_leaf("trusted_proxies"));
+        assert_eq!(
+            env_name("rate_limit.enabled"),
+            "SHOPBOX_RATE_LIMIT__ENABLED"
+        );
+    }
+
+    #[test]
+    fn url_passwords_are_masked() {
+        assert_eq!(
+            mask_url_password("postgres://shop:s3cret@db:5432/shop?sslmode=require"),
+            "postgres://shop:********@db:5432/shop?sslmode=require"
+        );
+        assert_eq!(
+            mask_url_password("postgres://shop@db/shop"),
+            "postgres://shop@db/shop"
+        );
+        assert_eq!(mask_url_password("not a url"), "not a url");
     }
 
     #[test]

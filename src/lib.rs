@@ -207,10 +207,14 @@ fn bad_path_parameter(req: &Request<'_>) -> Option<FieldError> {
     })
 }
 
-pub(crate) fn launch_error(e: &rocket::Error) -> String {
+/// The one line that says why the server did not start; `listen` is `address:port`.
+pub(crate) fn launch_error(e: &rocket::Error, listen: &str) -> String {
     use rocket::error::ErrorKind;
     match e.kind() {
-        ErrorKind::Bind(io) => format!("cannot listen on the configured address and port: {io}"),
+        ErrorKind::Bind(io) if io.kind() == std::io::ErrorKind::AddrInUse => format!(
+            "cannot listen on {listen}: the address and port are already in use (another shopbox, or another server?); choose another with --port or `port`"
+        ),
+        ErrorKind::Bind(io) => format!("cannot listen on {listen}: {io}"),
         ErrorKind::Collisions(c) => {
             let list: Vec<String> = c.routes.iter().map(|(a, b)| format!("{a} ~ {b}")).collect();
             format!("route collisions: {}", list.join("; "))

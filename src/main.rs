@@ -138,6 +138,12 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Print the configuration in force (defaults, then the file, then SHOPBOX_* variables),
+    /// secrets masked, with where each value came from.
+    Config {
+        #[command(flatten)]
+        common: Common,
+    },
     /// Show the latest emails the shop has written, with their links and delivery state
     /// (queued, sent with the server's answer, or failed with its error).
     Outbox {
@@ -330,6 +336,9 @@ fn run(cli: Cli) -> Result<(), String> {
         } => {
             let config = load_config(&common)?;
             rocket::execute(commands::mail_test(&config, &email))?
+        }
+        Command::Config { common } => {
+            shopbox::config::show(common.config.as_deref(), common.data.as_deref())?
         }
         Command::Outbox { to, limit, common } => {
             commands::outbox(&load_config(&common)?, to.as_deref(), limit)?

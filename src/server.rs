@@ -25,6 +25,10 @@ const TASKS_GRACE: Duration = Duration::from_secs(60);
 /// Runs the shop until SIGTERM or Ctrl-C, printing where it is reachable.
 pub async fn serve(config: Config) -> Result<(), StartError> {
     let db = open_data(&config)?;
+    let listen = match config.address.contains(':') {
+        true => format!("[{}]:{}", config.address, config.port),
+        false => format!("{}:{}", config.address, config.port),
+    };
     let mailer = match config.smtp.host {
         Some(_) => Some(Mailer::new(&config.smtp).map_err(StartError)?),
         None => None,
@@ -58,7 +62,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     match outcome {
         Ok(_) => {}
         Err(e) if matches!(e.kind(), rocket::error::ErrorKind::Shutdown(..)) => {}
-        Err(e) => return Err(StartError(crate::launch_error(&e))),
+        Err(e) => return Err(StartError(crate::launch_error(&e, &listen))),
     }
     let summary = requests.summary(tasks_done);
     match flushed {

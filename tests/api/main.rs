@@ -14,6 +14,7 @@ mod catalog;
 mod checkout;
 mod commerce;
 mod concurrency;
+mod configuration;
 mod crash;
 mod crash_checkout;
 mod deploy;
