@@ -249,7 +249,8 @@ pub struct ProductIn {
     pub price: Option<MoneyIn>,
     pub stock_quantity: Option<i64>,
     pub category_ids: Option<Vec<u64>>,
-    /// Made from the title when left out; made unique with a suffix.
+    /// Made from the title when left out (then made unique with a suffix); a slug given
+    /// here that another product holds is a 409.
     pub slug: Option<String>,
 }
 

@@ -543,7 +543,8 @@ fn changes(fields: &ProductIn, image: Option<String>) -> ProductChanges {
 }
 
 /// Admin: creates a product from JSON or multipart (with an optional image). The slug
-/// comes from the title unless given, and is made unique with a suffix.
+/// comes from the title unless given, and is made unique with a suffix; a given slug
+/// that another product holds is a 409.
 #[openapi(tag = "Catalog admin")]
 #[post("/", data = "<body>")]
 async fn create_product(

@@ -112,7 +112,8 @@ async fn create_read_update_and_slug_rules() {
     assert_eq!(upd["in_stock"], false);
     assert_eq!(upd["title"], "Crimson Shoes");
     assert_eq!(upd["slug"], "red-shoes", "a slug stays unless changed");
-    let (status, _) = send(
+    // SPEC: a duplicate slug is a 409; only slugs made from titles get suffixes.
+    let (status, taken) = send(
         &t,
         Method::Patch,
         &path,
@@ -120,7 +121,28 @@ async fn create_read_update_and_slug_rules() {
         Some(json!({"slug": "red-shoes-2"})),
     )
     .await;
-    assert_eq!(status, Status::Ok);
+    assert_eq!(status, Status::Conflict, "{taken}");
+    assert_eq!(taken["detail"], "Slug already exists");
+    let (status, renamed) = send(
+        &t,
+        Method::Patch,
+        &path,
+        Some(&admin),
+        Some(json!({"slug": "crimson-shoes"})),
+    )
+    .await;
+    assert_eq!(status, Status::Ok, "{renamed}");
+    assert_eq!(renamed["slug"], "crimson-shoes");
+    // Its own slug again is no conflict.
+    let (status, same) = send(
+        &t,
+        Method::Patch,
+        &path,
+        Some(&admin),
+        Some(json!({"slug": "crimson-shoes"})),
+    )
+    .await;
+    assert_eq!(status, Status::Ok, "{same}");
     assert_eq!(
         send(
             &t,
@@ -133,6 +155,81 @@ async fn create_read_update_and_slug_rules() {
         .0,
         Status::NotFound
     );
+}
+
+/// Issue 11 item 5: `custom` used to become `custom-2` with a 201.
+#[rocket::async_test]
+async fn an_explicit_slug_that_is_taken_is_a_409() {
+    let t = app().await;
+    let admin = admin(&t, "a@example.com").await;
+    let first = product(
+        &t,
+        &admin,
+        json!({"title": "First", "price": 1, "slug": "custom"}),
+    )
+    .await;
+    assert_eq!(first["slug"], "custom");
+    let (status, body) = send(
+        &t,
+        Method::Post,
+        "/api/products",
+        Some(&admin),
+        Some(json!({"title": "Second", "price": 2, "slug": "custom"})),
+    )
+    .await;
+    assert_eq!(status, Status::Conflict, "{body}");
+    assert_eq!(body["detail"], "Slug already exists");
+    let (_, list) = get(&t, "/api/products").await;
+    assert_eq!(list["total"], 1, "the refused product was not written");
+
+    // The same through multipart.
+    let (ct, form) = multipart(
+        &[("title", "Third"), ("price", "3"), ("slug", "custom")],
+        None,
+    );
+    let res = t
+        .client
+        .post("/api/products")
+        .header(ct)
+        .header(bearer(&admin))
+        .body(form)
+        .dispatch()
+        .await;
+    assert_eq!(res.status(), Status::Conflict);
+
+    // A slug held by an archived product is taken too (its orders still name it).
+    let kept = product(
+        &t,
+        &admin,
+        json!({"title": "Kept", "price": 1, "slug": "kept"}),
+    )
+    .await;
+    let kept_id = kept["id"].as_u64().unwrap();
+    common::sled(&t)
+        .write(|tx| shopbox::product::store::sled::mark_referenced(tx, kept_id).map(|_| ()))
+        .await
+        .unwrap();
+    let (status, _) = send(
+        &t,
+        Method::Delete,
+        &format!("/api/products/{kept_id}"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, Status::NoContent);
+    let (status, body) = send(
+        &t,
+        Method::Post,
+        "/api/products",
+        Some(&admin),
+        Some(json!({"title": "Kept again", "price": 2, "slug": "kept"})),
+    )
+    .await;
+    assert_eq!(status, Status::Conflict, "{body}");
+    // A title-made slug still gets its suffix.
+    let made = product(&t, &admin, json!({"title": "Custom", "price": 1})).await;
+    assert_eq!(made["slug"], "custom-2");
 }
 
 #[rocket::async_test]

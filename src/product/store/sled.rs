@@ -74,6 +74,15 @@ fn free_product_slug(tx: &Tx<'_>, wanted: &str, id: u64) -> TxResult<String> {
     free_slug(tx, PRODUCTS_BY_SLUG, wanted, id, Unique::Slug)
 }
 
+/// A slug the client chose: taken as it is, or a 409 if another product (archived ones
+/// included) holds it. Only slugs made from titles get suffixes.
+fn chosen_product_slug(tx: &Tx<'_>, wanted: &str, id: u64) -> TxResult<String> {
+    match tx.unique_get(PRODUCTS_BY_SLUG, wanted.as_bytes())? {
+        Some(holder) if holder != id => abort(StoreError::Duplicate(Unique::Slug)),
+        _ => Ok(wanted.to_string()),
+    }
+}
+
 fn check_categories(tx: &Tx<'_>, ids: &[u64]) -> TxResult<()> {
     for id in ids {
         if tx.get::<Category>(*id)?.is_none() {
@@ -91,7 +100,8 @@ fn dedup(ids: &[u64]) -> Vec<u64> {
 pub async fn create_product(db: &Db, c: ProductChanges, now: i64) -> StoreResult<Product> {
     let id = db.next_id(PRODUCTS)?;
     let title = c.title.clone().unwrap_or_default().trim().to_string();
-    let wanted = c.slug.clone().unwrap_or_else(|| slugify(&title, "product"));
+    let chosen = c.slug.clone();
+    let wanted = chosen.clone().unwrap_or_else(|| slugify(&title, "product"));
     let base = Product {
         id,
         title,
@@ -111,7 +121,10 @@ pub async fn create_product(db: &Db, c: ProductChanges, now: i64) -> StoreResult
     db.write(|tx| {
         check_categories(tx, &base.category_ids)?;
         let mut p = base.clone();
-        p.slug = free_product_slug(tx, &wanted, id)?;
+        p.slug = match &chosen {
+            Some(slug) => chosen_product_slug(tx, slug, id)?,
+            None => free_product_slug(tx, &wanted, id)?,
+        };
         tx.save(&p)?;
         count(tx, &p)?;
         Ok(p)
@@ -165,7 +178,7 @@ pub async fn update_product(
             p.image = Some(img.clone());
         }
         if let Some(slug) = c.slug.as_ref().filter(|s| **s != old.slug) {
-            p.slug = free_product_slug(tx, slug, id)?;
+            p.slug = chosen_product_slug(tx, slug, id)?;
         }
         p.updated_at = now;
         uncount(tx, &old)?;
