@@ -50,6 +50,7 @@ pub fn schema() -> Schema {
         .trees(payment::model::TREES)
         .trees(order::model::TREES)
         .trees(checkout::model::TREES)
+        .derived(product::store::catalog::Catalog::make)
         .migrations(product::MIGRATIONS)
         .migrations(checkout::MIGRATIONS)
         .migrations(mail::MIGRATIONS)

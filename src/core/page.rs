@@ -35,6 +35,7 @@ impl Pagination {
             page: self.page,
             limit: self.limit,
             pages: total.div_ceil(limit),
+            next: None,
         }
     }
 
@@ -59,6 +60,10 @@ pub struct Page<T> {
     pub limit: u32,
     /// Number of pages; 0 when `total` is 0.
     pub pages: u64,
+    /// Where the list goes on (catalog lists only): pass it as `after` for the items that
+    /// follow the last one here; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 #[cfg(test)]

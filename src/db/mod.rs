@@ -15,6 +15,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::Transactional;
+use std::any::Any;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,6 +35,22 @@ pub use scan::{Bytes, Scan};
 pub struct Schema {
     trees: Vec<&'static str>,
     steps: Vec<migrate::Migration>,
+    derived: Vec<fn() -> Arc<dyn Derived>>,
+}
+
+/// What a domain keeps in memory beside its trees (e.g. the catalog's sorted listings),
+/// derived from the records of `trees`. Built at open, after migrations, and told of every
+/// committed change to those trees before the write returns (and before `version` moves),
+/// so that it never drifts from the records: `changed` re-reads the keys it is given,
+/// which makes applying two writes' changes in either order end in the same state.
+pub trait Derived: Send + Sync + 'static {
+    /// The trees whose records it follows.
+    fn trees(&self) -> &'static [&'static str];
+    /// Builds it afresh from the database.
+    fn rebuild(&self, db: &Db) -> StoreResult<()>;
+    /// Keys of `trees` that a committed write touched (several times, perhaps).
+    fn changed(&self, db: &Db, changes: &[(&'static str, Vec<u8>)]) -> StoreResult<()>;
+    fn as_any(&self) -> &dyn Any;
 }
 
 impl Schema {
@@ -43,6 +61,13 @@ impl Schema {
 
     pub fn migrations(mut self, steps: &[migrate::Migration]) -> Self {
         self.steps.extend_from_slice(steps);
+        self
+    }
+
+    /// Something kept in memory beside the trees (see `Derived`); each `Db::open` makes
+    /// its own with `make`.
+    pub fn derived(mut self, make: fn() -> Arc<dyn Derived>) -> Self {
+        self.derived.push(make);
         self
     }
 
@@ -126,6 +151,9 @@ struct Inner {
     sled: sled::Db,
     trees: Vec<sled::Tree>,
     index_of: BTreeMap<&'static str, usize>,
+    /// In-memory structures that follow some trees, and which trees (by index) they follow.
+    derived: Vec<Arc<dyn Derived>>,
+    watched: Vec<bool>,
     flusher: flush::Flusher,
     decoded: AtomicU64,
     /// Moves after every committed write (see `version`).
@@ -147,6 +175,9 @@ pub struct Db {
 pub struct Tx<'a> {
     trees: &'a [TransactionalTree],
     index_of: &'a BTreeMap<&'static str, usize>,
+    watched: &'a [bool],
+    /// Keys of watched trees written in this run of the closure.
+    touched: &'a RefCell<Vec<(usize, Vec<u8>)>>,
 }
 
 impl Db {
@@ -177,12 +208,23 @@ impl Db {
             index_of.insert(*name, trees.len());
             trees.push(tree);
         }
+        let derived: Vec<Arc<dyn Derived>> = schema.derived.iter().map(|make| make()).collect();
+        let mut watched = vec![false; trees.len()];
+        for d in &derived {
+            for name in d.trees() {
+                if let Some(&i) = index_of.get(name) {
+                    watched[i] = true;
+                }
+            }
+        }
         let db = Db {
             inner: Arc::new(Inner {
                 flusher: flush::Flusher::new(sled.clone()),
                 sled,
                 trees,
                 index_of,
+                derived,
+                watched,
                 decoded: AtomicU64::new(0),
                 version: AtomicU64::new(0),
                 path,
@@ -193,6 +235,10 @@ impl Db {
         };
         migrate::run(&db, &schema.steps, schema.version())
             .map_err(|e| OpenError(format!("cannot migrate {}: {e}", db.inner.path.display())))?;
+        for d in &db.inner.derived {
+            d.rebuild(&db)
+                .map_err(|e| OpenError(format!("cannot load {}: {e}", db.inner.path.display())))?;
+        }
         db.flush_blocking()
             .map_err(|e| OpenError(format!("cannot write {}: {e}", db.inner.path.display())))?;
         Ok(db)
@@ -263,22 +309,76 @@ impl Db {
         F: Fn(&Tx<'_>) -> TxResult<T>,
     {
         let index_of = &self.inner.index_of;
+        let touched = RefCell::new(Vec::new());
         let out = self
             .inner
             .trees
             .as_slice()
             .transaction(|trees: &Vec<TransactionalTree>| {
+                touched.borrow_mut().clear();
                 f(&Tx {
                     trees: trees.as_slice(),
                     index_of,
+                    watched: &self.inner.watched,
+                    touched: &touched,
                 })
             })
             .map_err(|e| match e {
                 TransactionError::Abort(e) => e,
                 TransactionError::Storage(e) => StoreError::from(e),
             })?;
+        self.tell_derived(&touched.into_inner());
         self.inner.version.fetch_add(1, Ordering::AcqRel);
         Ok(out)
+    }
+
+    /// Tells the in-memory structures which of their trees' keys a committed write touched.
+    fn tell_derived(&self, touched: &[(usize, Vec<u8>)]) {
+        if touched.is_empty() {
+            return;
+        }
+        let names: Vec<&'static str> = {
+            let mut names = vec![""; self.inner.trees.len()];
+            for (name, &i) in &self.inner.index_of {
+                names[i] = name;
+            }
+            names
+        };
+        for d in &self.inner.derived {
+            let mine: Vec<(&'static str, Vec<u8>)> = touched
+                .iter()
+                .filter(|(i, _)| d.trees().contains(&names[*i]))
+                .map(|(i, k)| (names[*i], k.clone()))
+                .collect();
+            if mine.is_empty() {
+                continue;
+            }
+            if let Err(e) = d.changed(self, &mine) {
+                tracing::error!("updating an in-memory index failed, rebuilding it: {e}");
+                if let Err(e) = d.rebuild(self) {
+                    tracing::error!("rebuilding an in-memory index failed: {e}");
+                }
+            }
+        }
+    }
+
+    /// Rebuilds the in-memory structures that follow `tree` (after writes outside `write`).
+    fn rebuild_derived(&self, tree: &str) {
+        for d in &self.inner.derived {
+            if d.trees().contains(&tree) {
+                if let Err(e) = d.rebuild(self) {
+                    tracing::error!("rebuilding an in-memory index failed: {e}");
+                }
+            }
+        }
+    }
+
+    /// The in-memory structure of type `T` this database keeps (see `Derived`).
+    pub fn derived<T: Derived>(&self) -> Option<&T> {
+        self.inner
+            .derived
+            .iter()
+            .find_map(|d| d.as_any().downcast_ref::<T>())
     }
 
     /// A number that moves after every committed write: an answer built from reads that
@@ -408,6 +508,7 @@ impl Db {
             t.insert(k, v)?;
             n += 1;
         }
+        self.rebuild_derived(tree);
         self.inner.version.fetch_add(1, Ordering::AcqRel);
         Ok(n)
     }
@@ -475,6 +576,7 @@ impl Db {
             }
         }
         if removed > 0 {
+            self.rebuild_derived(tree);
             self.inner.version.fetch_add(1, Ordering::AcqRel);
         }
         Ok(removed)
@@ -505,6 +607,12 @@ impl Db {
         decode(bytes)
     }
 
+    /// Decodes a record that a store keeps in memory as the engine stored it (counted
+    /// like a read from the tree).
+    pub fn decode_kept<R: Record>(&self, bytes: &[u8]) -> StoreResult<R> {
+        self.decode_counted(bytes)
+    }
+
     /// How many records were decoded since open: lets tests prove a listing read a page,
     /// not the whole tree.
     pub fn decoded_count(&self) -> u64 {
@@ -531,6 +639,19 @@ impl Tx<'_> {
         }
     }
 
+    /// A tree about to be written: notes the key when something in memory follows it.
+    fn tree_for_write(&self, name: &str, key: &[u8]) -> TxResult<&TransactionalTree> {
+        match self.index_of.get(name) {
+            Some(&i) => {
+                if self.watched[i] {
+                    self.touched.borrow_mut().push((i, key.to_vec()));
+                }
+                Ok(&self.trees[i])
+            }
+            None => abort(StoreError::Storage(format!("unknown tree {name}"))),
+        }
+    }
+
     pub fn get<R: Record>(&self, id: u64) -> TxResult<Option<R>> {
         match self.tree(R::TREE)?.get(id_key(id))? {
             Some(bytes) => decode(&bytes).map(Some).or_else(abort),
@@ -540,12 +661,14 @@ impl Tx<'_> {
 
     pub fn put<R: Record>(&self, id: u64, record: &R) -> TxResult<()> {
         let bytes = encode(record).or_else(abort)?;
-        self.tree(R::TREE)?.insert(&id_key(id), bytes)?;
+        self.tree_for_write(R::TREE, &id_key(id))?
+            .insert(&id_key(id), bytes)?;
         Ok(())
     }
 
     pub fn remove<R: Record>(&self, id: u64) -> TxResult<()> {
-        self.tree(R::TREE)?.remove(&id_key(id))?;
+        self.tree_for_write(R::TREE, &id_key(id))?
+            .remove(&id_key(id))?;
         Ok(())
     }
 
@@ -634,7 +757,7 @@ impl Tx<'_> {
 
     /// Raw key/value access for index shapes the helpers above do not cover.
     pub fn raw_insert(&self, tree: &str, key: &[u8], value: &[u8]) -> TxResult<()> {
-        self.tree(tree)?.insert(key, value)?;
+        self.tree_for_write(tree, key)?.insert(key, value)?;
         Ok(())
     }
 
@@ -643,7 +766,7 @@ impl Tx<'_> {
     }
 
     pub fn raw_remove(&self, tree: &str, key: &[u8]) -> TxResult<()> {
-        self.tree(tree)?.remove(key)?;
+        self.tree_for_write(tree, key)?.remove(key)?;
         Ok(())
     }
 }

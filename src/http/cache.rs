@@ -1,9 +1,12 @@
-//! Answers of public reads (the catalog), kept as JSON bytes until the database next
-//! changes: a repeated listing, search or product page is one map lookup.
+//! Answers of public reads (the catalog), kept as JSON bytes while what they were built
+//! from stays the same: a repeated listing, search or product page is one map lookup.
 //!
-//! Every committed write moves `Backend::version`. A reader takes the version before it reads
-//! and stores its answer under it, and a hit needs the current version, so an answer built
-//! from data older than a write is never served after that write.
+//! Each answer is kept with a stamp: numbers the caller took before it read anything, and
+//! that it can check later (`stamped`): the catalog stamps an answer with its catalog
+//! version and the revisions of the products in it, so a cart change or an order of other
+//! products leaves it cached. `json` stamps with `Backend::version`, which every committed
+//! write moves. Either way an answer built from data older than a write it depends on is
+//! never served after that write.
 
 use std::collections::HashMap;
 use std::io::Cursor;
@@ -22,8 +25,8 @@ use serde::Serialize;
 
 use crate::http::error::{ApiError, ApiResult};
 
-/// An answer and the database version it was built at.
-type Entry = (u64, Arc<[u8]>);
+/// An answer and the stamp it was built at.
+type Entry = (Arc<[u64]>, Arc<[u8]>);
 
 pub struct ResponseCache {
     entries: RwLock<HashMap<String, Entry>>,
@@ -54,14 +57,37 @@ impl ResponseCache {
         version: u64,
         make: impl FnOnce() -> F,
     ) -> ApiResult<JsonBytes<T>> {
-        if let Ok(entries) = self.entries.read() {
-            if let Some((v, bytes)) = entries.get(&key) {
-                if *v == version {
-                    return Ok(JsonBytes(bytes.clone(), PhantomData));
-                }
+        self.stamped(
+            key,
+            |stamp| stamp == [version],
+            || async move { Ok((make().await?, vec![version])) },
+        )
+        .await
+    }
+
+    /// The answer for `key`, from the cache while `current` accepts the stamp it was kept
+    /// with, or from `make`, which answers the value and its stamp (taken before it read
+    /// anything). Errors are never kept.
+    pub async fn stamped<
+        T: Serialize,
+        F: std::future::Future<Output = ApiResult<(T, Vec<u64>)>>,
+    >(
+        &self,
+        key: String,
+        current: impl Fn(&[u64]) -> bool,
+        make: impl FnOnce() -> F,
+    ) -> ApiResult<JsonBytes<T>> {
+        let cached = self
+            .entries
+            .read()
+            .ok()
+            .and_then(|entries| entries.get(&key).cloned());
+        if let Some((stamp, bytes)) = cached {
+            if current(&stamp) {
+                return Ok(JsonBytes(bytes, PhantomData));
             }
         }
-        let value = make().await?;
+        let (value, stamp) = make().await?;
         let bytes: Arc<[u8]> = serde_json::to_vec(&value)
             .map_err(|e| ApiError::Internal(format!("serializing an answer: {e}")))?
             .into();
@@ -69,10 +95,7 @@ impl ResponseCache {
             if entries.len() >= self.capacity {
                 entries.clear();
             }
-            let newer = entries.get(&key).is_some_and(|(v, _)| *v > version);
-            if !newer {
-                entries.insert(key, (version, bytes.clone()));
-            }
+            entries.insert(key, (stamp.into(), bytes.clone()));
         }
         Ok(JsonBytes(bytes, PhantomData))
     }

@@ -131,6 +131,69 @@ pub enum Sort {
     Relevance,
 }
 
+/// A position in a sorted listing: the sort key of the last item a client has seen. Sent
+/// as an opaque text (`after`, answered as `next`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub sort: Sort,
+    pub a: u64,
+    pub text: Option<String>,
+    pub b: u64,
+}
+
+impl Sort {
+    fn tag(self) -> u8 {
+        match self {
+            Sort::Newest => 1,
+            Sort::PriceAsc => 2,
+            Sort::PriceDesc => 3,
+            Sort::Title => 4,
+            Sort::Rating => 5,
+            Sort::Relevance => 6,
+        }
+    }
+
+    fn from_tag(tag: u8) -> Option<Sort> {
+        Some(match tag {
+            1 => Sort::Newest,
+            2 => Sort::PriceAsc,
+            3 => Sort::PriceDesc,
+            4 => Sort::Title,
+            5 => Sort::Rating,
+            6 => Sort::Relevance,
+            _ => return None,
+        })
+    }
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        let mut bytes = vec![self.sort.tag()];
+        bytes.extend_from_slice(&self.a.to_be_bytes());
+        bytes.extend_from_slice(&self.b.to_be_bytes());
+        if let Some(t) = &self.text {
+            bytes.extend_from_slice(t.as_bytes());
+        }
+        hex::encode(bytes)
+    }
+
+    /// A cursor as `encode` wrote it, or `None`.
+    pub fn parse(text: &str) -> Option<Cursor> {
+        let bytes = hex::decode(text.trim()).ok()?;
+        if bytes.len() < 17 {
+            return None;
+        }
+        let sort = Sort::from_tag(bytes[0])?;
+        let text = String::from_utf8(bytes[17..].to_vec()).ok()?;
+        Some(Cursor {
+            sort,
+            a: key_id(&bytes[1..9]),
+            b: key_id(&bytes[9..17]),
+            text: (sort == Sort::Title).then_some(text),
+        })
+    }
+}
+
 /// Filters that all must match; each list inside matches any of its values.
 #[derive(Debug, Default, Clone)]
 pub struct Filters {

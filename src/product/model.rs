@@ -159,7 +159,7 @@ impl Indexed for Category {
     }
 }
 
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct CategoryRef {
     pub id: u64,
     pub name: String,

@@ -29,7 +29,7 @@ use crate::http::{
     ApiError, ApiJson, ApiResult, AppState, FieldError, Page, PageQuery, Pagination,
 };
 use crate::product::images;
-use crate::product::listing::{Filters, Sort};
+use crate::product::listing::{Cursor as ListCursor, Filters, Sort};
 use crate::product::model::*;
 use crate::product::store::{self, Deleted, ProductChanges};
 
@@ -55,6 +55,7 @@ async fn shape_page(db: &Backend, page: Page<Product>) -> ApiResult<Page<Product
         page: page.page,
         limit: page.limit,
         pages: page.pages,
+        next: page.next,
     })
 }
 
@@ -97,6 +98,33 @@ pub struct ProductQuery {
     pub limit: Option<String>,
     #[schemars(with = "Option<u32>")]
     pub size: Option<String>,
+    /// Cursor pagination: the `next` of the previous answer (same filters and sort). The
+    /// answer holds the items after that one (`page` is ignored; the answer's `page` says
+    /// where they begin) and, unless it is the last, a `next` of its own. A changed
+    /// catalog never repeats or skips an item that stayed: the cursor is a position in
+    /// the sort order, not an offset.
+    pub after: Option<String>,
+}
+
+impl ProductQuery {
+    /// The `after` cursor, which must come from a listing of the same sort.
+    fn cursor(&self, sort: Sort) -> ApiResult<Option<ListCursor>> {
+        match self
+            .after
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+        {
+            None => Ok(None),
+            Some(text) => match ListCursor::parse(text).filter(|c| c.sort == sort) {
+                Some(c) => Ok(Some(c)),
+                None => Err(ApiError::Validation(vec![FieldError::query(
+                    "after",
+                    "Not a cursor of this listing: pass the `next` of an answer with the same sort",
+                )])),
+            },
+        }
+    }
 }
 
 /// Which of the two reads a query is for: they differ in the default sort.
@@ -218,14 +246,21 @@ async fn list_products(
     state: &State<AppState>,
     query: ProductQuery,
 ) -> ApiResult<JsonBytes<Page<ProductOut>>> {
-    let version = state.db.version();
+    let db = &state.db;
     state
         .catalog_cache
-        .json(format!("list {query:?}"), version, || async {
-            let (filters, sort, pagination) = query.parse(&state.db, Read::List).await?;
-            let page = store::list(&state.db, &filters, sort, pagination, None).await?;
-            shape_page(&state.db, page).await
-        })
+        .stamped(
+            format!("list {query:?}"),
+            |s| store::stamp_current(db, s),
+            || async {
+                let (filters, sort, pagination) = query.parse(db, Read::List).await?;
+                let after = query.cursor(sort)?;
+                let (page, stamp) =
+                    store::list_stamped(db, &filters, sort, pagination, after.as_ref(), None)
+                        .await?;
+                Ok((shape_page(db, page).await?, stamp))
+            },
+        )
         .await
 }
 
@@ -239,15 +274,21 @@ async fn search_products(
     state: &State<AppState>,
     query: ProductQuery,
 ) -> ApiResult<JsonBytes<Page<ProductOut>>> {
-    let version = state.db.version();
+    let db = &state.db;
     state
         .catalog_cache
-        .json(format!("search {query:?}"), version, || async {
-            let (filters, sort, pagination) = query.parse(&state.db, Read::Search).await?;
-            let q = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
-            let page = store::list(&state.db, &filters, sort, pagination, q).await?;
-            shape_page(&state.db, page).await
-        })
+        .stamped(
+            format!("search {query:?}"),
+            |s| store::stamp_current(db, s),
+            || async {
+                let (filters, sort, pagination) = query.parse(db, Read::Search).await?;
+                let q = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+                let after = query.cursor(sort)?;
+                let (page, stamp) =
+                    store::list_stamped(db, &filters, sort, pagination, after.as_ref(), q).await?;
+                Ok((shape_page(db, page).await?, stamp))
+            },
+        )
         .await
 }
 
@@ -255,15 +296,18 @@ async fn search_products(
 #[openapi(tag = "Catalog")]
 #[get("/<slug>", rank = 3)]
 async fn get_product(state: &State<AppState>, slug: &str) -> ApiResult<JsonBytes<ProductOut>> {
-    let version = state.db.version();
+    let db = &state.db;
     state
         .catalog_cache
-        .json(format!("one {slug}"), version, || async {
-            let p = store::live_product_by_slug_or_id(&state.db, slug)
-                .await?
-                .ok_or(StoreError::NotFound("Product"))?;
-            shape_one(&state.db, &p).await
-        })
+        .stamped(
+            format!("one {slug}"),
+            |s| store::stamp_current(db, s),
+            || async {
+                let (p, stamp) = store::live_product_stamped(db, slug).await?;
+                let p = p.ok_or(StoreError::NotFound("Product"))?;
+                Ok((shape_one(db, &p).await?, stamp))
+            },
+        )
         .await
 }
 

@@ -17,11 +17,11 @@ const POSTING_LEN: usize = 13;
 /// Key of `(live documents, total document length)`; terms never start with 0.
 const STATS_KEY: &[u8] = b"\x00stats";
 
-const TITLE_WEIGHT: f64 = 3.0;
-const CATEGORY_WEIGHT: f64 = 2.0;
-const DESCRIPTION_WEIGHT: f64 = 1.0;
-const K1: f64 = 1.2;
-const B: f64 = 0.75;
+pub(crate) const TITLE_WEIGHT: f64 = 3.0;
+pub(crate) const CATEGORY_WEIGHT: f64 = 2.0;
+pub(crate) const DESCRIPTION_WEIGHT: f64 = 1.0;
+pub(crate) const K1: f64 = 1.2;
+pub(crate) const B: f64 = 0.75;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct Posting {
@@ -252,7 +252,7 @@ fn score_term(postings: &[Posting], n: f64, avg_length: f64, out: &mut Vec<(u64,
 
 /// Sorts by id and adds up the scores of repeated ids.
 fn merge_by_id(mut scores: Vec<(u64, f64)>) -> Vec<(u64, f64)> {
-    scores.sort_unstable_by_key(|s| s.0);
+    scores.sort_by_key(|s| s.0);
     let mut out: Vec<(u64, f64)> = Vec::with_capacity(scores.len());
     for (id, score) in scores {
         match out.last_mut() {

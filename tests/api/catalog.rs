@@ -972,3 +972,62 @@ async fn repeated_reads_are_answered_from_cache_until_any_write() {
     assert_eq!(get(&t, "/api/products/floor-lamp").await.0, Status::Ok);
     assert_eq!(get(&t, paths[1]).await.1["total"], 2);
 }
+
+#[rocket::async_test]
+async fn cart_writes_keep_catalog_answers_cached_and_an_order_shows_its_stock_at_once() {
+    let t = app().await;
+    let admin = admin(&t, "a@example.com").await;
+    let lamp = common::new_product(&t, &admin, "Desk Lamp", 10.0, 5).await;
+    let mug = common::new_product(&t, &admin, "Tea Mug", 4.0, 9).await;
+    let ann = customer(&t, "ann@example.com").await;
+    let home = common::address(&t, &ann).await;
+    let lamp_path = format!("/api/products/{lamp}");
+    let mug_path = format!("/api/products/{mug}");
+    let paths = [
+        "/api/products".to_string(),
+        "/api/products/search?q=mug".to_string(),
+        lamp_path.clone(),
+        mug_path.clone(),
+    ];
+    let db = common::sled(&t);
+    let mut first = Vec::new();
+    for path in &paths {
+        first.push(get(&t, path).await.1);
+    }
+    // Cart writes (and an address) change nothing the catalog answers: the reads after
+    // them decode no record.
+    let (status, _) = common::add(&t, &ann, mug, 2).await;
+    assert_eq!(status, Status::Created);
+    common::address(&t, &ann).await;
+    let decoded = db.decoded_count();
+    for (path, before) in paths.iter().zip(&first) {
+        assert_eq!(&get(&t, path).await.1, before, "{path}");
+    }
+    assert_eq!(db.decoded_count(), decoded, "answered from the cache");
+
+    // An order of mugs shows its stock at once wherever a mug is shown...
+    let (status, body) = common::checkout(&t, &ann, json!({"shipping_address_id": home})).await;
+    assert_eq!(status, Status::Created, "{body}");
+    assert_eq!(get(&t, &mug_path).await.1["stock_quantity"], 7);
+    let (_, list) = get(&t, "/api/products").await;
+    let shown: Vec<(u64, i64)> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["id"].as_u64().unwrap(),
+                p["stock_quantity"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(shown, vec![(mug, 7), (lamp, 5)]);
+    assert_eq!(
+        get(&t, "/api/products/search?q=mug").await.1["items"][0]["stock_quantity"],
+        7
+    );
+    // ...while the lamp's page, which it cannot have changed, stays cached.
+    let decoded = db.decoded_count();
+    assert_eq!(get(&t, &lamp_path).await.1, first[2]);
+    assert_eq!(db.decoded_count(), decoded);
+}

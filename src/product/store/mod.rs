@@ -2,13 +2,14 @@
 //! interface over the storage engines. The transaction-level helpers that checkout,
 //! cancel and reviews compose (stock, ratings, `referenced`) exist per engine.
 
+pub mod catalog;
 pub mod sled;
 
 use std::collections::HashMap;
 
 use crate::core::page::{Page, Pagination};
 use crate::db::{pg::pending, Backend, StoreResult};
-use crate::product::listing::{self, Filters, Sort};
+use crate::product::listing::{self, Cursor, Filters, Sort};
 use crate::product::model::*;
 use crate::product::search;
 
@@ -90,30 +91,108 @@ pub async fn live_product_by_slug_or_id(b: &Backend, text: &str) -> StoreResult<
 }
 
 /// One page of live products matching `filters`, sorted; with `q`, only those matching
-/// the search words (every word, the last as a prefix).
+/// the search words (every word, the last as a prefix). With `after` (a cursor of the
+/// same sort), the page is the items that follow it, and `page` tells where it begins.
 pub async fn list(
     b: &Backend,
     filters: &Filters,
     sort: Sort,
     page: Pagination,
+    after: Option<&Cursor>,
     q: Option<&str>,
 ) -> StoreResult<Page<Product>> {
+    Ok(list_stamped(b, filters, sort, page, after, q).await?.0)
+}
+
+/// `list`, with the stamp a response cache keeps its answer under (see `stamp_current`).
+pub async fn list_stamped(
+    b: &Backend,
+    filters: &Filters,
+    sort: Sort,
+    page: Pagination,
+    after: Option<&Cursor>,
+    q: Option<&str>,
+) -> StoreResult<(Page<Product>, Vec<u64>)> {
+    let version = b.version();
     match b {
         Backend::Sled(db) => {
+            if let Some(c) = catalog::Catalog::of(db) {
+                if let Some(listed) =
+                    c.list(filters, sort, page.offset(), page.limit as usize, after, q)
+                {
+                    let (page, stamp) = sled::page_of_listed(db, page, listed)?;
+                    return Ok((page, catalog_stamp(&stamp)));
+                }
+            }
             let hits = match q {
                 Some(q) => Some(search::search(db, q)?),
                 None => None,
             };
-            listing::list(db, filters, sort, page, hits)
+            let page = listing::list(db, filters, sort, page, hits)?;
+            Ok((page, vec![STAMP_VERSION, version]))
         }
         Backend::Pg(_) => pending("product::list"),
+    }
+}
+
+/// Stamps: `[STAMP_CATALOG, catalog order version, (product id, revision)...]` from the
+/// catalog in memory, or `[STAMP_VERSION, database version]`.
+const STAMP_CATALOG: u64 = 0;
+const STAMP_VERSION: u64 = 1;
+
+fn catalog_stamp(stamp: &catalog::Stamp) -> Vec<u64> {
+    let mut out = Vec::with_capacity(2 + 2 * stamp.revs.len());
+    out.push(STAMP_CATALOG);
+    out.push(stamp.order_version);
+    for (id, rev) in &stamp.revs {
+        out.push(*id);
+        out.push(*rev);
+    }
+    out
+}
+
+/// Whether a catalog answer stamped `stamp` still holds: no product in it changed and no
+/// change could have altered which products it lists or their order. So a cart change,
+/// or an order of other products, leaves it standing; an order of a product in it does
+/// not.
+pub fn stamp_current(b: &Backend, stamp: &[u64]) -> bool {
+    match (stamp, b.sled().and_then(catalog::Catalog::of)) {
+        ([STAMP_CATALOG, order_version, revs @ ..], Some(c)) => c.current(&catalog::Stamp {
+            order_version: *order_version,
+            revs: revs.chunks_exact(2).map(|r| (r[0], r[1])).collect(),
+        }),
+        ([STAMP_VERSION, version], _) => *version == b.version(),
+        _ => false,
+    }
+}
+
+/// `live_product_by_slug_or_id`, with the stamp a response cache keeps its answer under.
+pub async fn live_product_stamped(
+    b: &Backend,
+    text: &str,
+) -> StoreResult<(Option<Product>, Vec<u64>)> {
+    let version = b.version();
+    match b {
+        Backend::Sled(db) => match catalog::Catalog::of(db) {
+            Some(c) => {
+                sled::live_product_stamped(db, c, text).map(|(p, stamp)| (p, catalog_stamp(&stamp)))
+            }
+            None => Ok((
+                sled::live_product_by_slug_or_id(db, text)?,
+                vec![STAMP_VERSION, version],
+            )),
+        },
+        Backend::Pg(_) => pending("product::live_product_by_slug_or_id"),
     }
 }
 
 /// Live products with at most `at_most` in stock, fewest first, at most `limit`.
 pub async fn low_stock(b: &Backend, at_most: i64, limit: usize) -> StoreResult<Vec<Product>> {
     match b {
-        Backend::Sled(db) => listing::low_stock(db, at_most, limit),
+        Backend::Sled(db) => match catalog::Catalog::of(db) {
+            Some(c) => sled::products_of(db, &c.low_stock(at_most, limit)),
+            None => listing::low_stock(db, at_most, limit),
+        },
         Backend::Pg(_) => pending("product::low_stock"),
     }
 }

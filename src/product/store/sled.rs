@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use crate::core::page::{Page, Pagination};
 use crate::core::text::{fold, slugify};
 use crate::db::index::{entries_of, sorted, Entries, TreeEntries};
 use crate::db::{
@@ -11,6 +12,7 @@ use crate::db::{
 };
 use crate::product::model::*;
 use crate::product::search;
+use crate::product::store::catalog::{Catalog, Listed, Stamp};
 
 use super::{Deleted, ProductChanges};
 
@@ -267,6 +269,58 @@ pub fn live_product_by_slug_or_id(db: &Db, text: &str) -> StoreResult<Option<Pro
     })
 }
 
+/// The products of `ids` that still exist, in that order.
+pub fn products_of(db: &Db, ids: &[u64]) -> StoreResult<Vec<Product>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(p) = db.get::<Product>(*id)? {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+/// A page of products from the catalog's listing of it, with the listing's stamp.
+pub fn page_of_listed(
+    db: &Db,
+    page: Pagination,
+    listed: Listed,
+) -> StoreResult<(Page<Product>, Stamp)> {
+    let limit = page.limit.max(1);
+    let at = Pagination {
+        page: (listed.start / limit as usize + 1).min(u32::MAX as usize) as u32,
+        limit,
+    };
+    let mut items = Vec::with_capacity(listed.records.len());
+    for r in &listed.records {
+        items.push(db.decode_kept::<Product>(r)?);
+    }
+    let mut out = at.page_of(items, listed.total);
+    out.next = listed.next.map(|c| c.encode());
+    Ok((out, listed.stamp))
+}
+
+/// A live product by slug or id, and its stamp, from the catalog in memory.
+pub fn live_product_stamped(
+    db: &Db,
+    catalog: &Catalog,
+    text: &str,
+) -> StoreResult<(Option<Product>, Stamp)> {
+    let id = match text.parse::<u64>() {
+        Ok(id) => Some(id),
+        Err(_) => catalog.by_slug(text),
+    };
+    let Some(id) = id else {
+        return Ok((None, Stamp::default()));
+    };
+    let (record, stamp) = catalog.record(id);
+    let p = match record {
+        Some(r) => Some(db.decode_kept::<Product>(&r)?),
+        None => None,
+    };
+    Ok((p, stamp))
+}
+
 // Categories.
 
 pub fn categories(db: &Db) -> StoreResult<Vec<Category>> {
@@ -382,6 +436,9 @@ pub fn category_refs(
     ids: &[u64],
     cache: &mut HashMap<u64, Option<CategoryRef>>,
 ) -> StoreResult<Vec<CategoryRef>> {
+    if let Some(c) = Catalog::of(db) {
+        return Ok(c.category_refs(ids));
+    }
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         if !cache.contains_key(id) {
