@@ -20,6 +20,7 @@ mod deploy;
 mod indexes;
 mod integrity;
 mod layers;
+mod live_cli;
 mod load;
 mod mail;
 mod pg;
