@@ -29,6 +29,8 @@ const SECRET: &str = "jwt_secret";
 /// Where a backup copies the database and links the media files aside, inside the data
 /// folder (hard links need the same disk).
 const STAGE_PREFIX: &str = ".backup-";
+/// Held while a stage exists: this process's backups and copies take turns.
+static STAGING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[derive(Serialize, Deserialize)]
 pub struct Manifest {
@@ -156,6 +158,9 @@ pub fn backup(
     if file.exists() {
         return Err(format!("{} exists already", file.display()));
     }
+    // A server's scheduled backup and one the CLI asked it for take turns: each clears
+    // the stages it finds, which only an interrupted process can have left then.
+    let _one_at_a_time = STAGING.lock().unwrap_or_else(|e| e.into_inner());
     remove_stale_stages(data_dir);
     let stage = data_dir.join(format!("{STAGE_PREFIX}{}", now_micros()));
     std::fs::create_dir(&stage).map_err(io("create", &stage))?;
@@ -291,11 +296,33 @@ fn append<W: Write>(tar: &mut tar::Builder<W>, path: &str, bytes: &[u8]) -> Resu
         .map_err(|e| format!("cannot write {path} into the archive: {e}"))
 }
 
-/// `shopbox backup FILE`: opens the data folder (refused while a server holds it) and
-/// backs it up.
-pub fn backup_command(config: &Config, file: &Path) -> Result<String, String> {
-    let db = crate::open_data(config).map_err(|e| e.0)?;
-    backup(&db, &config.data_dir, file, &crate::commands::Terminal).map(|r| r.to_string())
+/// Runs `f` on a copy of the open database `db` of `data_dir` taken at one instant (writes
+/// wait only while its files are copied), opened on its own: what a running shop's export
+/// reads. The copy lives in the data folder until `f` returns.
+pub fn with_copy<T>(
+    db: &Db,
+    data_dir: &Path,
+    cache_capacity_mb: u64,
+    f: impl FnOnce(&Db) -> Result<T, String>,
+) -> Result<T, String> {
+    let _one_at_a_time = STAGING.lock().unwrap_or_else(|e| e.into_inner());
+    remove_stale_stages(data_dir);
+    let stage = data_dir.join(format!("{STAGE_PREFIX}{}", now_micros()));
+    let result = (|| {
+        let (snapshot, ()) = db
+            .snapshot(&stage.join("db"), || ())
+            .map_err(|e| format!("cannot copy the database: {e}"))?;
+        drop(snapshot);
+        let config = Config {
+            data_dir: stage.clone(),
+            cache_capacity_mb,
+            ..Config::default()
+        };
+        let copy = crate::open_data(&config).map_err(|e| e.0)?;
+        f(&copy)
+    })();
+    let _ = std::fs::remove_dir_all(&stage);
+    result
 }
 
 /// Fills the empty (or missing) folder `dir` from the backup `file`: checks every member

@@ -1,5 +1,7 @@
-//! The admin subcommands: each opens the data folder (refused while a server holds it),
-//! does one thing and returns what to print, or a one-line reason.
+//! The admin subcommands on an open shop: each does one thing and returns what to print,
+//! or a one-line reason. `control` runs them for the CLI, in the CLI's own process or in
+//! the server that holds the data folder; a `Console` shows their progress and asks for
+//! what they need (a password) wherever the CLI's terminal is.
 
 use crate::account::model::{check_email, check_password, Session, User};
 use crate::account::store::{self, NewUser};
@@ -16,18 +18,40 @@ use crate::review::model::Review;
 use crate::shipping::model::Address;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// Where a long job shows its progress: bars on this terminal, or nowhere (the server's
-/// own jobs; a client of the server could be another).
+/// Where a long job shows its progress: bars on this terminal, on the terminal of the
+/// CLI that asked a server for the job, or nowhere (the server's own jobs).
 pub trait Progress: Sync {
     fn bar(&self, len: u64, what: &str) -> ProgressBar;
 }
 
-/// Bars on standard error.
+/// Progress, and the questions a command may have to ask the person who runs it.
+pub trait Console: Progress {
+    /// A new password, typed twice.
+    fn new_password(&self) -> Result<String, String>;
+}
+
+/// Bars on standard error, questions on the terminal.
 pub struct Terminal;
 
 impl Progress for Terminal {
     fn bar(&self, len: u64, what: &str) -> ProgressBar {
         progress_bar(len, what)
+    }
+}
+
+impl Console for Terminal {
+    fn new_password(&self) -> Result<String, String> {
+        if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            return Err(
+                "no password given: use --password, SHOPBOX_ADMIN_PASSWORD or a terminal".into(),
+            );
+        }
+        let first = rpassword::prompt_password("Password: ").map_err(|e| e.to_string())?;
+        let second = rpassword::prompt_password("Again: ").map_err(|e| e.to_string())?;
+        if first != second {
+            return Err("the passwords do not match".into());
+        }
+        Ok(first)
     }
 }
 
@@ -67,10 +91,6 @@ pub fn finish_bar(bar: &ProgressBar, message: Option<&str>) {
     }
 }
 
-fn open(config: &Config) -> Result<Backend, String> {
-    crate::open_data(config).map(Backend::from).map_err(|e| e.0)
-}
-
 /// Runs a store call to its end (the commands have no runtime of their own).
 fn block<T>(f: impl std::future::Future<Output = StoreResult<T>>) -> StoreResult<T> {
     tokio::runtime::Builder::new_current_thread()
@@ -95,23 +115,24 @@ fn validate_password(password: &str, email: &str) -> Result<(), String> {
     }
 }
 
-/// Creates an admin, or promotes an existing user (setting the password when one is given).
-/// `password` is asked for it, told whether the user exists already.
+/// Creates an admin, or promotes an existing user, who keeps their password unless
+/// `password` is given. A new admin without `password` gets one from the console.
 pub fn admin_create(
-    config: &Config,
+    db: &Backend,
     email: &str,
     name: Option<&str>,
-    password: impl FnOnce(bool) -> Result<Option<String>, String>,
+    password: Option<String>,
+    console: &dyn Console,
 ) -> Result<String, String> {
     let mut errors = Vec::new();
     check_email("email", email, &mut errors);
     if !errors.is_empty() {
         return Err(format!("{email} is not a valid email address"));
     }
-    let db = open(config)?;
+    let db = db.clone();
     let now = now_micros();
     if let Some(user) = block(store::user_by_email(&db, email)).map_err(|e| e.to_string())? {
-        let replaced = match password(true)? {
+        let replaced = match password {
             Some(password) => {
                 validate_password(&password, email)?;
                 let hash = hash_now(&password).map_err(|e| e.to_string())?;
@@ -137,7 +158,10 @@ pub fn admin_create(
             user.email, user.id
         ));
     }
-    let password = password(false)?.ok_or("a password is needed to create a user")?;
+    let password = match password {
+        Some(password) => password,
+        None => console.new_password()?,
+    };
     validate_password(&password, email)?;
     let user = block(store::create_user(
         &db,
@@ -163,11 +187,10 @@ pub enum Role {
     Customer,
 }
 
-pub fn set_role(config: &Config, email: &str, role: Role) -> Result<String, String> {
+pub fn set_role(db: &Backend, email: &str, role: Role) -> Result<String, String> {
     let admin = role == Role::Admin;
-    let db = open(config)?;
-    let user = find(&db, email)?;
-    block(store::update_user(&db, user.id, now_micros(), |u| {
+    let user = find(db, email)?;
+    block(store::update_user(db, user.id, now_micros(), |u| {
         u.is_admin = admin;
         Ok(())
     }))
@@ -181,16 +204,19 @@ pub fn set_role(config: &Config, email: &str, role: Role) -> Result<String, Stri
 
 /// Sets a new password and ends every session of the user.
 pub fn reset_password(
-    config: &Config,
+    db: &Backend,
     email: &str,
-    password: impl FnOnce() -> Result<Option<String>, String>,
+    password: Option<String>,
+    console: &dyn Console,
 ) -> Result<String, String> {
-    let db = open(config)?;
-    let user = find(&db, email)?;
-    let password = password()?.ok_or("a new password is needed")?;
+    let user = find(db, email)?;
+    let password = match password {
+        Some(password) => password,
+        None => console.new_password()?,
+    };
     validate_password(&password, &user.email)?;
     let hash = hash_now(&password).map_err(|e| e.to_string())?;
-    block(store::set_password(&db, user.id, &hash, None, now_micros()))
+    block(store::set_password(db, user.id, &hash, None, now_micros()))
         .map_err(|e| e.to_string())?;
     Ok(format!(
         "password of {} changed; all their sessions have ended",
@@ -206,9 +232,8 @@ fn yes_no(b: bool) -> &'static str {
     }
 }
 
-pub fn users_list(config: &Config) -> Result<String, String> {
-    let db = open(config)?;
-    let users = block(store::list_users(&db, None)).map_err(|e| e.to_string())?;
+pub fn users_list(db: &Backend) -> Result<String, String> {
+    let users = block(store::list_users(db, None)).map_err(|e| e.to_string())?;
     let email_width = users
         .iter()
         .map(|u| u.email.len())
@@ -239,10 +264,6 @@ pub fn users_list(config: &Config) -> Result<String, String> {
     }
     out.push_str(&format!("{} user(s)", users.len()));
     Ok(out)
-}
-
-pub fn outbox(config: &Config, to: Option<&str>, limit: usize) -> Result<String, String> {
-    outbox_report(&open(config)?, config, to, limit)
 }
 
 /// The latest mails with their links and where their delivery stands.
@@ -336,13 +357,14 @@ fn expected_indexes(db: &Db) -> StoreResult<TreeEntries> {
     Ok(out)
 }
 
-/// Verifies every index against its records; with `Check::Repair`, rebuilds them.
-pub fn check(config: &Config, mode: Check) -> Result<String, String> {
-    check_db(&crate::open_data(config).map_err(|e| e.0)?, mode)
+/// Verifies every index against its records; with `Check::Repair`, rebuilds them. Writes
+/// wait meanwhile (a server's customers too), so the records and indexes it compares are
+/// of one instant and no write slips between a repair's reading and its rebuild.
+pub fn check_db(db: &Db, mode: Check) -> Result<String, String> {
+    db.paused(|| check_paused(db, mode))
 }
 
-/// `check` on an open database.
-pub fn check_db(db: &Db, mode: Check) -> Result<String, String> {
+fn check_paused(db: &Db, mode: Check) -> Result<String, String> {
     let failed = |e: StoreError| e.to_string();
     let problems = index::problems(db, &expected_indexes(db).map_err(failed)?).map_err(failed)?;
     if problems.is_empty() {

@@ -9,6 +9,7 @@ pub mod cart;
 pub mod checkout;
 pub mod commands;
 pub mod config;
+pub mod control;
 pub mod core;
 pub mod db;
 pub mod http;

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use shopbox::commands;
 use shopbox::config::Config;
+use shopbox::control::{self, Request};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -46,7 +47,7 @@ struct ServeArgs {
 enum Command {
     /// Run the shop (the default) and print its URLs.
     Serve(ServeArgs),
-    /// Manage admins (stop the server first: only one process may open the data folder).
+    /// Manage admins.
     Admin {
         #[command(subcommand)]
         action: AdminAction,
@@ -100,7 +101,7 @@ enum Command {
     },
     /// Read a shop from PostgreSQL: tables written by export-pg, or those of the FastAPI
     /// reference backend (recognised and mapped; every change is listed). Everything is
-    /// checked before anything is written. Stop the server first.
+    /// checked before anything is written. Refused while a server runs on the folder.
     ImportPg {
         /// The source database, e.g. postgres://user:password@host:5432/shop
         #[arg(long, env = "SHOPBOX_PG_URL")]
@@ -218,31 +219,16 @@ fn load_config(common: &Common) -> Result<Config, String> {
     Ok(config)
 }
 
-/// The password from the flag, the environment, or (in a terminal) a prompt.
-fn password_source(
-    flag: Option<String>,
-    prompt_if_missing: bool,
-) -> Result<Option<String>, String> {
-    if flag.is_some() {
-        return Ok(flag);
-    }
-    if let Ok(p) = std::env::var("SHOPBOX_ADMIN_PASSWORD") {
-        return Ok(Some(p));
-    }
-    if !prompt_if_missing {
-        return Ok(None);
-    }
-    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        return Err(
-            "no password given: use --password, SHOPBOX_ADMIN_PASSWORD or a terminal".into(),
-        );
-    }
-    let first = rpassword::prompt_password("Password: ").map_err(|e| e.to_string())?;
-    let second = rpassword::prompt_password("Again: ").map_err(|e| e.to_string())?;
-    if first != second {
-        return Err("the passwords do not match".into());
-    }
-    Ok(Some(first))
+/// The password from the flag, else the environment; `None` lets the command ask.
+fn password_given(flag: Option<String>) -> Option<String> {
+    flag.or_else(|| std::env::var("SHOPBOX_ADMIN_PASSWORD").ok())
+}
+
+/// An admin command: carried out by the server that holds the data folder, or on the
+/// folder itself when no server runs.
+fn admin_command(request: Request, common: &Common) -> Result<String, String> {
+    let config = load_config(common)?;
+    control::run_cli(&request, &config, &commands::Terminal)
 }
 
 fn run(cli: Cli) -> Result<(), String> {
@@ -261,33 +247,29 @@ fn run(cli: Cli) -> Result<(), String> {
             return rocket::execute(shopbox::serve(config)).map_err(|e| e.0);
         }
         Command::Admin { action, common } => {
-            let config = load_config(&common)?;
-            match action {
+            let request = match action {
                 AdminAction::Create {
                     email,
                     name,
                     password,
-                } => {
-                    // An existing user keeps their password unless one is given.
-                    commands::admin_create(&config, &email, name.as_deref(), |exists| {
-                        password_source(password, !exists)
-                    })?
-                }
-                AdminAction::Promote { email } => {
-                    commands::set_role(&config, &email, commands::Role::Admin)?
-                }
-                AdminAction::Demote { email } => {
-                    commands::set_role(&config, &email, commands::Role::Customer)?
-                }
-                AdminAction::ResetPassword { email, password } => {
-                    commands::reset_password(&config, &email, || password_source(password, true))?
-                }
-            }
+                } => Request::AdminCreate {
+                    email,
+                    name,
+                    password: password_given(password),
+                },
+                AdminAction::Promote { email } => Request::AdminPromote { email },
+                AdminAction::Demote { email } => Request::AdminDemote { email },
+                AdminAction::ResetPassword { email, password } => Request::AdminResetPassword {
+                    email,
+                    password: password_given(password),
+                },
+            };
+            admin_command(request, &common)?
         }
         Command::Users {
             action: UsersAction::List,
             common,
-        } => commands::users_list(&load_config(&common)?)?,
+        } => admin_command(Request::UsersList, &common)?,
         Command::Seed {
             demo,
             products,
@@ -297,32 +279,43 @@ fn run(cli: Cli) -> Result<(), String> {
             if !demo {
                 return Err("only demo data can be seeded: add --demo".into());
             }
-            shopbox::seed::seed_demo(&load_config(&common)?, products, add)?
+            admin_command(Request::Seed { products, add }, &common)?
         }
         Command::ExportPg {
             url,
             drop_existing,
             common,
-        } => shopbox::pg::export(&load_config(&common)?, &url, drop_existing)?,
+        } => admin_command(Request::ExportPg { url, drop_existing }, &common)?,
         Command::ImportPg {
             url,
             force,
             media,
             common,
-        } => shopbox::pg::import(&load_config(&common)?, &url, force, media.as_deref())?,
-        Command::Check { repair, common } => {
-            let mode = if repair {
-                commands::Check::Repair
-            } else {
-                commands::Check::Report
-            };
-            commands::check(&load_config(&common)?, mode)?
+        } => {
+            let config = load_config(&common)?;
+            if control::server_running(&config.data_dir) {
+                return Err(format!(
+                    "a shopbox server is running on {}: import-pg replaces the whole shop, so stop the server first",
+                    config.data_dir.display()
+                ));
+            }
+            shopbox::pg::import(&config, &url, force, media.as_deref())?
         }
+        Command::Check { repair, common } => admin_command(Request::Check { repair }, &common)?,
         Command::Backup { file, common } => {
-            shopbox::backup::backup_command(&load_config(&common)?, &file)?
+            // The server's working folder is not this one.
+            let file = std::path::absolute(&file)
+                .map_err(|e| format!("cannot resolve {}: {e}", file.display()))?;
+            admin_command(Request::Backup { file }, &common)?
         }
         Command::Restore { file, common } => {
             let config = load_config(&common)?;
+            if control::server_running(&config.data_dir) {
+                return Err(format!(
+                    "{} is the data folder of a running shopbox server: restore fills an empty folder only; restore into a new one (--data NEW) and start the server on that",
+                    config.data_dir.display()
+                ));
+            }
             shopbox::backup::restore(
                 &file,
                 &config.data_dir,
@@ -333,15 +326,12 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Mail {
             action: MailAction::Test { email },
             common,
-        } => {
-            let config = load_config(&common)?;
-            rocket::execute(commands::mail_test(&config, &email))?
-        }
+        } => admin_command(Request::MailTest { email }, &common)?,
         Command::Config { common } => {
             shopbox::config::show(common.config.as_deref(), common.data.as_deref())?
         }
         Command::Outbox { to, limit, common } => {
-            commands::outbox(&load_config(&common)?, to.as_deref(), limit)?
+            admin_command(Request::Outbox { to, limit }, &common)?
         }
     };
     print_out(&output);

@@ -4,7 +4,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::account::store::{self as accounts, NewUser};
-use crate::config::Config;
+use crate::commands::Progress;
 use crate::core::password::hash_now;
 use crate::core::text::slugify;
 use crate::core::time::now_micros;
@@ -12,6 +12,7 @@ use crate::db::{Backend, Db};
 use crate::product::images::demo_png;
 use crate::product::model::{Category, Product, PRODUCTS};
 use crate::product::store;
+use std::path::Path;
 
 const CATEGORIES: &[&str] = &[
     "Shoes",
@@ -154,14 +155,24 @@ pub const DEMO_PASSWORD: &str = "customer password";
 
 /// Seeds the catalog; answers a summary line. A shop that has products already is
 /// refused unless `add`: seeding twice would double the catalog.
-pub fn seed_demo(config: &Config, products: u64, add: bool) -> Result<String, String> {
-    rocket::execute(seed(config, products, add))
+pub fn seed_demo(
+    sled: &Db,
+    media: &Path,
+    products: u64,
+    add: bool,
+    progress: &dyn Progress,
+) -> Result<String, String> {
+    rocket::execute(seed(sled, media, products, add, progress))
 }
 
-async fn seed(config: &Config, products: u64, add: bool) -> Result<String, String> {
-    let sled: Db = crate::open_data(config).map_err(|e| e.0)?;
+async fn seed(
+    sled: &Db,
+    media: &Path,
+    products: u64,
+    add: bool,
+    progress: &dyn Progress,
+) -> Result<String, String> {
     let db = Backend::from(sled.clone());
-    let media = config.data_dir.join("media");
     let err = |e: crate::db::StoreError| e.to_string();
     let existing = sled.tree_len(PRODUCTS).map_err(err)?;
     if existing > 0 && !add {
@@ -180,7 +191,7 @@ async fn seed(config: &Config, products: u64, add: bool) -> Result<String, Strin
         category_ids.push(c.id);
     }
 
-    let progress = crate::commands::progress_bar(products, "products");
+    let progress = progress.bar(products, "products");
     let now = now_micros();
     let mut batch = Vec::with_capacity(300);
     for n in 0..products {

@@ -1,5 +1,6 @@
 //! `shopbox serve`: the Rocket app with the server's own tasks around it (purging
-//! idempotency keys, delivering mail, scheduled backups), and the graceful stop: on
+//! idempotency keys, delivering mail, scheduled backups, the CLI's admin commands through
+//! `control`), and the graceful stop: on
 //! SIGTERM or Ctrl-C it stops accepting, lets requests in flight finish within
 //! `shutdown.grace_secs`, stops its tasks, flushes the database and says so in one line.
 
@@ -16,7 +17,7 @@ use crate::core::time::Clock;
 use crate::db::Backend;
 use crate::db::Db;
 use crate::mail::sender::{self, Mailer};
-use crate::{backup, checkout, open_data, AppState, StartError};
+use crate::{backup, checkout, control, open_data, AppState, StartError};
 
 /// How long the server waits for its own tasks (a mail being sent, a backup being
 /// written) once requests are done.
@@ -35,6 +36,23 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     };
     let (stop, stopping) = watch::channel(false);
     let tasks: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+    // The CLI's admin commands run here while the server holds the folder.
+    match control::bind(&config.data_dir) {
+        Ok(listener) => {
+            tracing::info!(
+                "admin commands of the command line run in this server (through {})",
+                control::socket_path(&config.data_dir).display()
+            );
+            let shop = Arc::new(control::Shop::live(config.clone(), db.clone()));
+            let task = tokio::spawn(control::serve(listener, shop, stopping.clone()));
+            if let Ok(mut tasks) = tasks.lock() {
+                tasks.push(task);
+            }
+        }
+        Err(e) => tracing::warn!(
+            "{e}: admin commands of the command line cannot run while this server runs"
+        ),
+    }
     let requests = Arc::new(RequestCount::default());
     let background = Background {
         db: db.clone(),

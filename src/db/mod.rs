@@ -277,14 +277,18 @@ impl Db {
 
     /// Waits, blocking the thread, until no snapshot holds writes back. Polls rather than
     /// queueing, so that it can never be called where blocking on the lock would panic.
-    fn gate_blocking(&self) -> tokio::sync::RwLockReadGuard<'_, ()> {
+    /// Inside `paused` on this thread, writes are held back already: nothing to wait for.
+    fn gate_blocking(&self) -> Option<tokio::sync::RwLockReadGuard<'_, ()>> {
+        if self.paused_here() {
+            return None;
+        }
         let mut start = None;
         loop {
             if let Ok(open) = self.inner.gate.try_read() {
                 if let Some(start) = start {
                     self.note_gate_wait(std::time::Instant::elapsed(&start));
                 }
-                return open;
+                return Some(open);
             }
             start.get_or_insert_with(std::time::Instant::now);
             std::thread::sleep(std::time::Duration::from_millis(1));

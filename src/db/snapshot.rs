@@ -116,6 +116,30 @@ impl Db {
         Ok((Snapshot { copy, paused }, also))
     }
 
+    /// Runs `f` while no write can commit: writes wait at the gate, as for a snapshot.
+    /// Plain reads go on; `replace_tree` called by `f` on this thread does not wait.
+    /// Blocks: call it from a thread that may wait (the CLI, `spawn_blocking`).
+    pub fn paused<T>(&self, f: impl FnOnce() -> T) -> T {
+        struct Here(usize);
+        impl Drop for Here {
+            fn drop(&mut self) {
+                PAUSED_HERE.with(|p| p.set(self.0));
+            }
+        }
+        let _closed = self.inner.gate.blocking_write();
+        let _here = Here(PAUSED_HERE.with(|p| p.replace(self.id())));
+        f()
+    }
+
+    /// Whether this thread runs inside `paused` of this database.
+    pub(super) fn paused_here(&self) -> bool {
+        PAUSED_HERE.with(|p| p.get() == self.id())
+    }
+
+    fn id(&self) -> usize {
+        std::sync::Arc::as_ptr(&self.inner) as usize
+    }
+
     /// How many writes had to wait for a snapshot since the database opened, and the
     /// longest wait since the last snapshot began.
     pub fn gate_waits(&self) -> GateWaits {
@@ -131,6 +155,11 @@ impl Db {
             .gate_longest_micros
             .fetch_max(waited.as_micros() as u64, Ordering::Relaxed);
     }
+}
+
+thread_local! {
+    /// The database (`Db::id`) whose writes this thread holds back, or 0.
+    static PAUSED_HERE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// Copies the files of a database folder (not the snapshots set aside at open).

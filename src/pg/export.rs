@@ -1,4 +1,4 @@
-//! Writing a `ShopData` into SPEC.md's tables with binary COPY, in one transaction.
+//! Writing a `ShopData` into the data model's tables with binary COPY, in one transaction.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -10,7 +10,7 @@ use tokio_postgres::Transaction;
 
 use super::schema::{self, Table};
 use super::{connect, pg_error, time_of};
-use crate::commands::{finish_bar, progress_bar};
+use crate::commands::{finish_bar, Progress};
 use crate::db::Db;
 use crate::transfer::ShopData;
 
@@ -30,6 +30,7 @@ impl<'a> Copy<'a> {
         tx: &Transaction<'_>,
         tables: &'a [Table],
         data: &ShopData,
+        progress: &dyn Progress,
         name: &str,
     ) -> Result<Copy<'a>, String> {
         let (table, rows) = (self::table(tables, name), count(data, name));
@@ -41,7 +42,7 @@ impl<'a> Copy<'a> {
         let sink = tx.copy_in(&sql).await.map_err(pg_error)?;
         Ok(Copy {
             writer: Box::pin(BinaryCopyInWriter::new(sink, &table.wire_types())),
-            bar: progress_bar(rows, table.name),
+            bar: progress.bar(rows, table.name),
             table,
         })
     }
@@ -70,6 +71,7 @@ pub async fn export(
     db: Db,
     url: &str,
     drop_existing: bool,
+    progress: &dyn Progress,
 ) -> Result<Vec<(&'static str, u64)>, String> {
     let store = |e: crate::db::StoreError| e.to_string();
     let reader = db.clone();
@@ -82,14 +84,14 @@ pub async fn export(
     tx.batch_execute("SET LOCAL maintenance_work_mem = '256MB'")
         .await
         .map_err(pg_error)?;
-    let mut copied = copy_catalog(&tx, &tables, &data).await?;
+    let mut copied = copy_catalog(&tx, &tables, &data, progress).await?;
     finish(&tx, &tables, &data, &copied).await?;
     let sales = sales
         .await
         .map_err(|e| format!("reading the orders failed: {e}"))?
         .map_err(store)?;
     data.add_sales(sales);
-    let more = copy_sales(&tx, &tables, &data).await?;
+    let more = copy_sales(&tx, &tables, &data, progress).await?;
     finish(&tx, &tables, &data, &more).await?;
     tx.commit().await.map_err(pg_error)?;
     copied.extend(more);
@@ -168,9 +170,10 @@ async fn copy_catalog(
     tx: &Transaction<'_>,
     tables: &[Table],
     data: &ShopData,
+    progress: &dyn Progress,
 ) -> Result<Copied, String> {
     let mut copied = Copied::new();
-    let mut c = Copy::start(tx, tables, data, "users").await?;
+    let mut c = Copy::start(tx, tables, data, progress, "users").await?;
     for u in &data.users {
         c.row(&[
             &(u.id as i64),
@@ -187,13 +190,13 @@ async fn copy_catalog(
     }
     copied.push(("users", c.finish().await?));
 
-    let mut c = Copy::start(tx, tables, data, "categories").await?;
+    let mut c = Copy::start(tx, tables, data, progress, "categories").await?;
     for cat in &data.categories {
         c.row(&[&(cat.id as i64), &cat.name, &cat.slug]).await?;
     }
     copied.push(("categories", c.finish().await?));
 
-    let mut c = Copy::start(tx, tables, data, "products").await?;
+    let mut c = Copy::start(tx, tables, data, progress, "products").await?;
     for p in &data.products {
         c.row(&[
             &(p.id as i64),
@@ -212,7 +215,7 @@ async fn copy_catalog(
     copied.push(("products", c.finish().await?));
 
     let name = "product_categories";
-    let mut c = Copy::start(tx, tables, data, name).await?;
+    let mut c = Copy::start(tx, tables, data, progress, name).await?;
     for p in &data.products {
         for category in &p.category_ids {
             c.row(&[&(p.id as i64), &(*category as i64)]).await?;
@@ -221,7 +224,7 @@ async fn copy_catalog(
     copied.push((name, c.finish().await?));
 
     let prices: HashMap<u64, i64> = data.products.iter().map(|p| (p.id, p.price)).collect();
-    let mut c = Copy::start(tx, tables, data, "cart_items").await?;
+    let mut c = Copy::start(tx, tables, data, progress, "cart_items").await?;
     for cart in &data.carts {
         for line in &cart.lines {
             let price = prices.get(&line.product_id).copied().unwrap_or(0);
@@ -237,7 +240,7 @@ async fn copy_catalog(
     }
     copied.push(("cart_items", c.finish().await?));
 
-    let mut c = Copy::start(tx, tables, data, "reviews").await?;
+    let mut c = Copy::start(tx, tables, data, progress, "reviews").await?;
     for r in &data.reviews {
         c.row(&[
             &(r.id as i64),
@@ -259,10 +262,11 @@ async fn copy_sales(
     tx: &Transaction<'_>,
     tables: &[Table],
     data: &ShopData,
+    progress: &dyn Progress,
 ) -> Result<Copied, String> {
     let mut copied = Copied::new();
     let name = "shipping_addresses";
-    let mut c = Copy::start(tx, tables, data, name).await?;
+    let mut c = Copy::start(tx, tables, data, progress, name).await?;
     for a in &data.addresses {
         let f = &a.fields;
         c.row(&[
@@ -282,7 +286,7 @@ async fn copy_sales(
     }
     copied.push((name, c.finish().await?));
 
-    let mut c = Copy::start(tx, tables, data, "orders").await?;
+    let mut c = Copy::start(tx, tables, data, progress, "orders").await?;
     for o in &data.orders {
         let f = &o.address;
         c.row(&[
@@ -306,7 +310,7 @@ async fn copy_sales(
     }
     copied.push(("orders", c.finish().await?));
 
-    let mut c = Copy::start(tx, tables, data, "order_items").await?;
+    let mut c = Copy::start(tx, tables, data, progress, "order_items").await?;
     for o in &data.orders {
         for item in &o.items {
             let product = (item.product_id != 0).then_some(item.product_id as i64);
@@ -323,7 +327,7 @@ async fn copy_sales(
     }
     copied.push(("order_items", c.finish().await?));
 
-    let mut c = Copy::start(tx, tables, data, "payments").await?;
+    let mut c = Copy::start(tx, tables, data, progress, "payments").await?;
     for p in &data.payments {
         c.row(&[
             &(p.id as i64),
@@ -341,7 +345,7 @@ async fn copy_sales(
     copied.push(("payments", c.finish().await?));
 
     let name = "shipping_statuses";
-    let mut c = Copy::start(tx, tables, data, name).await?;
+    let mut c = Copy::start(tx, tables, data, progress, name).await?;
     for s in &data.shippings {
         c.row(&[
             &(s.id as i64),
@@ -355,7 +359,7 @@ async fn copy_sales(
 
     // History entries have no id of their own in shopbox: they are numbered in order.
     let name = "shipping_status_history";
-    let mut c = Copy::start(tx, tables, data, name).await?;
+    let mut c = Copy::start(tx, tables, data, progress, name).await?;
     let mut id = 0i64;
     for s in &data.shippings {
         for (status, at) in &s.history {

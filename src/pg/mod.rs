@@ -17,6 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio_postgres::{Client, NoTls};
 
 use crate::config::Config;
+use crate::db::Db;
 
 fn pg_error(e: tokio_postgres::Error) -> String {
     match e.as_db_error() {
@@ -84,11 +85,15 @@ fn rate(rows: u64, elapsed: Duration) -> String {
 }
 
 /// `shopbox export-pg`: the whole shop into PostgreSQL; answers the summary.
-pub fn export(config: &Config, url: &str, drop_existing: bool) -> Result<String, String> {
-    let db = crate::open_data(config).map_err(|e| e.0)?;
+pub fn export(
+    db: &Db,
+    url: &str,
+    drop_existing: bool,
+    progress: &dyn crate::commands::Progress,
+) -> Result<String, String> {
     let started = Instant::now();
     let rt = runtime()?;
-    let counts = rt.block_on(export::export(db, url, drop_existing));
+    let counts = rt.block_on(export::export(db.clone(), url, drop_existing, progress));
     // On an early failure, the orders may still be decoding: do not wait for them.
     rt.shutdown_background();
     let counts = counts?;

@@ -21,6 +21,7 @@ mod deploy;
 mod indexes;
 mod integrity;
 mod layers;
+mod live_cli;
 mod load;
 mod mail;
 mod pg;
