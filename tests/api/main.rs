@@ -23,6 +23,7 @@ mod integrity;
 mod layers;
 mod load;
 mod mail;
+mod observability;
 mod pg;
 mod platform;
 mod security;
