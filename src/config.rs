@@ -37,6 +37,33 @@ pub struct Config {
     pub rate_limit: RateLimit,
     pub shutdown: Shutdown,
     pub backup: Backup,
+    pub metrics: MetricsConfig,
+    pub health: HealthConfig,
+}
+
+/// Who may read `/metrics`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MetricsConfig {
+    /// When set, `/metrics` answers only `Authorization: Bearer <token>` (else 401).
+    pub token: Option<String>,
+}
+
+/// What `/health` checks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HealthConfig {
+    /// Below this much free space (MiB) on the data folder's disk, `/health` says
+    /// `degraded`; 0 turns the check off.
+    pub min_free_disk_mb: u64,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            min_free_disk_mb: 100,
+        }
+    }
 }
 
 /// How the server stops on SIGTERM or Ctrl-C.
@@ -196,6 +223,8 @@ impl Default for Config {
             rate_limit: RateLimit::default(),
             shutdown: Shutdown::default(),
             backup: Backup::default(),
+            metrics: MetricsConfig::default(),
+            health: HealthConfig::default(),
         }
     }
 }
@@ -588,6 +617,17 @@ impl Config {
         }
         if !(self.backup.interval_hours.is_finite() && self.backup.interval_hours >= 0.0) {
             return Err(bad("backup.interval_hours", "must be 0 (none) or more"));
+        }
+        if self
+            .metrics
+            .token
+            .as_deref()
+            .is_some_and(|t| t.trim().len() < 16 || t.trim() != t)
+        {
+            return Err(bad(
+                "metrics.token",
+                "must be at least 16 characters, without spaces around it",
+            ));
         }
         if self.backup.keep == 0 {
             return Err(bad("backup.keep", "must be at least 1"));

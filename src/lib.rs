@@ -13,6 +13,7 @@ pub mod control;
 pub mod core;
 pub mod db;
 pub mod http;
+pub mod logging;
 pub mod mail;
 pub mod order;
 pub mod payment;
@@ -85,7 +86,7 @@ pub fn rocket(config: Config, db: impl Into<Backend>) -> Result<Rocket<Build>, S
     let db: Backend = db.into();
     let jwt_secret = config::jwt_secret(&config).map_err(|e| StartError(e.0))?;
     let rocket_config = rocket_config(&config)?;
-    let metrics = Arc::new(Metrics::default());
+    let metrics = Arc::new(Metrics::new(&config.currency));
     let settings = OpenApiSettings::default();
 
     let mut rocket = rocket::custom(rocket_config)
@@ -225,17 +226,8 @@ pub(crate) fn launch_error(e: &rocket::Error, listen: &str) -> String {
     }
 }
 
-/// Sets up logging: text by default, JSON by configuration; `RUST_LOG` filters.
+/// Sets up logging: text by default, JSON by configuration; `RUST_LOG` filters (see
+/// `logging`).
 pub fn init_logging(format: config::LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,rocket=error,_=error,sled=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    let _ = match format {
-        config::LogFormat::Text => builder.try_init(),
-        config::LogFormat::Json => builder.json().try_init(),
-    };
+    logging::init(format);
 }

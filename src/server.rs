@@ -121,13 +121,17 @@ impl Fairing for Background {
                 self.stopping.clone(),
             )));
         }
-        if let Some(mailer) = self.mailer.lock().ok().and_then(|mut m| m.take()) {
+        let metrics = rocket.state::<AppState>().map(|s| Arc::clone(&s.metrics));
+        if let (Some(mailer), Some(metrics)) =
+            (self.mailer.lock().ok().and_then(|mut m| m.take()), metrics)
+        {
             let mailer = Arc::new(mailer);
             tokio::spawn(check_smtp(Arc::clone(&mailer)));
             started.push(tokio::spawn(sender::run(
                 self.db.clone(),
                 mailer,
                 self.config.smtp.clone(),
+                metrics,
                 self.stopping.clone(),
             )));
         }

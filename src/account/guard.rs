@@ -95,6 +95,7 @@ async fn authenticate(req: &Request<'_>) -> Result<CurrentUser, ApiError> {
         .await?
         .filter(|u| u.is_active)
         .ok_or_else(|| ApiError::Unauthorized("Session ended; log in again".into()))?;
+    crate::http::request_id::note_user(req, user.id);
     Ok(CurrentUser { user, session_id })
 }
 

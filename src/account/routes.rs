@@ -99,15 +99,7 @@ async fn send_token_mail(
     };
     let link = mail::link(&state.config, target, &token);
     let letter = letter(&link);
-    mail::send(
-        &state.db,
-        &state.config,
-        &user.email,
-        letter,
-        Some(link),
-        now,
-    )
-    .await?;
+    mail::send(state, &user.email, letter, Some(link), now).await?;
     Ok(())
 }
 

@@ -233,9 +233,9 @@ async fn checkout(
         }
     };
     match result {
-        Ok(Outcome::Confirmed { mail, .. }) => {
-            state.metrics.count("orders", 1);
-            mail::log_sent(&state.config, &mail);
+        Ok(Outcome::Confirmed { order, mail, .. }) => {
+            state.metrics.order_placed(order.total_price);
+            mail::queued(state, &mail);
         }
         Ok(Outcome::PaymentFailed { .. }) => state.metrics.count("payments_failed", 1),
         Err(StoreError::OutOfStock { product_id, .. }) => {

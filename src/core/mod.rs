@@ -1,5 +1,6 @@
-//! Pure helpers any layer may use: store errors, money, pagination, text, time, tokens, passwords. No domain, no HTTP.
+//! Pure helpers any layer may use: disk space, store errors, money, pagination, text, time, tokens, passwords. No domain, no HTTP.
 
+pub mod disk;
 pub mod error;
 pub mod money;
 pub mod page;

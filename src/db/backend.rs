@@ -74,6 +74,15 @@ impl Backend {
         }
     }
 
+    /// Bytes of the database's files in the data folder (`None` on PostgreSQL, whose
+    /// files are the server's).
+    pub fn size_on_disk(&self) -> Option<u64> {
+        match self {
+            Backend::Sled(db) => crate::core::disk::folder_size(db.path()),
+            Backend::Pg(_) => None,
+        }
+    }
+
     pub fn engine(&self) -> &'static str {
         match self {
             Backend::Sled(_) => "sled",

@@ -1,14 +1,20 @@
 //! Request ids, request logging, metrics and the trailing-slash rule, as one fairing.
+//!
+//! The request line names the client (its address as the rate limiter sees it, through
+//! `trusted_proxies`) and the user when the request authenticated. A 2xx or 3xx logs at
+//! info, a 4xx (a wrong path, a refused body) at debug, a 5xx at error.
 
 use rand::Rng;
 use rocket::fairing::{Fairing, Info, Kind};
 use rocket::http::uri::Origin;
 use rocket::http::Header;
 use rocket::{Data, Request, Response};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use crate::http::metrics::Metrics;
+use crate::http::{ratelimit, AppState};
 
 /// The id of one request: taken from a sane incoming `X-Request-Id`, otherwise generated.
 #[derive(Clone)]
@@ -22,6 +28,18 @@ impl RequestId {
     pub fn of(req: &Request<'_>) -> String {
         req.local_cache(|| RequestId(generate())).0.clone()
     }
+}
+
+/// The id of the user a request authenticated as (0: none), for its log line.
+struct LoggedUser(AtomicU64);
+
+fn logged_user<'r>(req: &'r Request<'_>) -> &'r AtomicU64 {
+    &req.local_cache(|| LoggedUser(AtomicU64::new(0))).0
+}
+
+/// Says which user the request authenticated as, for its log line.
+pub fn note_user(req: &Request<'_>, user_id: u64) {
+    logged_user(req).store(user_id, Ordering::Relaxed);
 }
 
 fn generate() -> String {
@@ -93,13 +111,36 @@ impl Fairing for RequestFairing {
         let status = res.status().code;
         self.metrics
             .observe(req.method().as_str(), &route, status, elapsed);
-        tracing::info!(
-            request_id = %id,
-            method = %req.method(),
-            path = %req.uri().path(),
-            status,
-            micros = elapsed.as_micros() as u64,
-            "request"
-        );
+        let client = req
+            .rocket()
+            .state::<AppState>()
+            .and_then(|state| ratelimit::client_ip(req, &state.config))
+            .map(|ip| ip.to_string())
+            .unwrap_or_else(|| "-".into());
+        let user = match logged_user(req).load(Ordering::Relaxed) {
+            0 => "-".to_string(),
+            id => id.to_string(),
+        };
+        let uri = req.uri().path().to_string();
+        macro_rules! line {
+            ($level:expr) => {
+                tracing::event!(
+                    $level,
+                    request_id = %id,
+                    client = %client,
+                    user = %user,
+                    method = %req.method(),
+                    path = %uri,
+                    status,
+                    micros = elapsed.as_micros() as u64,
+                    "request"
+                )
+            };
+        }
+        match status {
+            500.. => line!(tracing::Level::ERROR),
+            400..=499 => line!(tracing::Level::DEBUG),
+            _ => line!(tracing::Level::INFO),
+        }
     }
 }

@@ -8,7 +8,8 @@ pub mod store;
 
 use crate::config::Config;
 use crate::db::migrate::Migration;
-use crate::db::{Backend, StoreResult};
+use crate::db::StoreResult;
+use crate::http::AppState;
 use model::{Delivery, Letter, Mail};
 
 /// The outbox's schema upgrades.
@@ -114,23 +115,28 @@ pub fn addressed(to: &str, letter: Letter, link: Option<String>, now: i64) -> Ma
 
 /// Keeps a letter in the outbox, queued for delivery, and logs it.
 pub async fn send(
-    db: &Backend,
-    config: &Config,
+    state: &AppState,
     to: &str,
     letter: Letter,
     link: Option<String>,
     now: i64,
 ) -> StoreResult<()> {
-    let mail = store::record(db, addressed(to, letter, link, now)).await?;
-    log_sent(config, &mail);
+    let mail = store::record(&state.db, addressed(to, letter, link, now)).await?;
+    queued(state, &mail);
     Ok(())
 }
 
-/// The log line of a mail that is in the outbox (with its link while there is no SMTP).
-pub fn log_sent(config: &Config, mail: &Mail) {
-    match (&config.smtp.host, &mail.link) {
+/// The log target of the one line that may carry a link's token: the mail line while no
+/// SMTP server is configured. Every other log line has tokens and passwords redacted.
+pub const LINK_LOG_TARGET: &str = "shopbox::mail::link";
+
+/// A mail is in the outbox: counted, and logged (with its link while there is no SMTP).
+pub fn queued(state: &AppState, mail: &Mail) {
+    state.metrics.count("mails_queued", 1);
+    match (&state.config.smtp.host, &mail.link) {
         (None, Some(link)) => {
             tracing::info!(
+                target: LINK_LOG_TARGET,
                 "mail to={} subject=\"{}\" link={link}",
                 mail.to,
                 mail.subject

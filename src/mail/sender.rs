@@ -176,6 +176,7 @@ pub async fn run(
     db: Db,
     mailer: std::sync::Arc<Mailer>,
     smtp: Smtp,
+    metrics: std::sync::Arc<crate::http::metrics::Metrics>,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -185,7 +186,11 @@ pub async fn run(
                     if *stop.borrow() {
                         return;
                     }
-                    deliver(&db, &mailer, &smtp, mail).await;
+                    match deliver(&db, &mailer, &smtp, mail).await {
+                        Some(Delivery::Sent { .. }) => metrics.count("mails_sent", 1),
+                        Some(Delivery::Failed { .. }) => metrics.count("mails_failed", 1),
+                        _ => {}
+                    }
                 }
             }
             Err(e) => tracing::error!("cannot read the mail queue: {e}"),
@@ -200,10 +205,10 @@ pub async fn run(
     }
 }
 
-/// One attempt at one mail, and its outcome recorded.
-async fn deliver(db: &Db, mailer: &Mailer, smtp: &Smtp, mail: Mail) {
+/// One attempt at one mail, and its outcome recorded (and answered).
+async fn deliver(db: &Db, mailer: &Mailer, smtp: &Smtp, mail: Mail) -> Option<Delivery> {
     let Delivery::Queued { attempts, .. } = mail.delivery else {
-        return;
+        return None;
     };
     let give_up_at = mail.created_at + smtp.give_up_hours as i64 * 3600 * MICROS_PER_SEC;
     let now = now_micros();
@@ -274,9 +279,11 @@ async fn deliver(db: &Db, mailer: &Mailer, smtp: &Smtp, mail: Mail) {
             }
         }
     };
-    if let Err(e) = store::set_delivery(db, mail.id, outcome).await {
+    if let Err(e) = store::set_delivery(db, mail.id, outcome.clone()).await {
         tracing::error!("cannot record the delivery of mail {}: {e}", mail.id);
+        return None;
     }
+    Some(outcome)
 }
 
 #[cfg(test)]

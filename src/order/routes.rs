@@ -213,7 +213,7 @@ async fn shipping_mail(state: &AppState, order: &Order, to: ShipState, now: i64)
         return;
     };
     let letter = mail::shipping_change(&state.config.shop_name, &user.name, order.id, to.as_str());
-    if let Err(e) = mail::send(&state.db, &state.config, &user.email, letter, None, now).await {
+    if let Err(e) = mail::send(state, &user.email, letter, None, now).await {
         tracing::warn!("order {} shipping mail not recorded: {e}", order.id);
     }
 }

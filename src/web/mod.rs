@@ -7,6 +7,7 @@ pub mod assets;
 pub mod pages;
 
 use rocket::http::{ContentType, Status};
+use rocket::request::{FromRequest, Outcome, Request};
 use rocket::serde::json::Json;
 use rocket::{get, State};
 use rocket_okapi::okapi::openapi3::{Components, Info, OpenApi};
@@ -15,49 +16,123 @@ use rocket_okapi::swagger_ui::{make_swagger_ui, SwaggerUIConfig};
 use rocket_okapi::{openapi, openapi_get_routes_spec};
 use schemars::JsonSchema;
 use serde::Serialize;
+use sha2::Digest;
 
-use crate::http::AppState;
+use crate::http::{ApiError, AppState};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// Leave to read `/metrics`: anyone's while `metrics.token` is unset, else only a request
+/// with `Authorization: Bearer <metrics.token>` (401 otherwise).
+pub struct MetricsAccess;
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for MetricsAccess {
+    type Error = ();
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
+        let Some(state) = req.rocket().state::<AppState>() else {
+            return Outcome::Error((ApiError::Internal("no app state".into()).stash(req), ()));
+        };
+        let Some(token) = &state.config.metrics.token else {
+            return Outcome::Success(MetricsAccess);
+        };
+        let given = req
+            .headers()
+            .get_one("Authorization")
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim);
+        // Compared as digests, so the time taken says nothing about the token.
+        let digest = |t: &str| sha2::Sha256::digest(t.as_bytes());
+        match given {
+            Some(given) if digest(given) == digest(token) => Outcome::Success(MetricsAccess),
+            Some(_) => Outcome::Error((
+                ApiError::Unauthorized("Invalid metrics token".into()).stash(req),
+                (),
+            )),
+            None => Outcome::Error((
+                ApiError::Unauthorized(
+                    "Not authenticated: send Authorization: Bearer <metrics.token>".into(),
+                )
+                .stash(req),
+                (),
+            )),
+        }
+    }
+}
+
 /// Prometheus metrics: requests by route template and status, latency histograms,
-/// domain counters.
+/// domain counters (all of them from the first scrape, at 0), revenue, the database's
+/// size on disk and the process's uptime.
 #[get("/metrics")]
-fn metrics(state: &State<AppState>) -> (ContentType, String) {
+async fn metrics(state: &State<AppState>, _access: MetricsAccess) -> (ContentType, String) {
+    let db = state.db.clone();
+    let size_bytes = tokio::task::spawn_blocking(move || db.size_on_disk())
+        .await
+        .ok()
+        .flatten();
     (
         ContentType::new("text", "plain").with_params(("version", "0.0.4")),
         state.metrics.render(crate::http::metrics::StorageCounts {
             writes: state.db.version(),
             flushes: state.db.group_flushes(),
+            size_bytes,
         }),
     )
 }
 
 #[derive(Serialize, JsonSchema)]
 pub struct Health {
-    /// `ok` when the database answers.
+    /// `ok`: everything is fine. `degraded`: the shop serves, but the free space of the
+    /// data folder's disk is below `health.min_free_disk_mb` (writes may soon fail).
+    /// `unavailable` (with a 503): the database does not answer.
     pub status: String,
+    /// `ok` when the database answers a read, else `unavailable`.
+    pub database: String,
+    /// `ok`, or `low` when the free space is below the floor (`unknown` when it cannot be
+    /// read).
+    pub disk: String,
+    /// Free space of the disk that holds the data folder, in MiB (available to shopbox).
+    pub free_disk_mb: Option<u64>,
+    /// The configured floor, `health.min_free_disk_mb` (0: not checked).
+    pub min_free_disk_mb: u64,
 }
 
-/// Liveness and readiness: 200 `{"status": "ok"}` when the database answers, else 503.
+/// Liveness and readiness. 200 with `status` `ok`; 200 with `degraded` when the disk of the
+/// data folder has less free space than `health.min_free_disk_mb` (the shop still serves:
+/// alert on it, do not restart for it); 503 with `unavailable` when the database does not
+/// answer.
 #[openapi(tag = "Shop")]
 #[get("/health")]
 async fn health(state: &State<AppState>) -> (Status, Json<Health>) {
-    if state.db.healthy().await {
-        (
-            Status::Ok,
-            Json(Health {
-                status: "ok".into(),
-            }),
-        )
-    } else {
-        (
-            Status::ServiceUnavailable,
-            Json(Health {
-                status: "unavailable".into(),
-            }),
-        )
-    }
+    let database_ok = state.db.healthy().await;
+    let dir = state.config.data_dir.clone();
+    let free = tokio::task::spawn_blocking(move || crate::core::disk::free_bytes(&dir))
+        .await
+        .ok()
+        .flatten();
+    let floor_mb = state.config.health.min_free_disk_mb;
+    let free_mb = free.map(|b| b / (1024 * 1024));
+    let disk = match free_mb {
+        Some(mb) if mb < floor_mb => "low",
+        Some(_) => "ok",
+        None => "unknown",
+    };
+    let (code, status) = match (database_ok, disk) {
+        (false, _) => (Status::ServiceUnavailable, "unavailable"),
+        (true, "low") => (Status::Ok, "degraded"),
+        (true, _) => (Status::Ok, "ok"),
+    };
+    (
+        code,
+        Json(Health {
+            status: status.into(),
+            database: if database_ok { "ok" } else { "unavailable" }.into(),
+            disk: disk.into(),
+            free_disk_mb: free_mb,
+            min_free_disk_mb: floor_mb,
+        }),
+    )
 }
 
 #[derive(Serialize, JsonSchema)]

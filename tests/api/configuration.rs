@@ -134,6 +134,7 @@ fn config_command_prints_values_in_force_with_sources_and_masked_secrets() {
         &["config", "--data", "/srv/shop"],
         &[
             ("SHOPBOX_SHOP_NAME", "Env Shop"),
+            ("SHOPBOX_METRICS__TOKEN", "metrics-token-5555"),
             (
                 "SHOPBOX_PG_URL",
                 "postgres://shop:pg-pass-4444@db.local:5432/shop",
@@ -171,6 +172,10 @@ fn config_command_prints_values_in_force_with_sources_and_masked_secrets() {
     assert_eq!(
         line("jwt_secret"),
         "jwt_secret = \"********\" # file config.toml"
+    );
+    assert_eq!(
+        line("metrics.token"),
+        "metrics.token = \"********\" # environment SHOPBOX_METRICS__TOKEN"
     );
     assert_eq!(line("public_url"), "public_url = (unset) # default");
     assert!(

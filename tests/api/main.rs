@@ -24,6 +24,7 @@ mod layers;
 mod live_cli;
 mod load;
 mod mail;
+mod observability;
 mod pg;
 mod platform;
 mod security;
