@@ -268,6 +268,7 @@ pub fn run_cli(
 pub struct Hello {
     pub request: Request,
     /// Whether to send the progress of the command's bars.
+    #[serde(default)]
     pub progress: bool,
 }
 
