@@ -162,7 +162,17 @@ impl Request {
             Request::Outbox { to, limit } => {
                 commands::outbox_report(&backend()?, &shop.config, to.as_deref(), *limit)
             }
+            Request::Check { repair: false } if shop.live => {
+                // Compared at one instant without holding customers' writes back.
+                crate::backup::with_copy(
+                    shop.db()?,
+                    &shop.config.data_dir,
+                    shop.config.cache_capacity_mb,
+                    |copy| commands::check_db(copy, Check::Report),
+                )
+            }
             Request::Check { repair } => {
+                // A repair holds writes back until it is done.
                 let mode = if *repair {
                     Check::Repair
                 } else {
@@ -258,6 +268,7 @@ pub fn run_cli(
 pub struct Hello {
     pub request: Request,
     /// Whether to send the progress of the command's bars.
+    #[serde(default)]
     pub progress: bool,
 }
 

@@ -282,6 +282,18 @@ fn every_admin_command_runs_in_the_server_and_prints_what_it_prints_offline() {
     assert_eq!(run(&["seed", "--demo", "--products", "5"]), live_seed_again);
     let out = ok(run(&["admin", "promote", "cust@example.com"]));
     assert_eq!(out, "cust@example.com is now an admin\n");
+    let out = ok(run(&["admin", "demote", "cust@example.com"]));
+    assert_eq!(out, "cust@example.com is no longer an admin\n");
+    let out = ok(run(&[
+        "admin",
+        "reset-password",
+        "cust@example.com",
+        "--password",
+        PASSWORD,
+    ]));
+    assert!(out.contains("all their sessions have ended"), "{out}");
+    let out = ok(run(&["seed", "--demo", "--products", "5", "--add"]));
+    assert!(out.starts_with("seeded 5 products"), "{out}");
     let out = ok(run(&["backup", "offline.tar.gz"]));
     assert!(out.starts_with("backed up "), "{out}");
     let out = ok(run(&["export-pg", "--url", &pg.url(), "--drop-existing"]));
@@ -294,6 +306,8 @@ fn every_admin_command_runs_in_the_server_and_prints_what_it_prints_offline() {
     server.wait_ready();
     let users = ok(run(&["users", "list"]));
     assert!(users.contains("3 user(s)"), "{users}");
+    assert_eq!(product_total(server.port), 35);
+    assert_eq!(login(server.port, "cust@example.com", PASSWORD), 200);
     unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) };
     let status = server.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
