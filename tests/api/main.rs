@@ -22,6 +22,7 @@ mod indexes;
 mod integrity;
 mod layers;
 mod load;
+mod log_secrets;
 mod mail;
 mod observability;
 mod pg;
