@@ -24,7 +24,7 @@ struct Logged {
     port: u16,
     lines: Arc<Mutex<Vec<String>>>,
     links: mpsc::Receiver<String>,
-    reader: std::thread::JoinHandle<()>,
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Logged {
@@ -58,7 +58,7 @@ impl Logged {
             port,
             lines,
             links,
-            reader,
+            reader: Some(reader),
         };
         server.wait_ready();
         server
@@ -92,9 +92,18 @@ impl Logged {
         let _ = self.child.kill();
         let _ = self.child.wait();
         // The reader ends at the pipe's end.
-        self.reader.join().unwrap();
+        if let Some(reader) = self.reader.take() {
+            reader.join().unwrap();
+        }
         let lines = self.lines.lock().unwrap().clone();
         lines
+    }
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
