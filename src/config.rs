@@ -855,7 +855,7 @@ pub fn create_data_dir(dir: &Path) -> Result<(), ConfigError> {
     }
     std::fs::create_dir_all(dir.join("media")).map_err(fail)?;
     #[cfg(unix)]
-    owner_only(dir).map_err(|e| {
+    owner_only(dir, true).map_err(|e| {
         ConfigError(format!(
             "cannot make the data folder {} owner-only: {e}",
             dir.display()
@@ -864,22 +864,26 @@ pub fn create_data_dir(dir: &Path) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// Takes the group and other permission bits off `path` and, for a folder, everything
-/// under it. Symbolic links are left alone (their targets are not shopbox's).
+/// Takes the group and other permission bits off `path` and what is in it. A folder
+/// that was already owner-only is not descended into (its contents are out of others'
+/// reach whatever their modes, and a shop's media folder may hold 100,000 files): only
+/// the data folder itself always is. Symbolic links are left alone (their targets are
+/// not shopbox's).
 #[cfg(unix)]
-fn owner_only(path: &Path) -> std::io::Result<()> {
+fn owner_only(path: &Path, always_descend: bool) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let meta = std::fs::symlink_metadata(path)?;
     if meta.file_type().is_symlink() {
         return Ok(());
     }
     let mode = meta.permissions().mode();
-    if mode & 0o077 != 0 {
+    let loose = mode & 0o077 != 0;
+    if loose {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o7700))?;
     }
-    if meta.is_dir() {
+    if meta.is_dir() && (loose || always_descend) {
         for entry in std::fs::read_dir(path)? {
-            owner_only(&entry?.path())?;
+            owner_only(&entry?.path(), false)?;
         }
     }
     Ok(())

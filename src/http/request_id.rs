@@ -2,7 +2,8 @@
 //!
 //! The request line names the client (its address as the rate limiter sees it, through
 //! `trusted_proxies`) and the user when the request authenticated. A 2xx or 3xx logs at
-//! info, a 4xx (a wrong path, a refused body) at debug, a 5xx at error.
+//! info, a 4xx (a wrong path, a refused body) at debug, a 5xx at error. The path comes with
+//! its query string, any token or password in it redacted.
 
 use rand::Rng;
 use rocket::fairing::{Fairing, Info, Kind};
@@ -121,7 +122,8 @@ impl Fairing for RequestFairing {
             0 => "-".to_string(),
             id => id.to_string(),
         };
-        let uri = req.uri().path().to_string();
+        // With its query, secrets taken out (`?token=...` of a verification link).
+        let uri = crate::core::redact::secrets(&req.uri().to_string()).into_owned();
         macro_rules! line {
             ($level:expr) => {
                 tracing::event!(

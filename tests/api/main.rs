@@ -23,6 +23,7 @@ mod integrity;
 mod layers;
 mod live_cli;
 mod load;
+mod log_secrets;
 mod mail;
 mod observability;
 mod pg;

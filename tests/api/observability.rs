@@ -136,9 +136,19 @@ async fn health_reports_the_database_and_the_disk() {
     assert!(text.contains("min_free_disk_mb"), "{text}");
 }
 
+/// A server killed when dropped (a failed assertion leaves none behind).
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The real server with `RUST_LOG` as given (`None`: unset, the default level) and
 /// `env` added; its output is read after `stop`.
-fn spawn(data: &Path, port: u16, log: Option<&str>, env: &[(&str, &str)]) -> Child {
+fn spawn(data: &Path, port: u16, log: Option<&str>, env: &[(&str, &str)]) -> Running {
     let mut cmd = Command::new(common::binary());
     cmd.args(["serve", "--data"])
         .arg(data)
@@ -150,12 +160,12 @@ fn spawn(data: &Path, port: u16, log: Option<&str>, env: &[(&str, &str)]) -> Chi
         Some(log) => cmd.env("RUST_LOG", log),
         None => cmd.env_remove("RUST_LOG"),
     };
-    cmd.spawn().expect("start shopbox")
+    Running(cmd.spawn().expect("start shopbox"))
 }
 
-fn wait_ready(child: &mut Child, port: u16) {
+fn wait_ready(child: &mut Running, port: u16) {
     for _ in 0..600 {
-        assert!(child.try_wait().unwrap().is_none(), "shopbox exited");
+        assert!(child.0.try_wait().unwrap().is_none(), "shopbox exited");
         if let Ok((200, _, _)) = http(port, "GET", "/health", &[], "") {
             return;
         }
@@ -165,11 +175,12 @@ fn wait_ready(child: &mut Child, port: u16) {
 }
 
 /// Stops the server and answers what it wrote on stderr.
-fn stop(mut child: Child) -> String {
-    let _ = child.kill();
-    let _ = child.wait();
+fn stop(mut child: Running) -> String {
+    let _ = child.0.kill();
+    let _ = child.0.wait();
     let mut err = String::new();
     child
+        .0
         .stderr
         .take()
         .unwrap()
