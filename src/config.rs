@@ -35,6 +35,11 @@ pub struct Config {
     pub rate_limit: RateLimit,
     pub shutdown: Shutdown,
     pub backup: Backup,
+    /// Test seam, not for a real shop and not documented: once this file exists, every
+    /// database flush fails as on a full disk (tests/api/disk_full.rs).
+    #[doc(hidden)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_fail_flush_when: Option<PathBuf>,
 }
 
 /// How the server stops on SIGTERM or Ctrl-C.
@@ -193,6 +198,7 @@ impl Default for Config {
             rate_limit: RateLimit::default(),
             shutdown: Shutdown::default(),
             backup: Backup::default(),
+            test_fail_flush_when: None,
         }
     }
 }

@@ -70,10 +70,11 @@ impl std::error::Error for StartError {}
 /// Creates the data folder if needed and opens the database in it.
 pub fn open_data(config: &Config) -> Result<Db, StartError> {
     config::create_data_dir(&config.data_dir).map_err(|e| StartError(e.0))?;
-    Db::open(
+    Db::open_with(
         &config.data_dir,
         config.cache_capacity_mb * 1024 * 1024,
         &schema(),
+        config.test_fail_flush_when.clone(),
     )
     .map_err(|e| StartError(e.0))
 }
@@ -87,6 +88,7 @@ pub fn rocket(config: Config, db: impl Into<Backend>) -> Result<Rocket<Build>, S
     let settings = OpenApiSettings::default();
 
     let mut rocket = rocket::custom(rocket_config)
+        .attach(http::unwritable::Unwritable)
         .attach(RequestFairing {
             metrics: Arc::clone(&metrics),
         })

@@ -17,6 +17,7 @@ mod concurrency;
 mod crash;
 mod crash_checkout;
 mod deploy;
+mod disk_full;
 mod indexes;
 mod integrity;
 mod layers;
