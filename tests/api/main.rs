@@ -27,4 +27,5 @@ mod pg;
 mod platform;
 mod security;
 mod shutdown;
+mod slow_clients;
 mod smtp_sink;
