@@ -39,6 +39,12 @@ pub struct Config {
     pub backup: Backup,
     pub metrics: MetricsConfig,
     pub health: HealthConfig,
+    pub limits: Limits,
+    /// Test seam, not for a real shop and not documented: once this file exists, every
+    /// database flush fails as on a full disk (tests/api/disk_full.rs).
+    #[doc(hidden)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_fail_flush_when: Option<PathBuf>,
 }
 
 /// Who may read `/metrics`.
@@ -62,6 +68,28 @@ impl Default for HealthConfig {
     fn default() -> Self {
         HealthConfig {
             min_free_disk_mb: 100,
+        }
+    }
+}
+
+/// What one client may hold of the server: time to send a request's head, and
+/// connections open at once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Limits {
+    /// Seconds a client gets to send a request's line and headers (also how long an idle
+    /// keep-alive connection stays open); then the connection is closed.
+    pub header_timeout_secs: u64,
+    /// Connections open at once; beyond it, new ones wait in the listen backlog until one
+    /// closes. Kept below the process's open-file limit.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_timeout_secs: 10,
+            max_connections: 4096,
         }
     }
 }
@@ -225,6 +253,8 @@ impl Default for Config {
             backup: Backup::default(),
             metrics: MetricsConfig::default(),
             health: HealthConfig::default(),
+            limits: Limits::default(),
+            test_fail_flush_when: None,
         }
     }
 }
@@ -628,6 +658,15 @@ impl Config {
                 "metrics.token",
                 "must be at least 16 characters, without spaces around it",
             ));
+        }
+        if self.limits.header_timeout_secs == 0 || self.limits.header_timeout_secs > 3600 {
+            return Err(bad(
+                "limits.header_timeout_secs",
+                "must be between 1 and 3600",
+            ));
+        }
+        if self.limits.max_connections == 0 {
+            return Err(bad("limits.max_connections", "must be at least 1"));
         }
         if self.backup.keep == 0 {
             return Err(bad("backup.keep", "must be at least 1"));

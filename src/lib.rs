@@ -73,10 +73,11 @@ impl std::error::Error for StartError {}
 /// Creates the data folder if needed and opens the database in it.
 pub fn open_data(config: &Config) -> Result<Db, StartError> {
     config::create_data_dir(&config.data_dir).map_err(|e| StartError(e.0))?;
-    Db::open(
+    Db::open_with(
         &config.data_dir,
         config.cache_capacity_mb * 1024 * 1024,
         &schema(),
+        config.test_fail_flush_when.clone(),
     )
     .map_err(|e| StartError(e.0))
 }
@@ -89,7 +90,15 @@ pub fn rocket(config: Config, db: impl Into<Backend>) -> Result<Rocket<Build>, S
     let metrics = Arc::new(Metrics::new(&config.currency));
     let settings = OpenApiSettings::default();
 
-    let mut rocket = rocket::custom(rocket_config)
+    // Read by the patched Rocket's server loop (vendor/rocket/README-shopbox.md).
+    let figment = rocket::figment::Figment::from(rocket_config)
+        .merge(("header_read_timeout", config.limits.header_timeout_secs))
+        .merge((
+            "max_connections",
+            connection_cap(config.limits.max_connections),
+        ));
+    let mut rocket = rocket::custom(figment)
+        .attach(http::unwritable::Unwritable)
         .attach(RequestFairing {
             metrics: Arc::clone(&metrics),
         })
@@ -174,6 +183,35 @@ fn rocket_config(config: &Config) -> Result<rocket::Config, StartError> {
             .limit("data-form", (upload + 1024 * 1024).bytes()),
         ..rocket::Config::default()
     })
+}
+
+/// File descriptors kept back from connections: the database, media files, logs, mail.
+const RESERVED_FILES: u64 = 256;
+
+/// `limits.max_connections`, lowered (with a warning) so that open connections leave
+/// room under the process's open-file limit: at the limit every `accept` and file open
+/// would fail.
+fn connection_cap(configured: usize) -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct it is given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0
+        || limit.rlim_cur == libc::RLIM_INFINITY
+    {
+        return configured;
+    }
+    let room = limit.rlim_cur.saturating_sub(RESERVED_FILES).max(1);
+    if configured as u64 > room {
+        tracing::warn!(
+            "limits.max_connections = {configured} does not fit under the open-file limit ({}); \
+             serving at most {room} connections (raise `ulimit -n` / LimitNOFILE)",
+            limit.rlim_cur
+        );
+        return room as usize;
+    }
+    configured
 }
 
 /// Every error Rocket produces itself (no route, a failed guard, a panic) answers JSON.

@@ -66,6 +66,15 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         .attach(Arc::clone(&requests));
     let outcome = rocket.launch().await;
     let _ = stop.send(true);
+    if let Some(why) = db.failure() {
+        // Nothing more may reach the disk: no final flush, and the database is never
+        // closed (closing it flushes), so the next start sees only what was durable.
+        std::mem::forget(db);
+        return Err(StartError(format!(
+            "stopped because the database could not write to disk ({why}); \
+             start it again once the disk has room"
+        )));
+    }
     let handles: Vec<JoinHandle<()>> = tasks
         .lock()
         .map(|mut t| t.drain(..).collect())
@@ -114,6 +123,11 @@ impl Fairing for Background {
 
     async fn on_liftoff(&self, rocket: &Rocket<Orbit>) {
         let mut started = Vec::new();
+        tokio::spawn(stop_when_unwritable(
+            self.db.clone(),
+            rocket.shutdown(),
+            self.stopping.clone(),
+        ));
         if let Some(state) = rocket.state::<AppState>() {
             started.push(tokio::spawn(purge_idempotency_keys(
                 state.db.clone(),
@@ -156,6 +170,27 @@ impl Fairing for Background {
         // A closed standard output (`shopbox | head -1`) must not stop the shop.
         let _ = std::io::Write::write_all(&mut std::io::stdout(), banner.as_bytes());
     }
+}
+
+/// Once a write could not reach the disk, the shop cannot go on: what failed is still in
+/// memory and readable. Every answer is a 503 from then on (`http::unwritable`); this says
+/// why in one line and stops the server, which exits with a failure status so that its
+/// supervisor starts it again from what is on disk.
+async fn stop_when_unwritable(
+    db: Db,
+    shutdown: rocket::Shutdown,
+    mut stopping: watch::Receiver<bool>,
+) {
+    tokio::select! {
+        _ = db.failed() => {}
+        _ = stopping.changed() => return,
+    }
+    let why = db.failure().unwrap_or_default();
+    tracing::error!(
+        "the database could not write to disk ({why}); every request answers 503 and the \
+         shop is stopping, for its supervisor to restart it from what is on disk"
+    );
+    shutdown.notify();
 }
 
 /// Start-up check of the SMTP settings. A server that does not answer is a warning, not

@@ -39,6 +39,10 @@ pub enum StoreError {
         from: &'static str,
         to: &'static str,
     },
+    /// The database could not make writes durable (a full disk, an I/O error): it takes
+    /// no more writes, and the server stops for its supervisor to restart it from what is
+    /// on disk. Carries the engine's words.
+    Unwritable(String),
     /// The storage engine failed, or stored data cannot be read: a fault, never the
     /// caller's doing. Carries the engine's words for the log.
     Storage(String),
@@ -59,6 +63,7 @@ impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StoreError::Storage(m) => f.write_str(m),
+            StoreError::Unwritable(m) => write!(f, "the database could not write to disk: {m}"),
             other => write!(f, "{other:?}"),
         }
     }

@@ -50,6 +50,15 @@ impl Backend {
         }
     }
 
+    /// Why the database can no longer make writes durable, once that happened (sled: a
+    /// failed flush; the server then stops for its supervisor to restart it).
+    pub fn failure(&self) -> Option<String> {
+        match self {
+            Backend::Sled(db) => db.failure(),
+            Backend::Pg(_) => None,
+        }
+    }
+
     /// How many shared flushes sled has run (none on PostgreSQL, which commits each write).
     pub fn group_flushes(&self) -> u64 {
         match self {

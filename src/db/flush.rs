@@ -1,8 +1,15 @@
 //! Group commit: every writer waits for a flush that began after its write, and writers
 //! that arrive while a flush runs share the next one.
+//!
+//! A flush that fails (a full disk, an I/O error) leaves writes in memory that may never
+//! reach the disk: from then on the database is *failed*. No flush runs again (one that
+//! succeeded later could make durable a write whose writer was told it failed), every
+//! writer waiting or to come is refused with `Unwritable`, and `Db::failed` wakes up so
+//! the server can stop and be restarted from what is on disk.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
@@ -28,10 +35,29 @@ struct State {
     done: watch::Sender<Done>,
     closing: AtomicBool,
     flushes: AtomicU64,
+    /// Why the database failed; set once, never cleared.
+    failure: OnceLock<String>,
+    failed: watch::Sender<bool>,
+    /// Test seam: flushes fail, without touching the disk, once this file exists.
+    fail_when: Option<PathBuf>,
+}
+
+impl State {
+    fn fail(&self, why: String) {
+        if self.failure.set(why).is_ok() {
+            self.failed.send_replace(true);
+        }
+    }
+
+    fn refused(&self) -> Option<StoreError> {
+        self.failure
+            .get()
+            .map(|why| StoreError::Unwritable(why.clone()))
+    }
 }
 
 impl Flusher {
-    pub(super) fn new(sled: sled::Db) -> Self {
+    pub(super) fn new(sled: sled::Db, fail_when: Option<PathBuf>) -> Self {
         Flusher {
             sled: Arc::new(sled),
             state: Arc::new(State {
@@ -40,12 +66,18 @@ impl Flusher {
                 done: watch::channel((0, None)).0,
                 closing: AtomicBool::new(false),
                 flushes: AtomicU64::new(0),
+                failure: OnceLock::new(),
+                failed: watch::channel(false).0,
+                fail_when,
             }),
             task: Mutex::new(None),
         }
     }
 
     pub(super) async fn flush(&self) -> StoreResult<()> {
+        if let Some(e) = self.state.refused() {
+            return Err(e);
+        }
         self.start_once();
         let mut done = self.state.done.subscribe();
         let ticket = self.state.requested.fetch_add(1, Ordering::SeqCst) + 1;
@@ -56,8 +88,32 @@ impl Flusher {
             .map_err(|_| StoreError::Storage("the flusher stopped".into()))?;
         match &seen.1 {
             None => Ok(()),
-            Some(e) => Err(StoreError::Storage(format!("flush: {e}"))),
+            Some(e) => Err(StoreError::Unwritable(e.clone())),
         }
+    }
+
+    /// A flush on the caller's thread (the CLI, start-up and the final flush at a stop).
+    pub(super) fn flush_blocking(&self) -> StoreResult<()> {
+        if let Some(e) = self.state.refused() {
+            return Err(e);
+        }
+        flush_now(&self.sled, &self.state).map_err(StoreError::Unwritable)
+    }
+
+    /// Records that a write could not reach the disk, outside a flush.
+    pub(super) fn fail(&self, why: String) {
+        self.state.fail(why);
+    }
+
+    /// Why the database failed, once it has.
+    pub(super) fn failure(&self) -> Option<String> {
+        self.state.failure.get().cloned()
+    }
+
+    /// Resolves once the database has failed.
+    pub(super) async fn failed(&self) {
+        let mut failed = self.state.failed.subscribe();
+        let _ = failed.wait_for(|f| *f).await;
     }
 
     /// How many flushes the group-commit task has run.
@@ -84,23 +140,41 @@ impl Flusher {
                 if target <= state.done.borrow().0 {
                     continue;
                 }
+                // Once failed, never flush again: answer every waiting writer at once.
+                if let Some(why) = state.failure.get() {
+                    state.done.send_replace((target, Some(why.clone())));
+                    continue;
+                }
                 state.flushes.fetch_add(1, Ordering::Relaxed);
                 let Some(db) = Weak::upgrade(&sled) else {
                     break;
                 };
-                let result = tokio::task::spawn_blocking(move || db.flush()).await;
+                let flushing = Arc::clone(&state);
+                let result = tokio::task::spawn_blocking(move || flush_now(&db, &flushing)).await;
                 let error = match result {
-                    Ok(Ok(_)) => None,
-                    Ok(Err(e)) => Some(e.to_string()),
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some(e),
                     Err(e) => Some(e.to_string()),
                 };
-                if let Some(e) = &error {
-                    tracing::error!("flushing the database failed: {e}");
-                }
                 state.done.send_replace((target, error));
             }
         }));
     }
+}
+
+/// Flushes sled, or fails the database with the reason.
+fn flush_now(db: &sled::Db, state: &State) -> Result<(), String> {
+    let result = match &state.fail_when {
+        Some(file) if file.exists() => Err("injected write failure (test)".to_string()),
+        _ => db.flush().map(|_| ()).map_err(|e| match e {
+            sled::Error::Io(io) => io.to_string(),
+            other => other.to_string(),
+        }),
+    };
+    if let Err(e) = &result {
+        state.fail(e.clone());
+    }
+    result
 }
 
 impl Drop for Flusher {

@@ -185,6 +185,20 @@ impl Db {
     /// after setting aside any snapshot that a killed process left half-written, then
     /// migrates it to `schema`'s version.
     pub fn open(dir: &Path, cache_capacity_bytes: u64, schema: &Schema) -> Result<Db, OpenError> {
+        Self::open_with(dir, cache_capacity_bytes, schema, None)
+    }
+
+    /// `open` with a test seam: once the file `fail_when` exists, every flush fails
+    /// without touching the disk, as a full disk would make it fail. sled's own periodic
+    /// flush is then off, so that what was written since the last flush stays in memory
+    /// only and is lost at the stop, as it is on a full disk. Never for a real shop.
+    #[doc(hidden)]
+    pub fn open_with(
+        dir: &Path,
+        cache_capacity_bytes: u64,
+        schema: &Schema,
+        fail_when: Option<PathBuf>,
+    ) -> Result<Db, OpenError> {
         let path = dir.join("db");
         std::fs::create_dir_all(&path).map_err(|e| {
             OpenError(format!(
@@ -193,11 +207,13 @@ impl Db {
             ))
         })?;
         set_aside_unfinished_snapshots(&path)?;
-        let sled = sled::Config::new()
+        let mut sled_config = sled::Config::new()
             .path(&path)
-            .cache_capacity(cache_capacity_bytes)
-            .open()
-            .map_err(|e| open_error(&path, e))?;
+            .cache_capacity(cache_capacity_bytes);
+        if fail_when.is_some() {
+            sled_config = sled_config.flush_every_ms(None);
+        }
+        let sled = sled_config.open().map_err(|e| open_error(&path, e))?;
         let mut trees = Vec::with_capacity(schema.trees.len() + 1);
         let mut index_of = BTreeMap::new();
         for name in std::iter::once(&migrate::META).chain(&schema.trees) {
@@ -219,7 +235,7 @@ impl Db {
         }
         let db = Db {
             inner: Arc::new(Inner {
-                flusher: flush::Flusher::new(sled.clone()),
+                flusher: flush::Flusher::new(sled.clone(), fail_when),
                 sled,
                 trees,
                 index_of,
@@ -259,6 +275,7 @@ impl Db {
     where
         F: Fn(&Tx<'_>) -> TxResult<T>,
     {
+        self.refuse_if_failed()?;
         let open = match self.inner.gate.try_read() {
             Ok(open) => open,
             Err(_) => {
@@ -300,6 +317,7 @@ impl Db {
     where
         F: Fn(&Tx<'_>) -> TxResult<T>,
     {
+        self.refuse_if_failed()?;
         let out = {
             let _open = self.gate_blocking();
             self.write_unflushed(f)?
@@ -329,7 +347,7 @@ impl Db {
             })
             .map_err(|e| match e {
                 TransactionError::Abort(e) => e,
-                TransactionError::Storage(e) => StoreError::from(e),
+                TransactionError::Storage(e) => self.storage_error(e),
             })?;
         self.tell_derived(&touched.into_inner());
         self.inner.version.fetch_add(1, Ordering::AcqRel);
@@ -402,8 +420,38 @@ impl Db {
     }
 
     pub fn flush_blocking(&self) -> StoreResult<()> {
-        self.inner.sled.flush()?;
-        Ok(())
+        self.inner.flusher.flush_blocking()
+    }
+
+    /// Why the database failed (a flush or a write could not reach the disk), once it
+    /// has: it then takes no writes and no flushes until it is opened again.
+    pub fn failure(&self) -> Option<String> {
+        self.inner.flusher.failure()
+    }
+
+    /// Resolves once the database has failed (see `failure`).
+    pub async fn failed(&self) {
+        self.inner.flusher.failed().await
+    }
+
+    fn refuse_if_failed(&self) -> StoreResult<()> {
+        match self.failure() {
+            Some(why) => Err(StoreError::Unwritable(why)),
+            None => Ok(()),
+        }
+    }
+
+    /// An I/O error of sled fails the database: sled itself refuses every write after
+    /// one, until it is opened again.
+    fn storage_error(&self, e: sled::Error) -> StoreError {
+        match e {
+            sled::Error::Io(io) => {
+                let why = io.to_string();
+                self.inner.flusher.fail(why.clone());
+                StoreError::Unwritable(why)
+            }
+            other => StoreError::from(other),
+        }
     }
 
     /// Allocates the next id of a sequence (1, 2, 3, ...). Call it before a transaction;
@@ -625,9 +673,11 @@ impl Db {
 
     /// True when the database answers a read.
     pub fn healthy(&self) -> bool {
-        self.tree(migrate::META)
-            .and_then(|t| t.get(migrate::SCHEMA_KEY).map_err(StoreError::from))
-            .is_ok()
+        self.failure().is_none()
+            && self
+                .tree(migrate::META)
+                .and_then(|t| t.get(migrate::SCHEMA_KEY).map_err(StoreError::from))
+                .is_ok()
     }
 
     pub fn path(&self) -> &Path {

@@ -75,7 +75,13 @@ pub enum ApiError {
     },
     /// An internal fault: logged with the request id, never shown to the client.
     Internal(String),
+    /// The database cannot write (see `UNWRITABLE`): the server is stopping to be
+    /// restarted; logged once where it is detected, not per request.
+    Unavailable,
 }
+
+/// What every request answers once the database could not write to disk.
+pub const UNWRITABLE: &str = "the database could not write to disk; restarting";
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
@@ -93,6 +99,7 @@ impl ApiError {
             ApiError::Unprocessable(_) | ApiError::Validation(_) => Status::UnprocessableEntity,
             ApiError::TooManyRequests { .. } => Status::TooManyRequests,
             ApiError::Internal(_) => Status::InternalServerError,
+            ApiError::Unavailable => Status::ServiceUnavailable,
         }
     }
 
@@ -141,6 +148,7 @@ impl ApiError {
             ApiError::Internal(_) => {
                 json!({ "detail": "internal error", "request_id": request_id })
             }
+            ApiError::Unavailable => json!({ "detail": UNWRITABLE }),
         }
     }
 
@@ -217,6 +225,7 @@ impl From<StoreError> for ApiError {
                 Conflict(format!("Shipping cannot go from {from} to {to}"))
             }
             StoreError::Storage(m) => Internal(m),
+            StoreError::Unwritable(_) => ApiError::Unavailable,
         }
     }
 }
@@ -240,6 +249,9 @@ impl<'r> Responder<'r, 'static> for ApiError {
             .sized_body(body.len(), Cursor::new(body));
         if let ApiError::TooManyRequests { retry_after_secs } = self {
             res.header(Header::new("Retry-After", retry_after_secs.to_string()));
+        }
+        if let ApiError::Unavailable = self {
+            res.header(Header::new("Retry-After", "5"));
         }
         res.ok()
     }

@@ -10,6 +10,7 @@ pub mod origin;
 pub mod pagination;
 pub mod ratelimit;
 pub mod request_id;
+pub mod unwritable;
 
 use std::sync::Arc;
 
