@@ -68,8 +68,8 @@ pub enum BadAmount {
 impl std::fmt::Display for BadAmount {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            BadAmount::NotANumber => "Input should be a number",
-            BadAmount::NotFinite => "Input should be a finite number",
+            BadAmount::NotANumber => "Input must be a number",
+            BadAmount::NotFinite => "Input must be a finite number",
             BadAmount::Negative => "Amount must not be negative",
             BadAmount::TooPrecise => "Amount must have at most 2 decimals",
             BadAmount::TooLarge => "Amount is too large",

@@ -363,7 +363,7 @@ async fn parse_form<'r>(
                 errors.push(FieldError::new(
                     "body",
                     "price",
-                    "Input should be a valid number",
+                    "Input must be a number",
                     "float_parsing",
                 ));
                 None

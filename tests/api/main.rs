@@ -22,6 +22,7 @@ mod integrity;
 mod layers;
 mod load;
 mod mail;
+mod messages;
 mod pg;
 mod platform;
 mod security;
