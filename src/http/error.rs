@@ -63,6 +63,10 @@ pub enum ApiError {
     },
     Forbidden(String),
     NotFound(String),
+    /// A path the routes serve, asked with another method: the `Allow` header lists them.
+    MethodNotAllowed {
+        allow: Vec<String>,
+    },
     Conflict(String),
     PayloadTooLarge(String),
     UnsupportedMediaType(String),
@@ -87,6 +91,7 @@ impl ApiError {
             ApiError::PaymentRequired { .. } => Status::PaymentRequired,
             ApiError::Forbidden(_) => Status::Forbidden,
             ApiError::NotFound(_) => Status::NotFound,
+            ApiError::MethodNotAllowed { .. } => Status::MethodNotAllowed,
             ApiError::Conflict(_) => Status::Conflict,
             ApiError::PayloadTooLarge(_) => Status::PayloadTooLarge,
             ApiError::UnsupportedMediaType(_) => Status::UnsupportedMediaType,
@@ -135,6 +140,9 @@ impl ApiError {
                 payment_id,
             } => json!({ "detail": detail, "order_id": order_id, "payment_id": payment_id }),
             ApiError::Validation(errors) => json!({ "detail": errors }),
+            ApiError::MethodNotAllowed { allow } => json!({
+                "detail": format!("Method not allowed here; allowed: {}", allow.join(", "))
+            }),
             ApiError::TooManyRequests { retry_after_secs } => json!({
                 "detail": format!("Too many requests; retry in {retry_after_secs} s")
             }),
@@ -240,6 +248,9 @@ impl<'r> Responder<'r, 'static> for ApiError {
             .sized_body(body.len(), Cursor::new(body));
         if let ApiError::TooManyRequests { retry_after_secs } = self {
             res.header(Header::new("Retry-After", retry_after_secs.to_string()));
+        }
+        if let ApiError::MethodNotAllowed { allow } = &self {
+            res.header(Header::new("Allow", allow.join(", ")));
         }
         res.ok()
     }

@@ -23,6 +23,7 @@ mod layers;
 mod load;
 mod mail;
 mod messages;
+mod openapi;
 mod pg;
 mod platform;
 mod security;
