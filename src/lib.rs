@@ -103,6 +103,7 @@ pub fn rocket(config: Config, db: impl Into<Backend>) -> Result<Rocket<Build>, S
             metrics: Arc::clone(&metrics),
         })
         .attach(http::origin::Cors)
+        .attach(http::methods::MethodFairing)
         .register("/", rocket::catchers![default_catcher]);
 
     let mut specs = Vec::new();
@@ -112,7 +113,13 @@ pub fn rocket(config: Config, db: impl Into<Backend>) -> Result<Rocket<Build>, S
     }
     let spec = rocket_okapi::okapi::merge::marge_spec_list(&specs)
         .map_err(|e| StartError(format!("cannot merge the OpenAPI document: {e}")))?;
-    let spec = web::finish_spec(spec, &config.shop_name);
+    let mut spec = web::finish_spec(spec, &config.shop_name);
+    http::openapi::alias(
+        &mut spec,
+        "/api/products-category",
+        "/api/products/category",
+    );
+    http::openapi::finish(&mut spec);
 
     rocket = rocket
         .mount("/", vec![rocket_okapi::get_openapi_route(spec, &settings)])
@@ -219,6 +226,28 @@ fn connection_cap(configured: usize) -> usize {
 fn default_catcher(status: Status, req: &Request<'_>) -> ApiError {
     if let Some(stashed) = ApiError::take_stashed(req) {
         return stashed;
+    }
+    // No route for this method (a 404 without a route), or a method Rocket does not know
+    // (a 400 for a request no fairing saw): a 405 where other methods serve the path.
+    let no_route = status == Status::NotFound && req.route().is_none();
+    let unknown_method = status == Status::BadRequest && http::methods::unknown_method(req);
+    if no_route || unknown_method {
+        let allow = http::methods::allowed_methods(req);
+        if !allow.is_empty() {
+            return ApiError::MethodNotAllowed {
+                allow: allow.iter().map(|m| m.as_str().to_string()).collect(),
+            };
+        }
+    }
+    // A path that a route serves exactly (`/api/orders/checkout`, POST) asked with a
+    // method whose route would take it as a parameter (`GET /api/orders/<order_id>`).
+    if status == Status::UnprocessableEntity || status == Status::NotFound {
+        let allow = http::methods::allowed_methods(req);
+        if !allow.is_empty() && !allow.contains(&req.method()) {
+            return ApiError::MethodNotAllowed {
+                allow: allow.iter().map(|m| m.as_str().to_string()).collect(),
+            };
+        }
     }
     if status == Status::UnprocessableEntity {
         if let Some(err) = bad_path_parameter(req) {

@@ -159,7 +159,7 @@ pub fn email_key(email: &str) -> Vec<u8> {
 /// A plausible address: one `@`, something before it, a dotted domain after, no spaces.
 pub fn check_email(field: &str, email: &str, errors: &mut Vec<FieldError>) {
     let email = email.trim();
-    let ok = email.len() <= 254
+    let ok = email.chars().count() <= 254
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
         && match email.split_once('@') {
             Some((local, domain)) => {
@@ -210,19 +210,25 @@ pub fn check_password(
     }
 }
 
+/// 1 to 100 characters (counted as sent), not blank, no control characters: what the
+/// schema `http::schema::name` says.
 pub fn check_name(field: &str, name: &str, errors: &mut Vec<FieldError>) {
-    let len = name.trim().chars().count();
-    if len == 0 || len > 100 || name.chars().any(char::is_control) {
+    let len = name.chars().count();
+    if name.trim().is_empty() || len > 100 || name.chars().any(char::is_control) {
         errors.push(FieldError::body(field, "Name must be 1 to 100 characters"));
     }
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct RegisterIn {
+    #[schemars(schema_with = "crate::http::schema::email")]
     pub email: String,
     /// Defaults to the part of the email before `@`.
+    #[serde(default)]
+    #[schemars(schema_with = "crate::http::schema::name_or_null")]
     pub name: Option<String>,
     /// 8 to 128 characters, not the email.
+    #[schemars(schema_with = "crate::http::schema::password")]
     pub password: String,
 }
 
@@ -238,13 +244,15 @@ impl Validate for RegisterIn {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct LoginIn {
+    #[schemars(schema_with = "crate::http::schema::login_email")]
     pub email: String,
+    #[schemars(schema_with = "crate::http::schema::any_password")]
     pub password: String,
 }
 
 impl Validate for LoginIn {
     fn validate(&self, errors: &mut Vec<FieldError>) {
-        if self.email.len() > 254 {
+        if self.email.chars().count() > 254 {
             errors.push(FieldError::body("email", "Email too long"));
         }
         if self.password.chars().count() > PASSWORD_MAX {
@@ -263,6 +271,7 @@ impl Validate for RefreshIn {}
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct UpdateMeIn {
+    #[schemars(schema_with = "crate::http::schema::name")]
     pub name: String,
 }
 
@@ -276,7 +285,10 @@ impl Validate for UpdateMeIn {
 pub struct ChangePasswordIn {
     /// The password now in use (`old_password` is accepted too).
     #[serde(alias = "old_password")]
+    #[schemars(schema_with = "crate::http::schema::any_password")]
     pub current_password: String,
+    /// 8 to 128 characters, not the email.
+    #[schemars(schema_with = "crate::http::schema::password")]
     pub new_password: String,
 }
 
@@ -288,6 +300,7 @@ impl Validate for ChangePasswordIn {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ForgotPasswordIn {
+    #[schemars(schema_with = "crate::http::schema::email")]
     pub email: String,
 }
 
@@ -300,6 +313,8 @@ impl Validate for ForgotPasswordIn {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ResetPasswordIn {
     pub token: String,
+    /// 8 to 128 characters, not the email.
+    #[schemars(schema_with = "crate::http::schema::password")]
     pub new_password: String,
 }
 

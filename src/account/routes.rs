@@ -13,6 +13,7 @@ use crate::account::model::*;
 use crate::account::store::{self, NewUser, Rotation};
 use crate::core::error::{StoreError, Unique};
 use crate::core::tokens::{random_token, token_hash};
+use crate::http::openapi;
 use crate::http::ratelimit::{self, Limited};
 use crate::http::{ApiError, ApiJson, ApiResult, AppState, FieldError, Message, Page, PageQuery};
 use crate::mail::{self, model::Letter};
@@ -547,9 +548,28 @@ async fn update_user(
 }
 
 pub fn routes(settings: &OpenApiSettings) -> (Vec<rocket::Route>, OpenApi) {
-    openapi_get_routes_spec![settings:
+    let (routes, mut spec) = openapi_get_routes_spec![settings:
         register, login, refresh, me, update_me, verify_request, send_verification_email,
         verify, verify_email, change_password, forgot_password, send_password_reset_email,
         reset_password, verify_password_reset_token, logout, list_users, update_user
-    ]
+    ];
+    // What the handlers answer beyond their types.
+    openapi::answers(
+        &mut spec,
+        &[
+            ("post", "/register", 409, "Email already registered"),
+            ("post", "/login", 401, "Invalid email or password"),
+            ("post", "/login", 403, "This account is deactivated"),
+            (
+                "patch",
+                "/users/{user_id}",
+                409,
+                "An admin demoting or deactivating themself",
+            ),
+        ],
+    );
+    for path in ["/verify", "/verify-email"] {
+        openapi::require_query(&mut spec, "get", path, "token");
+    }
+    (routes, spec)
 }

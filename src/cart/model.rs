@@ -51,7 +51,8 @@ pub struct CartOut {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct AddIn {
     pub product_id: u64,
-    /// At least 1.
+    /// 1 to 1,000,000.
+    #[schemars(range(min = 1, max = 1_000_000))]
     pub quantity: i64,
 }
 

@@ -14,7 +14,7 @@ use crate::cart::model::{AddIn, CartItemOut, CartLine, CartOut};
 use crate::cart::store;
 use crate::core::money::Money;
 use crate::db::{Backend, StoreError};
-use crate::http::{ApiJson, ApiResult, AppState, Message};
+use crate::http::{openapi, ApiJson, ApiResult, AppState, Message};
 
 async fn item_out(db: &Backend, line: &CartLine) -> ApiResult<Option<CartItemOut>> {
     let Some(p) = crate::product::store::product(db, line.product_id)
@@ -123,5 +123,19 @@ async fn delete_item(
 }
 
 pub fn routes(settings: &OpenApiSettings) -> (Vec<rocket::Route>, OpenApi) {
-    openapi_get_routes_spec![settings: get_cart, add, increase, decrease, delete_item]
+    let (routes, mut spec) =
+        openapi_get_routes_spec![settings: get_cart, add, increase, decrease, delete_item];
+    openapi::answers(
+        &mut spec,
+        &[
+            ("post", "/add", 409, "More than is in stock"),
+            (
+                "patch",
+                "/increase/{product_id}",
+                409,
+                "More than is in stock",
+            ),
+        ],
+    );
+    (routes, spec)
 }

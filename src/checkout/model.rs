@@ -19,11 +19,17 @@ pub const IDEMPOTENCY_MICROS: i64 = 24 * 3600 * 1_000_000;
 pub struct CheckoutIn {
     pub shipping_address_id: u64,
     /// Only `mock`.
+    #[serde(default)]
+    #[schemars(schema_with = "mock_only")]
     pub gateway: Option<String>,
     /// `false` makes the mock payment fail (default true).
     pub simulate_success: Option<bool>,
     /// When given, must equal the cart total (else 409).
     pub amount: Option<MoneyIn>,
+}
+
+fn mock_only(_: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+    crate::http::schema::nullable(crate::http::schema::one_of(&["mock"]))
 }
 
 impl Validate for CheckoutIn {

@@ -69,9 +69,16 @@ impl<'r> OpenApiFromRequest<'r> for IdempotencyKey {
                 style: None,
                 explode: None,
                 allow_reserved: false,
-                schema: schemars::schema::SchemaObject {
-                    instance_type: Some(schemars::schema::InstanceType::String.into()),
-                    ..Default::default()
+                schema: {
+                    // What the guard above takes: 1 to 255 visible ASCII characters.
+                    let mut s = schemars::schema::SchemaObject {
+                        instance_type: Some(schemars::schema::InstanceType::String.into()),
+                        ..Default::default()
+                    };
+                    s.string().min_length = Some(1);
+                    s.string().max_length = Some(255);
+                    s.string().pattern = Some("^[!-~]+$".into());
+                    s
                 },
                 example: None,
                 examples: None,

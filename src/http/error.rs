@@ -63,6 +63,10 @@ pub enum ApiError {
     },
     Forbidden(String),
     NotFound(String),
+    /// A path the routes serve, asked with another method: the `Allow` header lists them.
+    MethodNotAllowed {
+        allow: Vec<String>,
+    },
     Conflict(String),
     PayloadTooLarge(String),
     UnsupportedMediaType(String),
@@ -93,6 +97,7 @@ impl ApiError {
             ApiError::PaymentRequired { .. } => Status::PaymentRequired,
             ApiError::Forbidden(_) => Status::Forbidden,
             ApiError::NotFound(_) => Status::NotFound,
+            ApiError::MethodNotAllowed { .. } => Status::MethodNotAllowed,
             ApiError::Conflict(_) => Status::Conflict,
             ApiError::PayloadTooLarge(_) => Status::PayloadTooLarge,
             ApiError::UnsupportedMediaType(_) => Status::UnsupportedMediaType,
@@ -142,6 +147,9 @@ impl ApiError {
                 payment_id,
             } => json!({ "detail": detail, "order_id": order_id, "payment_id": payment_id }),
             ApiError::Validation(errors) => json!({ "detail": errors }),
+            ApiError::MethodNotAllowed { allow } => json!({
+                "detail": format!("Method not allowed here; allowed: {}", allow.join(", "))
+            }),
             ApiError::TooManyRequests { retry_after_secs } => json!({
                 "detail": format!("Too many requests; retry in {retry_after_secs} s")
             }),
@@ -252,6 +260,9 @@ impl<'r> Responder<'r, 'static> for ApiError {
         }
         if let ApiError::Unavailable = self {
             res.header(Header::new("Retry-After", "5"));
+        }
+        if let ApiError::MethodNotAllowed { allow } = &self {
+            res.header(Header::new("Allow", allow.join(", ")));
         }
         res.ok()
     }

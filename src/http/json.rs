@@ -45,6 +45,14 @@ impl<T> std::ops::Deref for ApiJson<T> {
 
 /// Parses a JSON value into `T`, turning serde's complaint into a field error with its `loc`.
 pub fn from_value<T: DeserializeOwned + Validate>(value: Value) -> Result<T, ApiError> {
+    // Every body is an object; serde would also fill a struct from an array.
+    if !value.is_object() {
+        return Err(ApiError::Validation(vec![FieldError {
+            loc: vec![json!("body")],
+            msg: "Input must be an object".into(),
+            kind: "dict_type".into(),
+        }]));
+    }
     let parsed: T = serde_path_to_error::deserialize(&value).map_err(|e| {
         let mut loc = vec![json!("body")];
         for segment in e.path().iter() {
@@ -54,17 +62,19 @@ pub fn from_value<T: DeserializeOwned + Validate>(value: Value) -> Result<T, Api
                 _ => {}
             }
         }
-        let msg = e.inner().to_string();
-        let kind = if let Some(field) = missing_field(&msg) {
+        let raw = e.inner().to_string();
+        let (msg, kind) = if let Some(field) = quoted_field(&raw, "missing field `") {
             loc.push(json!(field));
-            "missing"
+            ("Field required".to_string(), "missing")
+        } else if let Some(field) = quoted_field(&raw, "duplicate field `") {
+            // A field and its alias both given (`postal_code` and `pin_code`, say).
+            loc.push(json!(field));
+            (
+                "Field given more than once (under its name or an alias)".to_string(),
+                "duplicate",
+            )
         } else {
-            "type_error"
-        };
-        let msg = if kind == "missing" {
-            "Field required".to_string()
-        } else {
-            msg
+            plain_message(&raw)
         };
         ApiError::Validation(vec![FieldError {
             loc,
@@ -81,8 +91,43 @@ pub fn from_value<T: DeserializeOwned + Validate>(value: Value) -> Result<T, Api
     }
 }
 
-fn missing_field(msg: &str) -> Option<&str> {
-    let rest = msg.strip_prefix("missing field `")?;
+/// serde's complaint in a client's words: what the field must be, never a Rust type
+/// (`invalid type: string "12.50", expected f64` becomes "Input must be a number").
+pub fn plain_message(serde_msg: &str) -> (String, &'static str) {
+    let expected = serde_msg
+        .rsplit_once(", expected ")
+        .map(|(_, e)| e.trim())
+        .unwrap_or("");
+    let out_of_range = serde_msg.starts_with("invalid value: integer");
+    let (msg, kind) = match expected {
+        "f64" | "f32" | "a number" => ("Input must be a number", "float_type"),
+        "u8" | "u16" | "u32" | "u64" | "u128" | "usize" if out_of_range => (
+            "Input must be a whole number, 0 or more, within range",
+            "int_range",
+        ),
+        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" if out_of_range => {
+            ("Input must be a whole number within range", "int_range")
+        }
+        "u8" | "u16" | "u32" | "u64" | "u128" | "usize" | "i8" | "i16" | "i32" | "i64" | "i128"
+        | "isize" => ("Input must be a whole number", "int_type"),
+        "a boolean" => ("Input must be true or false", "bool_type"),
+        "a string" | "a borrowed string" | "a character" => {
+            ("Input must be a string", "string_type")
+        }
+        "a sequence" | "a tuple" => ("Input must be a list", "list_type"),
+        "a map" => ("Input must be an object", "dict_type"),
+        e if e.starts_with("struct ") => ("Input must be an object", "dict_type"),
+        e if e.starts_with("one of ") || e.starts_with('`') => {
+            return (format!("Input must be {}", e.replace('`', "")), "enum");
+        }
+        _ => ("Input is not valid here", "value_error"),
+    };
+    (msg.to_string(), kind)
+}
+
+/// The field a serde message such as "missing field `email`" names after `prefix`.
+fn quoted_field<'m>(msg: &'m str, prefix: &str) -> Option<&'m str> {
+    let rest = msg.strip_prefix(prefix)?;
     rest.split('`').next()
 }
 

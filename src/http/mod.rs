@@ -5,11 +5,14 @@
 pub mod cache;
 pub mod error;
 pub mod json;
+pub mod methods;
 pub mod metrics;
+pub mod openapi;
 pub mod origin;
 pub mod pagination;
 pub mod ratelimit;
 pub mod request_id;
+pub mod schema;
 pub mod unwritable;
 
 use std::sync::Arc;

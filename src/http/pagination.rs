@@ -5,20 +5,55 @@ use schemars::JsonSchema;
 
 use crate::core::page::{Pagination, DEFAULT_LIMIT, MAX_LIMIT};
 use crate::http::error::FieldError;
+use crate::http::schema::{PageNumber, PageSize};
 
 /// The pagination part of a list's query string, as raw text so that every bad value
-/// becomes a 422 naming its parameter.
+/// becomes a 422 naming its parameter. Every value of a repeated parameter is kept, so
+/// that `?page=1&page=abc` is a 422 rather than one of them silently taken.
 #[derive(Debug, Default, FromForm, JsonSchema)]
 pub struct PageQuery {
-    /// Page number, from 1.
-    #[schemars(with = "Option<u32>")]
-    pub page: Option<String>,
-    /// Items per page, 1 to 100 (default 20).
-    #[schemars(with = "Option<u32>")]
-    pub limit: Option<String>,
+    #[field(default = Vec::new())]
+    #[schemars(with = "Option<PageNumber>")]
+    pub page: Vec<String>,
+    #[field(default = Vec::new())]
+    #[schemars(with = "Option<PageSize>")]
+    pub limit: Vec<String>,
     /// Synonym of `limit`.
-    #[schemars(with = "Option<u32>")]
-    pub size: Option<String>,
+    #[field(default = Vec::new())]
+    #[schemars(with = "Option<PageSize>")]
+    pub size: Vec<String>,
+}
+
+/// The one value of a query parameter that may be given once: repeated with the same
+/// value it is that value; with different values, a 422.
+pub fn once<'v>(name: &str, values: &'v [String], errors: &mut Vec<FieldError>) -> Option<&'v str> {
+    let first = values.first()?;
+    if values.iter().any(|v| v != first) {
+        errors.push(FieldError::new(
+            "query",
+            name,
+            "Give this parameter once",
+            "value_error",
+        ));
+    }
+    Some(first.as_str())
+}
+
+/// `parse_u32_param` over every value given for `name`: each must be valid, and a
+/// repeat must not differ.
+pub fn parse_u32_values(
+    name: &str,
+    values: &[String],
+    max: u32,
+    errors: &mut Vec<FieldError>,
+) -> Option<u32> {
+    let mut parsed = None;
+    for v in values {
+        let n = parse_u32_param(name, Some(v), max, errors);
+        parsed = parsed.or(n);
+    }
+    once(name, values, errors);
+    parsed
 }
 
 /// Parses a positive integer query parameter in `min..=max`, recording a field error if not.
@@ -54,11 +89,11 @@ pub fn parse_u32_param(
 
 impl PageQuery {
     pub fn parse(&self, errors: &mut Vec<FieldError>) -> Pagination {
-        let page = parse_u32_param("page", self.page.as_deref(), u32::MAX / 2, errors);
-        let limit = match (&self.limit, &self.size) {
-            (Some(l), _) => parse_u32_param("limit", Some(l), MAX_LIMIT, errors),
-            (None, Some(s)) => parse_u32_param("size", Some(s), MAX_LIMIT, errors),
-            (None, None) => None,
+        let page = parse_u32_values("page", &self.page, u32::MAX / 2, errors);
+        let limit = if !self.limit.is_empty() {
+            parse_u32_values("limit", &self.limit, MAX_LIMIT, errors)
+        } else {
+            parse_u32_values("size", &self.size, MAX_LIMIT, errors)
         };
         Pagination {
             page: page.unwrap_or(1),
@@ -88,13 +123,41 @@ mod tests {
     fn bad_values_name_their_parameter() {
         let mut errors = Vec::new();
         let q = PageQuery {
-            page: Some("0".into()),
-            limit: None,
-            size: Some("x".into()),
+            page: vec!["0".into()],
+            limit: vec![],
+            size: vec!["x".into()],
         };
         q.parse(&mut errors);
         assert_eq!(errors.len(), 2);
         assert_eq!(errors[0].loc[1], "page");
         assert_eq!(errors[1].loc[1], "size");
+    }
+
+    #[test]
+    fn every_value_of_a_repeated_parameter_is_checked() {
+        for (page, limit) in [
+            (vec!["abc", "1"], vec![]),
+            (vec!["1", "abc"], vec![]),
+            (vec![], vec!["0", "5"]),
+            (vec![], vec!["5", "0"]),
+            (vec!["1", "2"], vec![]),
+        ] {
+            let mut errors = Vec::new();
+            PageQuery {
+                page: page.iter().map(|s| s.to_string()).collect(),
+                limit: limit.iter().map(|s| s.to_string()).collect(),
+                size: vec![],
+            }
+            .parse(&mut errors);
+            assert!(!errors.is_empty(), "{page:?} {limit:?}");
+        }
+        let mut errors = Vec::new();
+        let p = PageQuery {
+            page: vec!["2".into(), "2".into()],
+            ..Default::default()
+        }
+        .parse(&mut errors);
+        assert!(errors.is_empty());
+        assert_eq!(p.page, 2);
     }
 }

@@ -11,7 +11,9 @@ use rocket_okapi::{openapi, openapi_get_routes_spec};
 
 use crate::account::guard::{AdminUser, CurrentUser};
 use crate::db::Backend;
-use crate::http::{ApiError, ApiJson, ApiResult, AppState, FieldError, Page, PageQuery};
+use crate::http::openapi;
+use crate::http::pagination::once;
+use crate::http::{schema, ApiError, ApiJson, ApiResult, AppState, FieldError, Page, PageQuery};
 use crate::mail;
 use crate::order::model::*;
 use crate::order::store;
@@ -76,18 +78,35 @@ async fn cancel_order(
 pub struct AdminOrdersQuery {
     /// `payment_failed`, `confirmed` or `cancelled`; repeat to match any.
     #[field(default = Vec::new())]
+    #[schemars(schema_with = "status_schema")]
     pub status: Vec<String>,
     /// `pending`, `processing`, `shipped`, `delivered` or `cancelled`; repeat to match any.
     #[field(default = Vec::new())]
+    #[schemars(schema_with = "shipping_status_schema")]
     pub shipping_status: Vec<String>,
-    #[schemars(with = "Option<u64>")]
-    pub user_id: Option<String>,
-    #[schemars(with = "Option<u32>")]
-    pub page: Option<String>,
-    #[schemars(with = "Option<u32>")]
-    pub limit: Option<String>,
-    #[schemars(with = "Option<u32>")]
-    pub size: Option<String>,
+    #[field(default = Vec::new())]
+    #[schemars(with = "Option<schema::Id>")]
+    pub user_id: Vec<String>,
+    #[field(default = Vec::new())]
+    #[schemars(with = "Option<schema::PageNumber>")]
+    pub page: Vec<String>,
+    #[field(default = Vec::new())]
+    #[schemars(with = "Option<schema::PageSize>")]
+    pub limit: Vec<String>,
+    #[field(default = Vec::new())]
+    #[schemars(with = "Option<schema::PageSize>")]
+    pub size: Vec<String>,
+}
+
+const ORDER_STATUSES: [&str; 3] = ["payment_failed", "confirmed", "cancelled"];
+const SHIPPING_STATUSES: [&str; 5] = ["pending", "processing", "shipped", "delivered", "cancelled"];
+
+fn status_schema(_: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+    schema::optional(schema::strings(schema::one_of(&ORDER_STATUSES)))
+}
+
+fn shipping_status_schema(_: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+    schema::optional(schema::strings(schema::one_of(&SHIPPING_STATUSES)))
 }
 
 /// Admin: all orders, newest first, filtered by `status`, `shipping_status`, `user_id`.
@@ -110,9 +129,8 @@ async fn admin_orders(
             .iter()
             .filter(|v| {
                 let ok = match name {
-                    "status" => ["payment_failed", "confirmed", "cancelled"].contains(&v.as_str()),
-                    _ => ["pending", "processing", "shipped", "delivered", "cancelled"]
-                        .contains(&v.as_str()),
+                    "status" => ORDER_STATUSES.contains(&v.as_str()),
+                    _ => SHIPPING_STATUSES.contains(&v.as_str()),
                 };
                 if !ok {
                     errors.push(FieldError::query(name, format!("Unknown value {v}")));
@@ -124,19 +142,17 @@ async fn admin_orders(
     };
     let statuses = parse_all("status", &query.status, &mut errors);
     let ships = parse_all("shipping_status", &query.shipping_status, &mut errors);
-    let user_id = match query.user_id.as_deref().map(|u| u.parse::<u64>()) {
-        None => None,
-        Some(Ok(u)) => Some(u),
-        Some(Err(_)) => {
+    for u in &query.user_id {
+        if u.parse::<u64>().is_err() {
             errors.push(FieldError::new(
                 "query",
                 "user_id",
                 "Input should be a valid integer",
                 "int_parsing",
             ));
-            None
         }
-    };
+    }
+    let user_id = once("user_id", &query.user_id, &mut errors).and_then(|u| u.parse::<u64>().ok());
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
@@ -246,10 +262,31 @@ async fn patch_status(
 }
 
 pub fn routes(settings: &OpenApiSettings) -> (Vec<rocket::Route>, OpenApi) {
-    openapi_get_routes_spec![settings: list_orders, get_order, cancel_order, admin_orders]
+    let (routes, mut spec) =
+        openapi_get_routes_spec![settings: list_orders, get_order, cancel_order, admin_orders];
+    openapi::answers(
+        &mut spec,
+        &[(
+            "patch",
+            "/cancel/{order_id}",
+            409,
+            "Shipped, delivered or cancelled already, or its payment failed",
+        )],
+    );
+    (routes, spec)
 }
 
 /// The shipping status routes, mounted under `/api/shippings`.
 pub fn status_routes(settings: &OpenApiSettings) -> (Vec<rocket::Route>, OpenApi) {
-    openapi_get_routes_spec![settings: get_status, put_status, patch_status]
+    let (routes, mut spec) =
+        openapi_get_routes_spec![settings: get_status, put_status, patch_status];
+    const NOT_THAT_WAY: &str = "A step backwards or out of order, or an order whose payment failed";
+    openapi::answers(
+        &mut spec,
+        &[
+            ("put", "/status/{order_id}", 409, NOT_THAT_WAY),
+            ("patch", "/status/{order_id}", 409, NOT_THAT_WAY),
+        ],
+    );
+    (routes, spec)
 }

@@ -243,11 +243,15 @@ impl Validate for CategoryIn {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct ProductIn {
     /// 1 to 200 characters.
+    #[schemars(length(min = 1, max = 200), regex(pattern = r"\S"))]
     pub title: Option<String>,
     /// Up to 10,000 characters.
+    #[schemars(length(max = 10_000))]
     pub description: Option<String>,
     pub price: Option<MoneyIn>,
+    #[schemars(range(min = 0, max = 1_000_000_000))]
     pub stock_quantity: Option<i64>,
+    #[schemars(length(max = 50))]
     pub category_ids: Option<Vec<u64>>,
     /// Made from the title when left out (then made unique with a suffix); a slug given
     /// here that another product holds is a 409.

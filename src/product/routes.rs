@@ -25,8 +25,10 @@ use crate::core::text::fold;
 use crate::db::{Backend, StoreError};
 use crate::http::cache::JsonBytes;
 use crate::http::json::{from_value, read_json_value};
+use crate::http::openapi;
+use crate::http::pagination::once;
 use crate::http::{
-    ApiError, ApiJson, ApiResult, AppState, FieldError, Page, PageQuery, Pagination,
+    schema, ApiError, ApiJson, ApiResult, AppState, FieldError, Page, PageQuery, Pagination,
 };
 use crate::product::images;
 use crate::product::listing::{Cursor as ListCursor, Filters, Sort};
@@ -63,58 +65,78 @@ async fn shape_one(db: &Backend, p: &Product) -> ApiResult<ProductOut> {
     Ok(shape(db, std::slice::from_ref(p)).await?.remove(0))
 }
 
-/// Filters, sort and pagination of the product list and search.
+/// Filters, sort and pagination of the product list and search. A parameter that is not
+/// a list keeps every value given, so that a repeat with another value is a 422.
 #[derive(Debug, Default, FromForm, JsonSchema)]
 pub struct ProductQuery {
     /// Category id or slug; repeat to match any of several.
     #[field(default = Vec::new())]
+    #[schemars(with = "Option<Vec<String>>")]
     pub category: Vec<String>,
     /// Category name; repeat to match any of several.
     #[field(default = Vec::new())]
+    #[schemars(with = "Option<Vec<String>>")]
     pub categories: Vec<String>,
     /// Lowest price, inclusive.
-    #[schemars(with = "Option<f64>")]
-    pub min_price: Option<String>,
+    #[field(default = Vec::new())]
+    #[schemars(with = "Option<schema::Amount>")]
+    pub min_price: Vec<String>,
     /// Highest price, inclusive.
-    #[schemars(with = "Option<f64>")]
-    pub max_price: Option<String>,
+    #[field(default = Vec::new())]
+    #[schemars(with = "Option<schema::Amount>")]
+    pub max_price: Vec<String>,
     /// Only products in stock (`true`) or out of stock (`false`).
+    #[field(default = Vec::new())]
     #[schemars(with = "Option<bool>")]
-    pub in_stock: Option<String>,
+    pub in_stock: Vec<String>,
     /// Case-insensitive substring of the title; repeat to match any.
     #[field(default = Vec::new())]
+    #[schemars(with = "Option<Vec<String>>")]
     pub title: Vec<String>,
     /// Case-insensitive substring of the description; repeat to match any.
     #[field(default = Vec::new())]
+    #[schemars(with = "Option<Vec<String>>")]
     pub description: Vec<String>,
     /// `newest` (list default), `price_asc`, `price_desc`, `title`, `rating` (highest
     /// first, unrated last) or `relevance` (search default when `q` is given).
-    pub sort: Option<String>,
-    /// Search words (search only): all must match, the last one as a prefix.
-    pub q: Option<String>,
-    #[schemars(with = "Option<u32>")]
-    pub page: Option<String>,
-    #[schemars(with = "Option<u32>")]
-    pub limit: Option<String>,
-    #[schemars(with = "Option<u32>")]
-    pub size: Option<String>,
+    #[field(default = Vec::new())]
+    #[schemars(schema_with = "sort_schema")]
+    pub sort: Vec<String>,
+    /// Search words (search only), at most 200 characters: all must match, the last one
+    /// as a prefix.
+    #[field(default = Vec::new())]
+    #[schemars(schema_with = "q_schema")]
+    pub q: Vec<String>,
+    #[field(default = Vec::new())]
+    #[schemars(with = "Option<schema::PageNumber>")]
+    pub page: Vec<String>,
+    #[field(default = Vec::new())]
+    #[schemars(with = "Option<schema::PageSize>")]
+    pub limit: Vec<String>,
+    #[field(default = Vec::new())]
+    #[schemars(with = "Option<schema::PageSize>")]
+    pub size: Vec<String>,
     /// Cursor pagination: the `next` of the previous answer (same filters and sort). The
     /// answer holds the items after that one (`page` is ignored; the answer's `page` says
     /// where they begin) and, unless it is the last, a `next` of its own. A changed
     /// catalog never repeats or skips an item that stayed: the cursor is a position in
     /// the sort order, not an offset.
-    pub after: Option<String>,
+    #[field(default = Vec::new())]
+    #[schemars(with = "Option<String>")]
+    pub after: Vec<String>,
 }
 
 impl ProductQuery {
     /// The `after` cursor, which must come from a listing of the same sort.
     fn cursor(&self, sort: Sort) -> ApiResult<Option<ListCursor>> {
-        match self
-            .after
-            .as_deref()
+        let mut errors = Vec::new();
+        let text = once("after", &self.after, &mut errors)
             .map(str::trim)
-            .filter(|a| !a.is_empty())
-        {
+            .filter(|a| !a.is_empty());
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+        match text {
             None => Ok(None),
             Some(text) => match ListCursor::parse(text).filter(|c| c.sort == sort) {
                 Some(c) => Ok(Some(c)),
@@ -125,6 +147,23 @@ impl ProductQuery {
             },
         }
     }
+}
+
+const SORTS: [&str; 6] = [
+    "newest",
+    "price_asc",
+    "price_desc",
+    "title",
+    "rating",
+    "relevance",
+];
+
+fn sort_schema(_: &mut schemars::gen::SchemaGenerator) -> Schema {
+    schema::optional(schema::one_of(&SORTS))
+}
+
+fn q_schema(_: &mut schemars::gen::SchemaGenerator) -> Schema {
+    schema::optional(schema::text(200))
 }
 
 /// Which of the two reads a query is for: they differ in the default sort.
@@ -144,23 +183,24 @@ impl ProductQuery {
             size: self.size.clone(),
         }
         .parse(&mut errors);
-        let mut money = |name: &str, raw: &Option<String>| {
-            raw.as_deref().and_then(|r| match parse_cents_text(r) {
-                Ok(c) => Some(c),
-                Err(msg) => {
-                    errors.push(FieldError::query(name, msg.to_string()));
-                    None
+        let mut money = |name: &str, raw: &[String]| {
+            let mut cents = None;
+            for r in raw {
+                match parse_cents_text(r) {
+                    Ok(c) => cents = cents.or(Some(c)),
+                    Err(msg) => errors.push(FieldError::query(name, msg.to_string())),
                 }
-            })
+            }
+            once(name, raw, &mut errors);
+            cents
         };
         let min_price = money("min_price", &self.min_price);
         let max_price = money("max_price", &self.max_price);
-        let in_stock = match self
-            .in_stock
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
+        let in_stock_raw =
+            once("in_stock", &self.in_stock, &mut errors).map(str::to_ascii_lowercase);
+        let sort_raw = once("sort", &self.sort, &mut errors);
+        let q = once("q", &self.q, &mut errors);
+        let in_stock = match in_stock_raw.as_deref() {
             None => None,
             Some("true" | "1" | "yes") => Some(true),
             Some("false" | "0" | "no") => Some(false),
@@ -174,8 +214,8 @@ impl ProductQuery {
                 None
             }
         };
-        let has_q = self.q.as_deref().is_some_and(|q| !q.trim().is_empty());
-        let sort = match self.sort.as_deref() {
+        let has_q = q.is_some_and(|q| !q.trim().is_empty());
+        let sort = match sort_raw {
             None if searching && has_q => Sort::Relevance,
             None | Some("newest") => Sort::Newest,
             Some("price_asc") => Sort::PriceAsc,
@@ -192,7 +232,7 @@ impl ProductQuery {
                 Sort::Newest
             }
         };
-        if self.q.as_deref().is_some_and(|q| q.len() > 200) {
+        if q.is_some_and(|q| q.chars().count() > 200) {
             errors.push(FieldError::query("q", "At most 200 characters"));
         }
         if !errors.is_empty() {
@@ -282,7 +322,7 @@ async fn search_products(
             |s| store::stamp_current(db, s),
             || async {
                 let (filters, sort, pagination) = query.parse(db, Read::Search).await?;
-                let q = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+                let q = query.q.first().map(|q| q.trim()).filter(|q| !q.is_empty());
                 let after = query.cursor(sort)?;
                 let (page, stamp) =
                     store::list_stamped(db, &filters, sort, pagination, after.as_ref(), q).await?;
@@ -292,10 +332,15 @@ async fn search_products(
         .await
 }
 
-/// A product by slug (a number is taken as the product id).
+/// A product by slug, or by id when `product_id` is a number. (`/category` and `/search`
+/// are the routes of those names.)
 #[openapi(tag = "Catalog")]
-#[get("/<slug>", rank = 3)]
-async fn get_product(state: &State<AppState>, slug: &str) -> ApiResult<JsonBytes<ProductOut>> {
+#[get("/<product_id>", rank = 3)]
+async fn get_product(
+    state: &State<AppState>,
+    product_id: &str,
+) -> ApiResult<JsonBytes<ProductOut>> {
+    let slug = product_id;
     let db = &state.db;
     state
         .catalog_cache
@@ -407,7 +452,7 @@ async fn parse_form<'r>(
                 errors.push(FieldError::new(
                     "body",
                     "price",
-                    "Input should be a valid number",
+                    "Input must be a number",
                     "float_parsing",
                 ));
                 None
@@ -822,11 +867,50 @@ async fn delete_category(
 }
 
 pub fn routes(settings: &OpenApiSettings) -> (Vec<rocket::Route>, OpenApi) {
-    openapi_get_routes_spec![settings:
+    let (routes, mut spec) = openapi_get_routes_spec![settings:
         list_products, search_products, get_product, create_product, update_product,
         upload_image, delete_product, list_categories, create_category, rename_category,
         delete_category
-    ]
+    ];
+    // A slug or an id; the words of the static routes next to it are not products.
+    openapi::param_schema(
+        &mut spec,
+        ("get", "/{product_id}"),
+        "path",
+        "product_id",
+        serde_json::json!({
+            "type": "string", "minLength": 1,
+            "not": {"enum": ["category", "search"]},
+            "description": "The product's slug, or its id"
+        }),
+    );
+    // A new product needs a title and a price (an update takes any subset).
+    openapi::require_body_fields(&mut spec, "post", "/", &["title", "price"]);
+    const SLUG: &str = "A slug that another product holds";
+    const IMAGE: &str = "An image that is not PNG, JPEG, WebP or GIF";
+    openapi::answers(
+        &mut spec,
+        &[
+            ("post", "/", 409, SLUG),
+            ("post", "/", 415, IMAGE),
+            ("patch", "/{product_id}", 409, SLUG),
+            ("patch", "/{product_id}", 415, IMAGE),
+            (
+                "post",
+                "/{product_id}/image",
+                415,
+                "Not multipart, or an image that is not PNG, JPEG, WebP or GIF",
+            ),
+            ("post", "/category", 409, "A category of that name exists"),
+            (
+                "patch",
+                "/category/{category_id}",
+                409,
+                "A category of that name exists",
+            ),
+        ],
+    );
+    (routes, spec)
 }
 
 /// A stored image, with headers that stop browsers treating it as anything else.

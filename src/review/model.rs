@@ -85,8 +85,11 @@ impl From<&Review> for ReviewOut {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ReviewIn {
     /// 1 to 5.
+    #[schemars(range(min = 1, max = 5))]
     pub rating: i64,
+    #[schemars(length(max = 200))]
     pub title: Option<String>,
+    #[schemars(length(max = 5000))]
     pub body: Option<String>,
 }
 

@@ -10,7 +10,7 @@ use rocket_okapi::{openapi, openapi_get_routes_spec};
 
 use crate::account::guard::CurrentUser;
 use crate::db::{Backend, StoreError};
-use crate::http::{ApiError, ApiJson, ApiResult, AppState, Page, PageQuery};
+use crate::http::{openapi, ApiError, ApiJson, ApiResult, AppState, Page, PageQuery};
 use crate::product::model::Product;
 use crate::review::model::*;
 use crate::review::store;
@@ -103,5 +103,25 @@ async fn delete_review(
 }
 
 pub fn routes(settings: &OpenApiSettings) -> (Vec<rocket::Route>, OpenApi) {
-    openapi_get_routes_spec![settings: list_reviews, create_review, update_my_review, delete_review]
+    let (routes, mut spec) = openapi_get_routes_spec![settings:
+        list_reviews, create_review, update_my_review, delete_review
+    ];
+    openapi::answers(
+        &mut spec,
+        &[
+            (
+                "post",
+                "/{product_id}/reviews",
+                403,
+                "No confirmed order of this product, or a cross-site cookie request",
+            ),
+            (
+                "post",
+                "/{product_id}/reviews",
+                409,
+                "You have reviewed this product already",
+            ),
+        ],
+    );
+    (routes, spec)
 }

@@ -1,12 +1,14 @@
 //! Shipping: stored records and API shapes.
 
+use schemars::gen::SchemaGenerator;
+use schemars::schema::Schema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::account::model::Owned;
 use crate::core::time::rfc3339;
 use crate::db::{IndexEntry, Indexed, Record};
-use crate::http::{FieldError, Validate};
+use crate::http::{schema, FieldError, Validate};
 
 pub const ADDRESSES: &str = "addresses";
 pub const ADDRESSES_BY_USER: &str = "addresses_by_user";
@@ -98,15 +100,59 @@ impl From<&Address> for AddressOut {
 /// need `address_line1`, `city`, `state`, `postal_code` (or `pin_code`) and `country`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct AddressIn {
+    #[serde(default)]
+    #[schemars(schema_with = "line_100")]
     pub name: Option<String>,
+    #[serde(default)]
+    #[schemars(schema_with = "line_40")]
     pub phone: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
+    #[schemars(schema_with = "required_200")]
     pub address_line1: Option<String>,
+    #[serde(default)]
+    #[schemars(schema_with = "line_200")]
     pub address_line2: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
+    #[schemars(schema_with = "required_100")]
     pub city: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
+    #[schemars(schema_with = "required_100")]
     pub state: Option<String>,
-    #[serde(alias = "pin_code")]
+    /// `pin_code` is accepted instead (one of the two, not both).
+    #[serde(alias = "pin_code", default, deserialize_with = "not_null")]
+    #[schemars(schema_with = "required_20")]
     pub postal_code: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
+    #[schemars(schema_with = "required_100")]
     pub country: Option<String>,
+}
+
+/// A field that may be left out but not sent as null: an address has no null city.
+fn not_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    String::deserialize(d).map(Some)
+}
+
+/// The fields POST and PUT need (PATCH may leave any out).
+pub const ADDRESS_REQUIRED: [&str; 5] =
+    ["address_line1", "city", "state", "postal_code", "country"];
+
+fn line_40(_: &mut SchemaGenerator) -> Schema {
+    schema::nullable(schema::line(40))
+}
+fn line_100(_: &mut SchemaGenerator) -> Schema {
+    schema::nullable(schema::line(100))
+}
+fn line_200(_: &mut SchemaGenerator) -> Schema {
+    schema::nullable(schema::line(200))
+}
+fn required_20(_: &mut SchemaGenerator) -> Schema {
+    schema::required_line(20)
+}
+fn required_100(_: &mut SchemaGenerator) -> Schema {
+    schema::required_line(100)
+}
+fn required_200(_: &mut SchemaGenerator) -> Schema {
+    schema::required_line(200)
 }
 
 impl Validate for AddressIn {

@@ -9,7 +9,7 @@ use rocket_okapi::settings::OpenApiSettings;
 use rocket_okapi::{openapi, openapi_get_routes_spec};
 
 use crate::account::guard::CurrentUser;
-use crate::http::{ApiError, ApiJson, ApiResult, AppState};
+use crate::http::{openapi, ApiError, ApiJson, ApiResult, AppState};
 use crate::shipping::model::*;
 use crate::shipping::store;
 
@@ -128,8 +128,16 @@ async fn delete_address(
 }
 
 pub fn routes(settings: &OpenApiSettings) -> (Vec<rocket::Route>, OpenApi) {
-    openapi_get_routes_spec![settings:
+    let (routes, mut spec) = openapi_get_routes_spec![settings:
         create_address, list_addresses, get_address, replace_address, patch_address,
         delete_address
-    ]
+    ];
+    openapi::require_body_fields(&mut spec, "post", "/addresses", &ADDRESS_REQUIRED);
+    openapi::require_body_fields(
+        &mut spec,
+        "put",
+        "/addresses/{address_id}",
+        &ADDRESS_REQUIRED,
+    );
+    (routes, spec)
 }

@@ -14,7 +14,7 @@ use crate::account::guard::AdminUser;
 use crate::core::money::Money;
 use crate::core::time::rfc3339;
 use crate::http::pagination::parse_u32_param;
-use crate::http::{ApiError, ApiResult, AppState, Page, PageQuery};
+use crate::http::{openapi, ApiError, ApiResult, AppState, Page, PageQuery};
 use crate::mail::model::Mail;
 use crate::order::model::{Order, OrderStatus};
 
@@ -250,5 +250,14 @@ pub async fn outbox(
 }
 
 pub fn routes(settings: &OpenApiSettings) -> (Vec<rocket::Route>, OpenApi) {
-    openapi_get_routes_spec![settings: summary, outbox]
+    let (routes, mut spec) = openapi_get_routes_spec![settings: summary, outbox];
+    openapi::param_schema(
+        &mut spec,
+        ("get", "/summary"),
+        "query",
+        "low_stock",
+        serde_json::json!({"type": "integer", "minimum": 0, "maximum": 1_000_000_000,
+            "description": "Products with at most this many in stock are low (default 5)"}),
+    );
+    (routes, spec)
 }
