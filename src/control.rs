@@ -448,6 +448,12 @@ fn serve_one(stream: UnixStream, shop: &Shop) {
             return;
         }
     };
+    if let Some(why) = shop.db.as_ref().and_then(Db::failure) {
+        remote.send(&Event::Done(Outcome::Err(format!(
+            "the shop's database could not write to disk ({why}); the server is stopping, run the command again once it has restarted"
+        ))));
+        return;
+    }
     let name = hello.request.name();
     let outcome = std::thread::scope(|scope| {
         let (stop, ticks) = std::sync::mpsc::channel::<()>();

@@ -34,6 +34,11 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         Some(_) => Some(Mailer::new(&config.smtp).map_err(StartError)?),
         None => None,
     };
+    // Starts the group-commit task on this runtime: the CLI's commands run on runtimes of
+    // their own that end with them, and must not be where every writer's flush waits.
+    db.durable()
+        .await
+        .map_err(|e| StartError(format!("the database cannot write: {e}")))?;
     let (stop, stopping) = watch::channel(false);
     let tasks: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
     // The CLI's admin commands run here while the server holds the folder.
@@ -82,10 +87,18 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let tasks_done = tokio::time::timeout(TASKS_GRACE, futures_util::future::join_all(handles))
         .await
         .is_ok();
-    let flushed = tokio::task::spawn_blocking(move || db.flush_blocking())
-        .await
-        .map_err(|e| e.to_string())
-        .and_then(|r| r.map_err(|e| e.to_string()));
+    let flushed = tokio::task::spawn_blocking(move || {
+        let flushed = db.flush_blocking();
+        if db.failure().is_some() {
+            // A task failed the database while the server stopped: never closed (closing
+            // flushes), as above.
+            std::mem::forget(db);
+        }
+        flushed
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| r.map_err(|e| e.to_string()));
     match outcome {
         Ok(_) => {}
         Err(e) if matches!(e.kind(), rocket::error::ErrorKind::Shutdown(..)) => {}

@@ -35,6 +35,10 @@ fn value_after(text: &[u8], mut i: usize) -> Option<(usize, usize)> {
     while at(i) == Some(b' ') {
         i += 1;
     }
+    // A Debug dump's optional value: `refresh_token: Some("r-1")`.
+    if text[i.min(text.len())..].starts_with(b"Some(") {
+        i += "Some(".len();
+    }
     let start;
     let end;
     if at(i) == Some(b'\\') && at(i + 1) == Some(b'"') {
@@ -107,6 +111,14 @@ mod tests {
     #[test]
     fn secrets_are_redacted_wherever_they_appear() {
         let cases = [
+            (
+                r#"RefreshIn { refresh_token: Some("r-1"), x: 1 }"#,
+                r#"RefreshIn { refresh_token: Some("[redacted]"), x: 1 }"#,
+            ),
+            (
+                "Request { password: Some(p-w), email: a }",
+                "Request { password: Some([redacted]), email: a }",
+            ),
             (
                 "GET /api/account/verify?token=abc123 text/html",
                 "GET /api/account/verify?token=[redacted] text/html",

@@ -104,7 +104,9 @@ impl Db {
             let start = Instant::now();
             // `gate_waits().longest` then tells the longest wait for this snapshot.
             self.inner.gate_longest_micros.store(0, Ordering::Relaxed);
-            self.inner.sled.flush()?;
+            // Through the flusher: after a failed flush there is no other (what failed to
+            // become durable must not reach a copy or a backup).
+            self.inner.flusher.flush_blocking()?;
             copy_files(&self.inner.path, stage).map_err(fail)?;
             let also = also();
             (start.elapsed(), also)

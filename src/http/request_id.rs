@@ -118,6 +118,10 @@ impl Fairing for RequestFairing {
             .and_then(|state| ratelimit::client_ip(req, &state.config))
             .map(|ip| ip.to_string())
             .unwrap_or_else(|| "-".into());
+        let state_failed = req
+            .rocket()
+            .state::<AppState>()
+            .is_some_and(|state| state.db.failure().is_some());
         let user = match logged_user(req).load(Ordering::Relaxed) {
             0 => "-".to_string(),
             id => id.to_string(),
@@ -140,6 +144,9 @@ impl Fairing for RequestFairing {
             };
         }
         match status {
+            // A shop whose disk failed answers 503 until it has stopped: its one ERROR line
+            // says why, these do not repeat it.
+            503 if state_failed => line!(tracing::Level::WARN),
             500.. => line!(tracing::Level::ERROR),
             400..=499 => line!(tracing::Level::DEBUG),
             _ => line!(tracing::Level::INFO),

@@ -120,7 +120,8 @@ pub struct ProductQuery {
     /// answer holds the items after that one (`page` is ignored; the answer's `page` says
     /// where they begin) and, unless it is the last, a `next` of its own. A changed
     /// catalog never repeats or skips an item that stayed: the cursor is a position in
-    /// the sort order, not an offset.
+    /// the sort order, not an offset (except under `relevance`, whose scores move when
+    /// the catalog changes).
     #[field(default = Vec::new())]
     #[schemars(with = "Option<String>")]
     pub after: Vec<String>,

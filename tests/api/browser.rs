@@ -3,7 +3,7 @@
 //! (headless Chromium over WebDriver, the real binary), the flows a customer and an admin
 //! go through. A failing browser test saves a screenshot under
 //! `target/browser-failures/`; the passing ones take the README's pictures into
-//! `target/screenshots/`, and into `docs/screenshots/` when `SHOPBOX_README_PICTURES=1`
+//! `target/screenshots/`, and into `docs/screenshots/` when `SHOPBOX_TEST_README_PICTURES=1`
 //! (so a test run leaves the work tree as it was).
 
 use crate::common::{self, free_port, http, PASSWORD};
@@ -1021,7 +1021,7 @@ impl Page {
         let png = self.c.screenshot().await.say()?;
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut dirs = vec![root.join("target/screenshots")];
-        if std::env::var_os("SHOPBOX_README_PICTURES").is_some_and(|v| v == "1") {
+        if std::env::var_os("SHOPBOX_TEST_README_PICTURES").is_some_and(|v| v == "1") {
             dirs.push(root.join("docs/screenshots"));
         }
         for dir in dirs {

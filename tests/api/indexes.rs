@@ -74,6 +74,11 @@ async fn assert_catalog_matches_trees(db: &shopbox::db::Db, categories: &[u64], 
     use shopbox::product::search::search;
     use shopbox::product::store;
     let backend = shopbox::db::Backend::from(db.clone());
+    // Else store::list falls back to the trees and this compares them with themselves.
+    assert!(
+        store::catalog::Catalog::of(db).is_some(),
+        "{context}: the in-memory catalog is not in use"
+    );
     let mut filter_sets = vec![
         Filters::default(),
         Filters {

@@ -978,6 +978,11 @@ impl Derived for Catalog {
     }
 
     fn rebuild(&self, db: &Db) -> StoreResult<()> {
+        // Until this rebuild has finished, reads go to the trees: one that fails leaves no
+        // stale answers behind.
+        if let Ok(mut state) = self.state.write() {
+            state.built = false;
+        }
         let categories: Vec<Category> = db.scan(KeyOrder::Ascending)?;
         let mut fresh = State {
             built: true,
