@@ -1,0 +1,243 @@
+//! Soak benchmark: memory over a long run, against the release binary on a fresh data
+//! folder. 64 customers loop add-to-cart and checkout (each with its own
+//! `Idempotency-Key`); every 10,000 orders it prints the server's resident memory (VmRSS
+//! from /proc/PID/status, with its anonymous and file-backed parts), then the same after
+//! a minute with no requests. Memory should level off near `cache_capacity_mb` plus a
+//! fixed base, not grow with the number of orders.
+//!
+//! Run: `cargo bench --bench soak [-- ORDERS [CACHE_MB [IDLE_SECS]]]` (default 200000 orders,
+//! the default cache of 64 MiB, 60 s idle). Linux only (/proc).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const CUSTOMERS: usize = 64;
+const PASSWORD: &str = "bench password 1";
+const EVERY: u64 = 10_000;
+
+/// A keep-alive HTTP/1.1 connection.
+struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    async fn open(port: u16) -> Conn {
+        let stream = TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
+        stream.set_nodelay(true).ok();
+        Conn {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    async fn call(
+        &mut self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: &str,
+    ) -> (u16, String) {
+        self.call_with(method, path, token, "", body).await
+    }
+
+    /// `call` with extra header lines (each ending in `\r\n`).
+    async fn call_with(
+        &mut self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &str,
+        body: &str,
+    ) -> (u16, String) {
+        let auth = token
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{auth}{headers}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        self.stream.write_all(req.as_bytes()).await.expect("write");
+        loop {
+            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&self.buf[..end]).to_string();
+                let status = head
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap_or(0))
+                    })
+                    .unwrap_or(0);
+                while self.buf.len() < end + 4 + len {
+                    self.read_more().await;
+                }
+                let body = String::from_utf8_lossy(&self.buf[end + 4..end + 4 + len]).to_string();
+                self.buf.drain(..end + 4 + len);
+                return (status, body);
+            }
+            self.read_more().await;
+        }
+    }
+
+    async fn read_more(&mut self) {
+        let mut chunk = [0u8; 16384];
+        let n = self.stream.read(&mut chunk).await.expect("read");
+        assert!(n > 0, "server closed the connection");
+        self.buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn field(body: &str, name: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    match &v[name] {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `VmRSS, RssAnon, RssFile` of a process, in MiB.
+fn rss(pid: u32) -> (f64, f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    };
+    (kib("VmRSS:"), kib("RssAnon:"), kib("RssFile:"))
+}
+
+fn report(label: &str, pid: u32) {
+    let (total, anon, file) = rss(pid);
+    println!("{label:>18}  VmRSS {total:7.1} MiB  (anon {anon:7.1}, file {file:5.1})");
+}
+
+fn main() {
+    let mut args = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse::<u64>().ok());
+    let orders = args.next().unwrap_or(200_000);
+    let cache_mb = args.next().unwrap_or(64);
+    let idle_secs = args.next().unwrap_or(60);
+    // `SHOPBOX_BIN` runs another build of the server (say, a release binary built
+    // without the bench profile's dev-dependencies).
+    let bin = std::env::var("SHOPBOX_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_shopbox").into());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let ok = std::process::Command::new(&bin)
+        .args(["admin", "create", "--email", "admin@bench.test"])
+        .args(["--password", PASSWORD, "--data"])
+        .arg(&data)
+        .output()
+        .expect("admin create")
+        .status
+        .success();
+    assert!(ok);
+    let mut server = std::process::Command::new(&bin)
+        .args(["serve", "--port", &port.to_string(), "--data"])
+        .arg(&data)
+        .env("SHOPBOX_RATE_LIMIT__ENABLED", "false")
+        .env("SHOPBOX_CACHE_CAPACITY_MB", cache_mb.to_string())
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("serve");
+    let pid = server.id();
+    println!("soak: {orders} orders, 64 customers, cache_capacity_mb = {cache_mb}");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let mut conn = loop {
+            if let Ok(s) = TcpStream::connect(("127.0.0.1", port)).await {
+                drop(s);
+                break Conn::open(port).await;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let login = |email: String| format!(r#"{{"email":"{email}","password":"{PASSWORD}"}}"#);
+        let (_, body) = conn.call("POST", "/api/account/login", None, &login("admin@bench.test".into())).await;
+        let admin = field(&body, "access_token");
+        let (_, body) = conn.call("POST", "/api/products", Some(&admin), r#"{"title":"Soak Lamp","price":9.99,"stock_quantity":1000000000}"#).await;
+        let product = field(&body, "id");
+        let mut customers = Vec::new();
+        for i in 0..CUSTOMERS {
+            let email = format!("c{i}@bench.test");
+            conn.call("POST", "/api/account/register", None, &login(email.clone())).await;
+            let (_, body) = conn.call("POST", "/api/account/login", None, &login(email)).await;
+            let token = field(&body, "access_token");
+            let (_, body) = conn
+                .call("POST", "/api/shippings/addresses", Some(&token), r#"{"address_line1":"1 Way","city":"C","state":"S","postal_code":"1","country":"US"}"#)
+                .await;
+            customers.push((token, field(&body, "id")));
+        }
+        report("after set-up", pid);
+
+        let done = Arc::new(AtomicU64::new(0));
+        let failures = Arc::new(AtomicU64::new(0));
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for (customer, (token, address)) in customers.into_iter().enumerate() {
+            let add = format!(r#"{{"product_id":{product},"quantity":1}}"#);
+            let checkout = format!(r#"{{"shipping_address_id":{address}}}"#);
+            let (done, failures) = (Arc::clone(&done), Arc::clone(&failures));
+            tasks.push(tokio::spawn(async move {
+                let mut conn = Conn::open(port).await;
+                let mut n = 0;
+                while done.load(Ordering::Relaxed) < orders {
+                    conn.call("POST", "/api/carts/add", Some(&token), &add).await;
+                    n += 1;
+                    let key = format!("Idempotency-Key: c{customer}-{n}\r\n");
+                    let (status, _) = conn.call_with("POST", "/api/orders/checkout", Some(&token), &key, &checkout).await;
+                    if status != 201 {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            }));
+        }
+        let mut next = EVERY;
+        while next <= orders {
+            if done.load(Ordering::Relaxed) >= next {
+                report(&format!("{next} orders"), pid);
+                next += EVERY;
+            } else {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let secs = start.elapsed().as_secs_f64();
+        let total = done.load(Ordering::Relaxed);
+        println!(
+            "{total} orders in {secs:.0} s = {:.0} orders/s, {} not 201",
+            total as f64 / secs,
+            failures.load(Ordering::Relaxed)
+        );
+        tokio::time::sleep(Duration::from_secs(idle_secs)).await;
+        report(&format!("after {idle_secs} s idle"), pid);
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+}
