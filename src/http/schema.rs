@@ -88,6 +88,22 @@ pub fn line(max: u32) -> Schema {
     string(None, max, Some(NO_CONTROLS), None)
 }
 
+/// A product slug as a client may send it: 1 to 80 lowercase ASCII letters, digits or
+/// dashes, not a number and not one of `reserved` (the words the routes use).
+pub fn slug(reserved: &[&str]) -> Schema {
+    let mut s = SchemaObject {
+        instance_type: Some(InstanceType::String.into()),
+        ..Default::default()
+    };
+    s.string().min_length = Some(1);
+    s.string().max_length = Some(80);
+    s.string().pattern = Some("^[a-z0-9-]*[a-z-][a-z0-9-]*$".into());
+    if !reserved.is_empty() {
+        s.subschemas().not = Some(Box::new(one_of(reserved)));
+    }
+    s.into()
+}
+
 /// `page`: from 1.
 pub struct PageNumber;
 

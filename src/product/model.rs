@@ -226,13 +226,15 @@ impl ProductOut {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct CategoryIn {
+    #[schemars(schema_with = "crate::http::schema::name")]
     pub name: String,
 }
 
 impl Validate for CategoryIn {
     fn validate(&self, errors: &mut Vec<FieldError>) {
-        let len = self.name.trim().chars().count();
-        if len == 0 || len > 100 {
+        // As the schema says: counted as sent, not blank, no control characters.
+        let len = self.name.chars().count();
+        if self.name.trim().is_empty() || len > 100 || self.name.chars().any(char::is_control) {
             errors.push(FieldError::body("name", "Name must be 1 to 100 characters"));
         }
     }
@@ -255,7 +257,13 @@ pub struct ProductIn {
     pub category_ids: Option<Vec<u64>>,
     /// Made from the title when left out (then made unique with a suffix); a slug given
     /// here that another product holds is a 409.
+    #[serde(default)]
+    #[schemars(schema_with = "slug_schema")]
     pub slug: Option<String>,
+}
+
+fn slug_schema(_: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+    crate::http::schema::nullable(crate::http::schema::slug(crate::core::text::RESERVED_SLUGS))
 }
 
 /// What a product body is for: a new product needs a title and a price.
