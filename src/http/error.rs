@@ -299,6 +299,10 @@ impl OpenApiResponderInner for ApiError {
                 "500",
                 "Internal error: `{\"detail\": \"internal error\", \"request_id\": ...}`",
             ),
+            (
+                "503",
+                "The database could not write to disk: the shop is stopping for its supervisor to restart it from what is on disk (`Retry-After: 5`)",
+            ),
         ] {
             responses
                 .responses
