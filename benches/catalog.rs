@@ -15,104 +15,17 @@
 //!
 //! Run: `cargo bench --bench catalog [-- SECONDS [PRODUCTS]]`.
 
+mod support;
+
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use support::{field, percentile, Conn};
 
 const CONNECTIONS: usize = 64;
 const PASSWORD: &str = "bench password 1";
-
-/// A keep-alive HTTP/1.1 connection.
-struct Conn {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Conn {
-    async fn open(port: u16) -> Conn {
-        let stream = TcpStream::connect(("127.0.0.1", port))
-            .await
-            .expect("connect");
-        stream.set_nodelay(true).ok();
-        Conn {
-            stream,
-            buf: Vec::new(),
-        }
-    }
-
-    async fn call(
-        &mut self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        headers: &str,
-        body: &str,
-    ) -> (u16, String) {
-        let auth = token
-            .map(|t| format!("Authorization: Bearer {t}\r\n"))
-            .unwrap_or_default();
-        let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{auth}{headers}Content-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        self.stream.write_all(req.as_bytes()).await.expect("write");
-        loop {
-            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&self.buf[..end]).to_string();
-                let status = head
-                    .split_whitespace()
-                    .nth(1)
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(0);
-                let len: usize = head
-                    .lines()
-                    .find_map(|l| {
-                        l.to_ascii_lowercase()
-                            .strip_prefix("content-length:")
-                            .map(|v| v.trim().parse().unwrap_or(0))
-                    })
-                    .unwrap_or(0);
-                while self.buf.len() < end + 4 + len {
-                    self.read_more().await;
-                }
-                let body = String::from_utf8_lossy(&self.buf[end + 4..end + 4 + len]).to_string();
-                self.buf.drain(..end + 4 + len);
-                return (status, body);
-            }
-            self.read_more().await;
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> (u16, String) {
-        self.call("GET", path, None, "", "").await
-    }
-
-    async fn read_more(&mut self) {
-        let mut chunk = [0u8; 65536];
-        let n = self.stream.read(&mut chunk).await.expect("read");
-        assert!(n > 0, "server closed the connection");
-        self.buf.extend_from_slice(&chunk[..n]);
-    }
-}
-
-fn field(body: &str, name: &str) -> String {
-    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
-    match &v[name] {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)].as_secs_f64() * 1000.0
-}
 
 fn rss_mb(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -248,13 +161,7 @@ fn main() {
         .unwrap();
     let fsync_dir = data.clone();
     runtime.block_on(async move {
-        let mut conn = loop {
-            if let Ok(s) = TcpStream::connect(("127.0.0.1", port)).await {
-                drop(s);
-                break Conn::open(port).await;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        let mut conn = Conn::when_listening(port).await;
         while conn.get("/health").await.0 != 200 {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -327,20 +234,20 @@ fn main() {
 
         // Checkouts: customers with an address, one product with ample stock.
         let login = |email: &str| format!(r#"{{"email":"{email}","password":"{PASSWORD}"}}"#);
-        let (_, body) = conn.call("POST", "/api/account/login", None, "", &login("admin@bench.test")).await;
+        let (_, body) = conn.call_with("POST", "/api/account/login", None, "", &login("admin@bench.test")).await;
         let admin = field(&body, "access_token");
         let (_, body) = conn
-            .call("POST", "/api/products", Some(&admin), "", r#"{"title":"Bench Lamp","price":9.99,"stock_quantity":1000000000}"#)
+            .call_with("POST", "/api/products", Some(&admin), "", r#"{"title":"Bench Lamp","price":9.99,"stock_quantity":1000000000}"#)
             .await;
         let product = field(&body, "id");
         let mut customers = Vec::new();
         for i in 0..CONNECTIONS {
             let email = format!("c{i}@bench.test");
-            conn.call("POST", "/api/account/register", None, "", &login(&email)).await;
-            let (_, body) = conn.call("POST", "/api/account/login", None, "", &login(&email)).await;
+            conn.call_with("POST", "/api/account/register", None, "", &login(&email)).await;
+            let (_, body) = conn.call_with("POST", "/api/account/login", None, "", &login(&email)).await;
             let token = field(&body, "access_token");
             let (_, body) = conn
-                .call("POST", "/api/shippings/addresses", Some(&token), "", r#"{"address_line1":"1 Way","city":"C","state":"S","postal_code":"1","country":"US"}"#)
+                .call_with("POST", "/api/shippings/addresses", Some(&token), "", r#"{"address_line1":"1 Way","city":"C","state":"S","postal_code":"1","country":"US"}"#)
                 .await;
             customers.push((token, field(&body, "id")));
         }
@@ -371,10 +278,10 @@ fn main() {
                                 tokio::time::sleep_until(at.into()).await;
                             }
                             n += 1;
-                            conn.call("POST", "/api/carts/add", Some(&token), "", &add).await;
+                            conn.call_with("POST", "/api/carts/add", Some(&token), "", &add).await;
                             let key = format!("Idempotency-Key: b{c}-{n}-{}\r\n", rate.unwrap_or(0.0));
                             let start = Instant::now();
-                            let (status, _) = conn.call("POST", "/api/orders/checkout", Some(&token), &key, &checkout).await;
+                            let (status, _) = conn.call_with("POST", "/api/orders/checkout", Some(&token), &key, &checkout).await;
                             latencies.push(start.elapsed());
                             if status != 201 {
                                 failures += 1;

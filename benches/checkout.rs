@@ -4,115 +4,13 @@
 //! `GET /api/carts` at 64 connections. It also reports the database writes and flushes
 //! (fsyncs) per order, from `/metrics`. Run: `cargo bench --bench checkout [-- SECONDS]`.
 
+mod support;
+
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use support::{counter, field, percentile, Conn};
 
 const CUSTOMERS: usize = 64;
 const PASSWORD: &str = "bench password 1";
-
-/// A keep-alive HTTP/1.1 connection.
-struct Conn {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Conn {
-    async fn open(port: u16) -> Conn {
-        let stream = TcpStream::connect(("127.0.0.1", port))
-            .await
-            .expect("connect");
-        stream.set_nodelay(true).ok();
-        Conn {
-            stream,
-            buf: Vec::new(),
-        }
-    }
-
-    async fn call(
-        &mut self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: &str,
-    ) -> (u16, String) {
-        self.call_with(method, path, token, "", body).await
-    }
-
-    /// `call` with extra header lines (each ending in `\r\n`).
-    async fn call_with(
-        &mut self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        headers: &str,
-        body: &str,
-    ) -> (u16, String) {
-        let auth = token
-            .map(|t| format!("Authorization: Bearer {t}\r\n"))
-            .unwrap_or_default();
-        let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{auth}{headers}Content-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        self.stream.write_all(req.as_bytes()).await.expect("write");
-        loop {
-            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&self.buf[..end]).to_string();
-                let status = head
-                    .split_whitespace()
-                    .nth(1)
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(0);
-                let len: usize = head
-                    .lines()
-                    .find_map(|l| {
-                        l.to_ascii_lowercase()
-                            .strip_prefix("content-length:")
-                            .map(|v| v.trim().parse().unwrap_or(0))
-                    })
-                    .unwrap_or(0);
-                while self.buf.len() < end + 4 + len {
-                    self.read_more().await;
-                }
-                let body = String::from_utf8_lossy(&self.buf[end + 4..end + 4 + len]).to_string();
-                self.buf.drain(..end + 4 + len);
-                return (status, body);
-            }
-            self.read_more().await;
-        }
-    }
-
-    async fn read_more(&mut self) {
-        let mut chunk = [0u8; 16384];
-        let n = self.stream.read(&mut chunk).await.expect("read");
-        assert!(n > 0, "server closed the connection");
-        self.buf.extend_from_slice(&chunk[..n]);
-    }
-}
-
-fn field(body: &str, name: &str) -> String {
-    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
-    match &v[name] {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// A counter's value in the Prometheus text of `/metrics`.
-fn counter(metrics: &str, name: &str) -> u64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or(0)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)].as_secs_f64() * 1000.0
-}
 
 fn main() {
     let secs: u64 = std::env::args()
@@ -157,13 +55,7 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async move {
-        let mut conn = loop {
-            if let Ok(s) = TcpStream::connect(("127.0.0.1", port)).await {
-                drop(s);
-                break Conn::open(port).await;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        let mut conn = Conn::when_listening(port).await;
         let login = |email: String| format!(r#"{{"email":"{email}","password":"{PASSWORD}"}}"#);
         let (_, body) = conn.call("POST", "/api/account/login", None, &login("admin@bench.test".into())).await;
         let admin = field(&body, "access_token");
