@@ -23,7 +23,8 @@ pub struct Config {
     pub refresh_token_days: u32,
     /// Secure cookies; defaults to true when `public_url` is https.
     pub cookie_secure: Option<bool>,
-    /// sled's page cache, in MiB.
+    /// Memory for sled's page cache, in MiB (sled is given half: it counts pages at their
+    /// size on disk, which is about half their size in memory; see `Db::open_with`).
     pub cache_capacity_mb: u64,
     /// From the environment: a JSON list or a comma-separated one.
     #[serde(deserialize_with = "list_or_commas")]

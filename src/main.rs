@@ -9,6 +9,22 @@ use shopbox::control::{self, Request};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Turns transparent huge pages off for this process. mimalloc asks the kernel for huge
+/// pages on its arenas (and kernels set to `always` give them unasked): one small
+/// allocation then makes 2 MiB resident, which nothing gives back while any byte of it is
+/// in use. Measured with `cargo bench --bench soak`: 65 MiB resident at start on an
+/// empty shop with them, 25 MiB without, and far less growth over 200,000 orders
+/// (README, "Memory over a long run"). Done first thing, before the allocator has made
+/// anything big resident.
+fn no_huge_pages() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl with PR_SET_THP_DISABLE takes plain integers and touches no memory
+    // of ours; a kernel without it answers an error, which leaves things as they were.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
 /// shopbox: a complete e-commerce backend in one executable.
 ///
 /// With no command, `shopbox [OPTIONS]` runs the shop (`shopbox serve`).
@@ -352,6 +368,7 @@ fn print_out(text: &str) {
 }
 
 fn main() -> ExitCode {
+    no_huge_pages();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(reason) => {

@@ -30,6 +30,13 @@ fn serves_health_on_a_fresh_data_folder_and_prints_urls() {
     assert_eq!(mode(&data), 0o700);
     assert_eq!(mode(&data.join("jwt_secret")), 0o600);
 
+    // Transparent huge pages are off for the server (one small allocation would make
+    // 2 MiB resident: src/main.rs `no_huge_pages`). Kernels before 6.4 do not show it.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap();
+    if let Some(line) = status.lines().find(|l| l.starts_with("THP_enabled:")) {
+        assert_eq!(line.split_whitespace().nth(1), Some("0"), "{line}");
+    }
+
     server.kill();
     let mut out = String::new();
     use std::io::Read;
