@@ -41,6 +41,10 @@ struct ServeArgs {
     /// Port to listen on.
     #[arg(long)]
     port: Option<u16>,
+    /// Serve from this PostgreSQL database (postgres://...) instead of the data folder;
+    /// overrides `database.url`.
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -241,6 +245,9 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             if let Some(port) = args.port {
                 config.port = port;
+            }
+            if let Some(url) = args.database {
+                config.database.url = Some(url);
             }
             config.validate().map_err(|e| e.0)?;
             shopbox::init_logging(config.log.format);

@@ -1,15 +1,16 @@
 //! The outbox: one interface over the storage engines.
 
+pub mod pg;
 pub mod sled;
 
-use crate::db::{pg::pending, Backend, StoreResult};
+use crate::db::{Backend, StoreResult};
 use crate::mail::model::Mail;
 
 /// Keeps a mail in the outbox, with a new id.
 pub async fn record(b: &Backend, mail: Mail) -> StoreResult<Mail> {
     match b {
         Backend::Sled(db) => sled::record(db, mail).await,
-        Backend::Pg(_) => pending("mail::record"),
+        Backend::Pg(pg) => pg::record(pg, mail).await,
     }
 }
 
@@ -17,6 +18,6 @@ pub async fn record(b: &Backend, mail: Mail) -> StoreResult<Mail> {
 pub async fn latest(b: &Backend, to: Option<&str>, limit: usize) -> StoreResult<Vec<Mail>> {
     match b {
         Backend::Sled(db) => sled::latest(db, to, limit),
-        Backend::Pg(_) => pending("mail::latest"),
+        Backend::Pg(pg) => pg::latest(pg, to, limit).await,
     }
 }
