@@ -47,7 +47,7 @@ async fn check_finds_drift_in_any_index_and_repair_rebuilds_it() {
     })
     .await
     .unwrap();
-    let TestApp { client, dir } = t;
+    let TestApp { client, dir, .. } = t;
     drop(client);
 
     let (ok, report) = check(dir.path(), false);
@@ -250,7 +250,7 @@ async fn the_catalog_in_memory_stays_exact_through_every_kind_of_write() {
     assert_catalog_matches_trees(&db, &categories[..1], "after category changes").await;
 
     // Built afresh at open, it answers the same.
-    let TestApp { client, dir } = t;
+    let TestApp { client, dir, .. } = t;
     drop(client);
     drop(db);
     drop(backend);

@@ -331,7 +331,7 @@ async fn export_import_export_keeps_every_table_equal() {
     let second = TestDb::new().await;
     let t = app().await;
     build_shop(&t).await;
-    let TestApp { client, dir } = t;
+    let TestApp { client, dir, .. } = t;
     drop(client);
     let source = dir.path();
 
@@ -512,7 +512,7 @@ async fn an_invalid_row_stops_the_import_and_leaves_the_folder_as_it_was() {
     let db = TestDb::new().await;
     let t = app().await;
     build_shop(&t).await;
-    let TestApp { client, dir } = t;
+    let TestApp { client, dir, .. } = t;
     drop(client);
     ok(&shopbox(&["export-pg", "--url", &db.url], dir.path()));
 
