@@ -101,6 +101,21 @@ pub async fn app() -> TestApp {
     app_with(|_| {}, |r| r).await
 }
 
+/// An app on a data folder, whatever `SHOPBOX_TEST_BACKEND` says (tests of moving a
+/// shop between the engines).
+pub async fn sled_app() -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = test_config(dir.path());
+    let db = shopbox::open_data(&config).expect("open data");
+    let rocket = shopbox::rocket(config, db).expect("build rocket");
+    let client = Client::untracked(rocket).await.expect("valid rocket");
+    TestApp {
+        client,
+        dir,
+        pg: None,
+    }
+}
+
 /// An app whose config and Rocket the test may adjust (extra test routes, say).
 pub async fn app_with(
     adjust: impl FnOnce(&mut Config),
