@@ -232,6 +232,18 @@ fn password_given(flag: Option<String>) -> Option<String> {
 /// folder itself when no server runs.
 fn admin_command(request: Request, common: &Common) -> Result<String, String> {
     let config = load_config(common)?;
+    // These act on the data folder's database; the shop of `database.url` is elsewhere.
+    if config.database.url.is_some()
+        && request.uses_data()
+        && !matches!(request, Request::ExportPg { .. })
+    {
+        return Err(format!(
+            "`{}` acts on the data folder ({}), but database.url serves the shop from \
+             PostgreSQL, where the command line's admin commands do not run yet",
+            request.name(),
+            config.data_dir.display()
+        ));
+    }
     control::run_cli(&request, &config, &commands::Terminal)
 }
 

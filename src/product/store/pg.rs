@@ -227,6 +227,18 @@ fn image_url(p: &Product) -> Option<String> {
     p.image_url()
 }
 
+/// Moves the count of live products (a row every instance shares).
+async fn count_live(c: &impl GenericClient, delta: i64) -> StoreResult<()> {
+    if delta != 0 {
+        c.execute(
+            "UPDATE counters SET value = value + $1 WHERE name = 'live_products'",
+            &[&delta],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// Writes a product row; with `with_id` under its own id, else under a new one.
 async fn insert(c: &impl GenericClient, p: &Product, with_id: bool) -> StoreResult<u64> {
     // Without an id, the sequence's next.
@@ -287,6 +299,7 @@ pub async fn create_product(pg: &PgDb, c: ProductChanges, now: i64) -> StoreResu
     p.id = insert(&tx, &p, false).await?;
     set_categories(&tx, p.id, &p.category_ids).await?;
     reindex(&tx, &[p.id]).await?;
+    count_live(&tx, 1).await?;
     pg.commit(tx).await?;
     Ok(p)
 }
@@ -305,6 +318,8 @@ pub async fn insert_products_batch(pg: &PgDb, products: &[Product]) -> StoreResu
     for chunk in ids.chunks(1000) {
         reindex(&tx, chunk).await?;
     }
+    let live = products.iter().filter(|p| p.is_live()).count() as i64;
+    count_live(&tx, live).await?;
     tx.batch_execute(
         "SELECT setval(pg_get_serial_sequence('products', 'id'), \
          GREATEST((SELECT max(id) FROM products), 1))",
@@ -398,6 +413,7 @@ pub async fn delete_product(pg: &PgDb, pid: u64, now: i64) -> StoreResult<Delete
             .await?;
         Deleted::Removed(p)
     };
+    count_live(&tx, -1).await?;
     pg.commit(tx).await?;
     Ok(out)
 }
@@ -636,16 +652,42 @@ pub async fn list(
     contains_any(&mut query, "title", &filters.title);
     contains_any(&mut query, "description", &filters.description);
     let c = pg.client().await?;
-    let total: i64 = c
-        .query_one(
-            &format!(
-                "SELECT count(*) FROM products p WHERE {}",
-                query.condition()
-            ),
-            &query.refs(),
-        )
-        .await?
-        .get(0);
+    let only_categories = rank.is_none()
+        && filters.min_price.is_none()
+        && filters.max_price.is_none()
+        && filters.in_stock.is_none()
+        && filters.title.is_empty()
+        && filters.description.is_empty();
+    let total: i64 = match (&filters.category_any, &filters.category_named_any) {
+        // No filter: the count every write keeps, not a scan of the products.
+        (None, None) if only_categories => c
+            .query_one(
+                "SELECT value FROM counters WHERE name = 'live_products'",
+                &[],
+            )
+            .await?
+            .get(0),
+        // Categories only: from their rows in `product_categories`.
+        (Some(ids), None) | (None, Some(ids)) if only_categories => c
+            .query_one(
+                "SELECT count(DISTINCT pc.product_id) FROM product_categories pc \
+                 JOIN products p ON p.id = pc.product_id \
+                 WHERE pc.category_id = ANY($1) AND p.archived_at IS NULL",
+                &[&keys(ids)],
+            )
+            .await?
+            .get(0),
+        _ => c
+            .query_one(
+                &format!(
+                    "SELECT count(*) FROM products p WHERE {}",
+                    query.condition()
+                ),
+                &query.refs(),
+            )
+            .await?
+            .get(0),
+    };
     let total = total.max(0) as u64;
     let has_rank = rank.is_some();
     let (key_sql, order) = order_of(sort, rank.as_deref());
