@@ -120,34 +120,49 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
 }
 
 /// `serve` from PostgreSQL: the app on the database's pool, with the tasks that run per
-/// database rather than per data folder. The command line's admin commands, scheduled
-/// backups (the database's own tools back it up) and mail delivery are sled's alone so far.
+/// database rather than per data folder (purging idempotency keys, sending mail). The
+/// command line's admin commands and scheduled backups (the database's own tools back it
+/// up) are sled's alone so far.
 async fn serve_pg(config: Config) -> Result<(), StartError> {
     let db = crate::open_backend(&config).await?;
     let listen = match config.address.contains(':') {
         true => format!("[{}]:{}", config.address, config.port),
         false => format!("{}:{}", config.address, config.port),
     };
-    if config.smtp.host.is_some() {
-        tracing::warn!(
-            "mail is kept in the database's outbox but not sent yet when serving from PostgreSQL"
-        );
-    }
+    let mailer = match config.smtp.host {
+        Some(_) => Some(Arc::new(Mailer::new(&config.smtp).map_err(StartError)?)),
+        None => None,
+    };
     let (stop, stopping) = watch::channel(false);
     let requests = Arc::new(RequestCount::default());
-    let purge = tokio::spawn(purge_idempotency_keys(
+    let mut tasks = vec![tokio::spawn(purge_idempotency_keys(
         db.clone(),
         Clock::default(),
         stopping.clone(),
-    ));
+    ))];
+    let smtp = config.smtp.clone();
     let banner = Banner(config.clone());
-    let outcome = crate::rocket(config, db)?
+    let rocket = crate::rocket(config, db.clone())?;
+    if let (Some(mailer), Some(state)) = (mailer, rocket.state::<AppState>()) {
+        // Every instance sends; each mail is leased to one of them (`mail::store::due`).
+        tokio::spawn(check_smtp(Arc::clone(&mailer)));
+        tasks.push(tokio::spawn(sender::run(
+            db.clone(),
+            mailer,
+            smtp,
+            Arc::clone(&state.metrics),
+            stopping.clone(),
+        )));
+    }
+    let outcome = rocket
         .attach(banner)
         .attach(Arc::clone(&requests))
         .launch()
         .await;
     let _ = stop.send(true);
-    let tasks_done = tokio::time::timeout(TASKS_GRACE, purge).await.is_ok();
+    let tasks_done = tokio::time::timeout(TASKS_GRACE, futures_util::future::join_all(tasks))
+        .await
+        .is_ok();
     match outcome {
         Ok(_) => {}
         Err(e) if matches!(e.kind(), rocket::error::ErrorKind::Shutdown(..)) => {}
@@ -226,7 +241,7 @@ impl Fairing for Background {
             let mailer = Arc::new(mailer);
             tokio::spawn(check_smtp(Arc::clone(&mailer)));
             started.push(tokio::spawn(sender::run(
-                self.db.clone(),
+                Backend::from(self.db.clone()),
                 mailer,
                 self.config.smtp.clone(),
                 metrics,

@@ -126,3 +126,47 @@ async fn the_last_unit_goes_to_exactly_one_of_two_instances() {
     drop((one, two));
     drop(schema);
 }
+
+/// Two server processes on one database, both sending mail: each mail goes out once.
+#[rocket::async_test]
+async fn two_processes_send_each_queued_mail_once() {
+    let schema = PgSchema::new().await;
+    let sink = crate::smtp_sink::Sink::start();
+    let env = vec![
+        ("SHOPBOX_DATABASE__URL", schema.url.clone()),
+        ("SHOPBOX_SMTP__HOST", "127.0.0.1".into()),
+        ("SHOPBOX_SMTP__PORT", sink.port.to_string()),
+        ("SHOPBOX_SMTP__TLS", "none".into()),
+        ("SHOPBOX_SMTP__FROM", "Shop <shop@example.com>".into()),
+    ];
+    let (one_dir, two_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut one = Server::start_with_env(one_dir.path(), &[], "warn", &env);
+    one.wait_ready();
+    let mut two = Server::start_with_env(two_dir.path(), &[], "warn", &env);
+    two.wait_ready();
+    for i in 0..6 {
+        let port = if i % 2 == 0 { one.port } else { two.port };
+        let body = format!(r#"{{"email": "m{i}@example.com", "password": "{PASSWORD}"}}"#);
+        let (status, _, text) = http(
+            port,
+            "POST",
+            "/api/account/register",
+            &[("Content-Type", "application/json")],
+            &body,
+        )
+        .unwrap();
+        assert_eq!(status, 201, "{text}");
+    }
+    let got = sink.wait_for(6, 30);
+    assert_eq!(got.len(), 6);
+    // A while longer: no mail comes twice.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(sink.received().len(), 6);
+    assert_eq!(
+        sink.recipients.load(std::sync::atomic::Ordering::SeqCst),
+        6,
+        "one delivery attempt per mail"
+    );
+    one.kill();
+    two.kill();
+}

@@ -4,7 +4,7 @@
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
-use crate::db::pg::{id, micros, ts, PgDb};
+use crate::db::pg::{id, key, micros, ts, PgDb};
 use crate::db::{StoreError, StoreResult};
 use crate::mail::model::{Delivery, Mail};
 
@@ -82,4 +82,53 @@ pub async fn latest(pg: &PgDb, to: Option<&str>, limit: usize) -> StoreResult<Ve
         }
     };
     rows.iter().map(mail_of).collect()
+}
+
+/// How long a mail taken for sending stays away from the other instances.
+pub const LEASE_MICROS: i64 = 5 * 60 * 1_000_000;
+
+/// Queued mails due at `now`, earliest first, each leased to the caller: rows another
+/// instance is taking at the same moment are skipped, not waited for.
+pub async fn due(pg: &PgDb, now: i64, limit: usize) -> StoreResult<Vec<Mail>> {
+    let c = pg.client().await?;
+    let rows = c
+        .query(
+            &format!(
+                "UPDATE outbox SET next_attempt = $2 WHERE id IN ( \
+                   SELECT id FROM outbox WHERE next_attempt <= $1 \
+                   ORDER BY next_attempt, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+                 RETURNING {MAIL}"
+            ),
+            &[
+                &ts(now),
+                &ts(now + LEASE_MICROS),
+                &(limit.min(i64::MAX as usize) as i64),
+            ],
+        )
+        .await?;
+    let mut mails = rows.iter().map(mail_of).collect::<StoreResult<Vec<_>>>()?;
+    mails.sort_by_key(|m| match m.delivery {
+        Delivery::Queued { next_attempt, .. } => (next_attempt, m.id),
+        _ => (i64::MAX, m.id),
+    });
+    Ok(mails)
+}
+
+/// Records where a mail's delivery stands: queued again with its next attempt, or out of
+/// the queue.
+pub async fn set_delivery(pg: &PgDb, mail_id: u64, delivery: Delivery) -> StoreResult<()> {
+    let text = serde_json::to_string(&delivery)
+        .map_err(|e| StoreError::Storage(format!("outbox delivery: {e}")))?;
+    let next_attempt = match delivery {
+        Delivery::Queued { next_attempt, .. } => Some(ts(next_attempt)),
+        _ => None,
+    };
+    let mut client = pg.client().await?;
+    let tx = client.transaction().await?;
+    tx.execute(
+        "UPDATE outbox SET delivery = ($2::text)::jsonb, next_attempt = $3 WHERE id = $1",
+        &[&key(mail_id), &text, &next_attempt],
+    )
+    .await?;
+    pg.commit(tx).await
 }
