@@ -42,3 +42,16 @@ if [ ! -x /usr/sbin/nginx ] || ! command -v curl >/dev/null 2>&1 || ! command -v
 fi
 
 cargo test --locked "$@"
+
+# The in-process API tests a second time, served from PostgreSQL (each test on a schema of
+# its own in the `test` database, dropped afterwards). Left out: the modules that start the
+# binary on a data folder or test sled itself (backup, binary, configuration, crash,
+# crash_checkout, deploy, disk_full, integrity, live_cli, load, shutdown, slow_clients,
+# smtp_sink), those that use PostgreSQL whatever the backend (pg, instances), and browser
+# (not yet run on PostgreSQL).
+if [ $# -eq 0 ]; then
+  SHOPBOX_TEST_BACKEND=pg cargo test --locked --test api -- \
+    account:: account_http:: catalog:: checkout:: commerce:: concurrency:: indexes:: \
+    layers:: log_secrets:: mail:: messages:: observability:: openapi:: platform:: security:: \
+    --skip crash_checkout::
+fi

@@ -41,6 +41,7 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub health: HealthConfig,
     pub limits: Limits,
+    pub database: Database,
     /// Test seam, not for a real shop and not documented: once this file exists, every
     /// database flush fails as on a full disk (tests/api/disk_full.rs).
     #[doc(hidden)]
@@ -91,6 +92,30 @@ impl Default for Limits {
         Limits {
             header_timeout_secs: 10,
             max_connections: 4096,
+        }
+    }
+}
+
+/// Where the shop's data lives: the data folder (sled, the default), or a PostgreSQL
+/// database when `url` is set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Database {
+    /// `postgres://user:password@host:5432/shop`: serve from this PostgreSQL database
+    /// instead of the data folder's (also `serve --database URL`).
+    pub url: Option<String>,
+    /// Connections the pool keeps open at most.
+    pub pool_size: usize,
+    /// Longest a statement may run, in milliseconds (0: no limit).
+    pub statement_timeout_ms: u64,
+}
+
+impl Default for Database {
+    fn default() -> Self {
+        Database {
+            url: None,
+            pool_size: 16,
+            statement_timeout_ms: 30_000,
         }
     }
 }
@@ -255,6 +280,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             health: HealthConfig::default(),
             limits: Limits::default(),
+            database: Database::default(),
             test_fail_flush_when: None,
         }
     }
@@ -671,6 +697,20 @@ impl Config {
         }
         if self.backup.keep == 0 {
             return Err(bad("backup.keep", "must be at least 1"));
+        }
+        if let Some(url) = &self.database.url {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(bad(
+                    "database.url",
+                    "must be a PostgreSQL URL such as postgres://user@host:5432/shop",
+                ));
+            }
+            if let Err(e) = url.parse::<tokio_postgres::Config>() {
+                return Err(bad("database.url", format!("is not a valid URL: {e}")));
+            }
+        }
+        if self.database.pool_size == 0 || self.database.pool_size > 1000 {
+            return Err(bad("database.pool_size", "must be between 1 and 1000"));
         }
         Ok(())
     }

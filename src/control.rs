@@ -132,7 +132,7 @@ impl Request {
     }
 
     /// `mail test` needs only the configuration.
-    fn uses_data(&self) -> bool {
+    pub fn uses_data(&self) -> bool {
         !matches!(self, Request::MailTest { .. })
     }
 

@@ -82,10 +82,39 @@ pub fn open_data(config: &Config) -> Result<Db, StartError> {
     .map_err(|e| StartError(e.0))
 }
 
+/// Opens the shop's storage: the PostgreSQL database `database.url` names, its tables
+/// created or brought up to date, or else the data folder's sled database.
+pub async fn open_backend(config: &Config) -> Result<Backend, StartError> {
+    let Some(url) = &config.database.url else {
+        return open_data(config).map(Backend::Sled);
+    };
+    // Product images stay files in the data folder's `media` (shared by the instances).
+    config::create_data_dir(&config.data_dir).map_err(|e| StartError(e.0))?;
+    let pg = db::pg::PgDb::open(&db::pg::PgOptions {
+        url,
+        pool_size: config.database.pool_size,
+        statement_timeout_ms: config.database.statement_timeout_ms,
+    })
+    .await
+    .map_err(StartError)?;
+    pg::serving::migrate(&pg).await.map_err(StartError)?;
+    let indexed = product::store::pg::backfill_search(&pg)
+        .await
+        .map_err(|e| StartError(format!("indexing products for search: {e}")))?;
+    if indexed > 0 {
+        tracing::info!("indexed {indexed} products for search");
+    }
+    Ok(Backend::Pg(pg))
+}
+
 /// Builds the application on a storage engine (a sled `Db` or a `PgDb`).
 pub fn rocket(config: Config, db: impl Into<Backend>) -> Result<Rocket<Build>, StartError> {
     let db: Backend = db.into();
-    let jwt_secret = config::jwt_secret(&config).map_err(|e| StartError(e.0))?;
+    // On PostgreSQL, unless configured, the secret every instance shares is the database's.
+    let jwt_secret = match (db.pg().and_then(|pg| pg.jwt_secret()), &config.jwt_secret) {
+        (Some(shared), None) => shared.to_string(),
+        _ => config::jwt_secret(&config).map_err(|e| StartError(e.0))?,
+    };
     let rocket_config = rocket_config(&config)?;
     let metrics = Arc::new(Metrics::new(&config.currency));
     let settings = OpenApiSettings::default();

@@ -57,6 +57,10 @@ struct ServeArgs {
     /// Port to listen on.
     #[arg(long)]
     port: Option<u16>,
+    /// Serve from this PostgreSQL database (postgres://...) instead of the data folder;
+    /// overrides `database.url`.
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -244,6 +248,18 @@ fn password_given(flag: Option<String>) -> Option<String> {
 /// folder itself when no server runs.
 fn admin_command(request: Request, common: &Common) -> Result<String, String> {
     let config = load_config(common)?;
+    // These act on the data folder's database; the shop of `database.url` is elsewhere.
+    if config.database.url.is_some()
+        && request.uses_data()
+        && !matches!(request, Request::ExportPg { .. })
+    {
+        return Err(format!(
+            "`{}` acts on the data folder ({}), but database.url serves the shop from \
+             PostgreSQL, where the command line's admin commands do not run yet",
+            request.name(),
+            config.data_dir.display()
+        ));
+    }
     control::run_cli(&request, &config, &commands::Terminal)
 }
 
@@ -257,6 +273,9 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             if let Some(port) = args.port {
                 config.port = port;
+            }
+            if let Some(url) = args.database {
+                config.database.url = Some(url);
             }
             config.validate().map_err(|e| e.0)?;
             shopbox::init_logging(config.log.format);

@@ -25,6 +25,9 @@ const TASKS_GRACE: Duration = Duration::from_secs(60);
 
 /// Runs the shop until SIGTERM or Ctrl-C, printing where it is reachable.
 pub async fn serve(config: Config) -> Result<(), StartError> {
+    if config.database.url.is_some() {
+        return serve_pg(config).await;
+    }
     let db = open_data(&config)?;
     let listen = match config.address.contains(':') {
         true => format!("[{}]:{}", config.address, config.port),
@@ -116,6 +119,89 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     }
 }
 
+/// `serve` from PostgreSQL: the app on the database's pool, with the tasks that run per
+/// database rather than per data folder (purging idempotency keys, sending mail). The
+/// command line's admin commands and scheduled backups (the database's own tools back it
+/// up) are sled's alone so far.
+async fn serve_pg(config: Config) -> Result<(), StartError> {
+    let db = crate::open_backend(&config).await?;
+    let listen = match config.address.contains(':') {
+        true => format!("[{}]:{}", config.address, config.port),
+        false => format!("{}:{}", config.address, config.port),
+    };
+    let mailer = match config.smtp.host {
+        Some(_) => Some(Arc::new(Mailer::new(&config.smtp).map_err(StartError)?)),
+        None => None,
+    };
+    let (stop, stopping) = watch::channel(false);
+    let requests = Arc::new(RequestCount::default());
+    let mut tasks = vec![tokio::spawn(purge_idempotency_keys(
+        db.clone(),
+        Clock::default(),
+        stopping.clone(),
+    ))];
+    let smtp = config.smtp.clone();
+    let banner = Banner(config.clone());
+    let rocket = crate::rocket(config, db.clone())?;
+    if let (Some(mailer), Some(state)) = (mailer, rocket.state::<AppState>()) {
+        // Every instance sends; each mail is leased to one of them (`mail::store::due`).
+        tokio::spawn(check_smtp(Arc::clone(&mailer)));
+        tasks.push(tokio::spawn(sender::run(
+            db.clone(),
+            mailer,
+            smtp,
+            Arc::clone(&state.metrics),
+            stopping.clone(),
+        )));
+    }
+    let outcome = rocket
+        .attach(banner)
+        .attach(Arc::clone(&requests))
+        .launch()
+        .await;
+    let _ = stop.send(true);
+    let tasks_done = tokio::time::timeout(TASKS_GRACE, futures_util::future::join_all(tasks))
+        .await
+        .is_ok();
+    match outcome {
+        Ok(_) => {}
+        Err(e) if matches!(e.kind(), rocket::error::ErrorKind::Shutdown(..)) => {}
+        Err(e) => return Err(StartError(crate::launch_error(&e, &listen))),
+    }
+    tracing::info!("stopped: {}", requests.summary(tasks_done));
+    Ok(())
+}
+
+/// Prints where the shop is reachable once it listens.
+struct Banner(Config);
+
+#[rocket::async_trait]
+impl Fairing for Banner {
+    fn info(&self) -> Info {
+        Info {
+            name: "banner",
+            kind: Kind::Liftoff,
+        }
+    }
+
+    async fn on_liftoff(&self, _: &Rocket<Orbit>) {
+        print_banner(&self.0);
+    }
+}
+
+fn print_banner(config: &Config) {
+    let url = config.public_url();
+    let banner = format!(
+        "{} is open at {url}/\n\
+         API docs (Swagger UI): {url}/docs/ (OpenAPI document: {url}/openapi.json)\n\
+         Health: {url}/health  Metrics (Prometheus): {url}/metrics\n\
+         Press Ctrl-C to stop.\n",
+        config.shop_name
+    );
+    // A closed standard output (`shopbox | head -1`) must not stop the shop.
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), banner.as_bytes());
+}
+
 /// The server's own tasks, started once Rocket listens.
 struct Background {
     db: Db,
@@ -155,7 +241,7 @@ impl Fairing for Background {
             let mailer = Arc::new(mailer);
             tokio::spawn(check_smtp(Arc::clone(&mailer)));
             started.push(tokio::spawn(sender::run(
-                self.db.clone(),
+                Backend::from(self.db.clone()),
                 mailer,
                 self.config.smtp.clone(),
                 metrics,
@@ -172,16 +258,7 @@ impl Fairing for Background {
         if let Ok(mut tasks) = self.tasks.lock() {
             tasks.extend(started);
         }
-        let url = self.config.public_url();
-        let banner = format!(
-            "{} is open at {url}/\n\
-             API docs (Swagger UI): {url}/docs/ (OpenAPI document: {url}/openapi.json)\n\
-             Health: {url}/health  Metrics (Prometheus): {url}/metrics\n\
-             Press Ctrl-C to stop.\n",
-            self.config.shop_name
-        );
-        // A closed standard output (`shopbox | head -1`) must not stop the shop.
-        let _ = std::io::Write::write_all(&mut std::io::stdout(), banner.as_bytes());
+        print_banner(&self.config);
     }
 }
 

@@ -16,9 +16,9 @@ use tokio::sync::watch;
 
 use crate::config::{Smtp, SmtpTls};
 use crate::core::time::{now_micros, rfc3339};
-use crate::db::Db;
+use crate::db::Backend;
 use crate::mail::model::{Delivery, Mail};
-use crate::mail::store::sled as store;
+use crate::mail::store;
 
 /// How often the sender looks for due mail.
 const POLL: Duration = Duration::from_secs(1);
@@ -173,14 +173,14 @@ fn backoff_micros(smtp: &Smtp, attempts: u32) -> i64 {
 /// Delivers queued mail until `stop` turns true; a send under way is finished and
 /// recorded first.
 pub async fn run(
-    db: Db,
+    db: Backend,
     mailer: std::sync::Arc<Mailer>,
     smtp: Smtp,
     metrics: std::sync::Arc<crate::http::metrics::Metrics>,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
-        match store::due(&db, now_micros(), BATCH) {
+        match store::due(&db, now_micros(), BATCH).await {
             Ok(mails) => {
                 for mail in mails {
                     if *stop.borrow() {
@@ -206,7 +206,7 @@ pub async fn run(
 }
 
 /// One attempt at one mail, and its outcome recorded (and answered).
-async fn deliver(db: &Db, mailer: &Mailer, smtp: &Smtp, mail: Mail) -> Option<Delivery> {
+async fn deliver(db: &Backend, mailer: &Mailer, smtp: &Smtp, mail: Mail) -> Option<Delivery> {
     let Delivery::Queued { attempts, .. } = mail.delivery else {
         return None;
     };

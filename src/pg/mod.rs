@@ -10,6 +10,7 @@ mod export;
 mod import;
 mod reference;
 pub mod schema;
+pub mod serving;
 mod source;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

@@ -13,6 +13,80 @@ use shopbox::config::Config;
 pub struct TestApp {
     pub client: Client,
     pub dir: tempfile::TempDir,
+    /// The PostgreSQL schema the app serves from (`SHOPBOX_TEST_BACKEND=pg`), dropped last.
+    pub pg: Option<PgSchema>,
+}
+
+/// Whether the in-process apps serve from PostgreSQL (`SHOPBOX_TEST_BACKEND=pg`).
+pub fn on_pg() -> bool {
+    std::env::var("SHOPBOX_TEST_BACKEND").as_deref() == Ok("pg")
+}
+
+/// True (after one printed line) when the tests run on PostgreSQL and this one is about
+/// sled itself: the caller returns.
+pub fn sled_only(test: &str) -> bool {
+    if on_pg() {
+        println!("skipped on PostgreSQL: {test} is about sled's data folder");
+    }
+    on_pg()
+}
+
+/// The server that `SHOPBOX_TEST_BACKEND=pg` tests use.
+pub fn pg_base_url() -> String {
+    std::env::var("SHOPBOX_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A schema of its own on the test server, dropped (with everything in it) at the end.
+pub struct PgSchema {
+    pub name: String,
+    /// The server's URL with the schema as the search path.
+    pub url: String,
+}
+
+impl PgSchema {
+    pub async fn new() -> PgSchema {
+        let name = format!("t_{}", hex::encode(rand::random::<[u8; 6]>()));
+        let base = pg_base_url();
+        let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {base} (set SHOPBOX_TEST_PG_URL): {e}"));
+        tokio::spawn(conn);
+        client
+            .batch_execute(&format!("CREATE SCHEMA {name}"))
+            .await
+            .unwrap();
+        let sep = if base.contains('?') { '&' } else { '?' };
+        PgSchema {
+            url: format!("{base}{sep}options=-csearch_path%3D{name}"),
+            name,
+        }
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Its own thread and runtime: a test's runtime may be ending.
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let base = pg_base_url();
+                if let Ok((client, conn)) =
+                    tokio_postgres::connect(&base, tokio_postgres::NoTls).await
+                {
+                    tokio::spawn(conn);
+                    let _ = client
+                        .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                        .await;
+                }
+            })
+        });
+        let _ = dropped.join();
+    }
 }
 
 pub fn test_config(dir: &Path) -> Config {
@@ -27,6 +101,21 @@ pub async fn app() -> TestApp {
     app_with(|_| {}, |r| r).await
 }
 
+/// An app on a data folder, whatever `SHOPBOX_TEST_BACKEND` says (tests of moving a
+/// shop between the engines).
+pub async fn sled_app() -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = test_config(dir.path());
+    let db = shopbox::open_data(&config).expect("open data");
+    let rocket = shopbox::rocket(config, db).expect("build rocket");
+    let client = Client::untracked(rocket).await.expect("valid rocket");
+    TestApp {
+        client,
+        dir,
+        pg: None,
+    }
+}
+
 /// An app whose config and Rocket the test may adjust (extra test routes, say).
 pub async fn app_with(
     adjust: impl FnOnce(&mut Config),
@@ -34,11 +123,36 @@ pub async fn app_with(
 ) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = test_config(dir.path());
+    let pg = match on_pg() {
+        true => Some(PgSchema::new().await),
+        false => None,
+    };
+    if let Some(pg) = &pg {
+        config.database.url = Some(pg.url.clone());
+    }
     adjust(&mut config);
-    let db = shopbox::open_data(&config).expect("open data");
+    let db = shopbox::open_backend(&config).await.expect("open data");
     let rocket = extend(shopbox::rocket(config, db).expect("build rocket"));
     let client = Client::untracked(rocket).await.expect("valid rocket");
-    TestApp { client, dir }
+    TestApp { client, dir, pg }
+}
+
+/// An app serving from the PostgreSQL database `url` (several may share one); the
+/// schema is the caller's to drop.
+pub async fn app_on_pg(url: &str) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = test_config(dir.path());
+    config.database.url = Some(url.to_string());
+    let db = shopbox::open_backend(&config)
+        .await
+        .expect("open PostgreSQL");
+    let rocket = shopbox::rocket(config, db).expect("build rocket");
+    let client = Client::untracked(rocket).await.expect("valid rocket");
+    TestApp {
+        client,
+        dir,
+        pg: None,
+    }
 }
 
 pub fn binary() -> PathBuf {
@@ -172,6 +286,51 @@ pub const PASSWORD: &str = "correct horse battery";
 
 pub fn state(t: &TestApp) -> &AppState {
     t.client.rocket().state::<AppState>().expect("app state")
+}
+
+/// Whether the catalog's indexes hold what its records say (sled's; PostgreSQL keeps its
+/// own indexes, so there it is always true).
+pub fn catalog_indexes_ok(t: &TestApp) -> bool {
+    match state(t).db.sled() {
+        Some(db) => shopbox::product::store::check_indexes(db)
+            .unwrap()
+            .is_empty(),
+        None => true,
+    }
+}
+
+/// Makes an order name `product` (without going through checkout), so that deleting it
+/// archives it.
+pub async fn mark_referenced(t: &TestApp, product: u64) {
+    if let Some(db) = state(t).db.sled() {
+        db.write(|tx| shopbox::product::store::sled::mark_referenced(tx, product).map(|_| ()))
+            .await
+            .unwrap();
+        return;
+    }
+    let url = &t.pg.as_ref().expect("a PostgreSQL schema").url;
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+        .execute(
+            "WITH u AS (SELECT id FROM users ORDER BY id LIMIT 1), \
+             a AS (INSERT INTO shipping_addresses (user_id, name, phone, address_line1, \
+                   address_line2, city, state, postal_code, country, is_deleted) \
+                   SELECT id, 'x', '', 'x', '', 'x', 'x', 'x', 'x', true FROM u \
+                   RETURNING id, user_id), \
+             o AS (INSERT INTO orders (user_id, total_price, status, created_at, updated_at, \
+                   shipping_address_id, ship_name, ship_phone, ship_address_line1, \
+                   ship_address_line2, ship_city, ship_state, ship_postal_code, ship_country) \
+                   SELECT user_id, 0, 'payment_failed', now(), now(), id, 'x', '', 'x', '', \
+                   'x', 'x', 'x', 'x' FROM a RETURNING id) \
+             INSERT INTO order_items (order_id, product_id, title, quantity, price) \
+             SELECT id, $1, 'x', 1, 0 FROM o",
+            &[&(product as i64)],
+        )
+        .await
+        .unwrap();
 }
 
 /// The sled database under the app, for tests of what only sled has.

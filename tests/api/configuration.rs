@@ -340,3 +340,68 @@ fn a_port_in_use_is_named_in_one_line() {
     );
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn the_database_url_comes_from_the_environment_masked_and_a_bad_one_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_in(
+        dir.path(),
+        &["config"],
+        &[
+            (
+                "SHOPBOX_DATABASE__URL",
+                "postgres://shop:db-pass-5555@db.local:5432/shop",
+            ),
+            ("SHOPBOX_DATABASE__POOL_SIZE", "4"),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("db-pass-5555"), "{text}");
+    let line = |key: &str| -> String {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{key} = ")))
+            .unwrap_or_else(|| panic!("no line for {key} in\n{text}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(
+        line("database.url"),
+        "database.url = \"postgres://shop:********@db.local:5432/shop\" # environment SHOPBOX_DATABASE__URL"
+    );
+    assert_eq!(
+        line("database.pool_size"),
+        "database.pool_size = 4 # environment SHOPBOX_DATABASE__POOL_SIZE"
+    );
+    assert_eq!(
+        line("database.statement_timeout_ms"),
+        "database.statement_timeout_ms = 30000 # default"
+    );
+
+    let data = dir.path().join("data");
+    let out = run_in(
+        dir.path(),
+        &[
+            "serve",
+            "--data",
+            data.to_str().unwrap(),
+            "--database",
+            "mysql://shop@db.local/shop",
+        ],
+        &[],
+    );
+    assert_eq!(
+        refusal(&out),
+        "shopbox: invalid configuration: `database.url` must be a PostgreSQL URL such as postgres://user@host:5432/shop"
+    );
+    let out = run_in(
+        dir.path(),
+        &["serve", "--data", data.to_str().unwrap()],
+        &[("SHOPBOX_DATABASE__POOL_SIZ", "4")],
+    );
+    assert_eq!(
+        refusal(&out),
+        "shopbox: unknown environment variable SHOPBOX_DATABASE__POOL_SIZ: did you mean SHOPBOX_DATABASE__POOL_SIZE?"
+    );
+}

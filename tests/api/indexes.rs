@@ -23,6 +23,9 @@ fn check(dir: &std::path::Path, repair: bool) -> (bool, String) {
 
 #[rocket::async_test]
 async fn check_finds_drift_in_any_index_and_repair_rebuilds_it() {
+    if common::sled_only("check_finds_drift_in_any_index_and_repair_rebuilds_it") {
+        return;
+    }
     let t = app().await;
     let ann = customer(&t, "ann@example.com").await;
     let address = json!({"address_line1": "1 Main St", "city": "Town", "state": "ST",
@@ -47,7 +50,7 @@ async fn check_finds_drift_in_any_index_and_repair_rebuilds_it() {
     })
     .await
     .unwrap();
-    let TestApp { client, dir } = t;
+    let TestApp { client, dir, .. } = t;
     drop(client);
 
     let (ok, report) = check(dir.path(), false);
@@ -160,6 +163,9 @@ async fn assert_catalog_matches_trees(db: &shopbox::db::Db, categories: &[u64], 
 
 #[rocket::async_test]
 async fn the_catalog_in_memory_stays_exact_through_every_kind_of_write() {
+    if common::sled_only("the_catalog_in_memory_stays_exact_through_every_kind_of_write") {
+        return;
+    }
     use rand::Rng;
     use shopbox::product::store::{self, ProductChanges};
     let (_, mut rng) = common::seeded_rng("the_catalog_in_memory_stays_exact");
@@ -250,7 +256,7 @@ async fn the_catalog_in_memory_stays_exact_through_every_kind_of_write() {
     assert_catalog_matches_trees(&db, &categories[..1], "after category changes").await;
 
     // Built afresh at open, it answers the same.
-    let TestApp { client, dir } = t;
+    let TestApp { client, dir, .. } = t;
     drop(client);
     drop(db);
     drop(backend);

@@ -20,6 +20,7 @@ mod crash_checkout;
 mod deploy;
 mod disk_full;
 mod indexes;
+mod instances;
 mod integrity;
 mod layers;
 mod live_cli;

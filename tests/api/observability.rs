@@ -78,7 +78,10 @@ async fn every_domain_series_is_exported_from_the_first_scrape_and_moves() {
             "{name}: {text}"
         );
     }
-    assert!(series(&text, "shopbox_db_size_bytes") > 0.0);
+    // The size of the data folder's database; PostgreSQL's files are the server's.
+    if state(&t).db.sled().is_some() {
+        assert!(series(&text, "shopbox_db_size_bytes") > 0.0);
+    }
     assert!(series(&text, "shopbox_uptime_seconds") >= 0.0);
 
     // An order, a stock-out, the mails they write.
@@ -104,7 +107,9 @@ async fn every_domain_series_is_exported_from_the_first_scrape_and_moves() {
     assert_eq!(series(&text, "shopbox_stock_outs_total"), 1.0, "{text}");
     // Two verification mails and an order confirmation.
     assert_eq!(series(&text, "shopbox_mails_queued_total"), 3.0, "{text}");
-    assert!(state(&t).db.size_on_disk().unwrap() > 0);
+    if state(&t).db.sled().is_some() {
+        assert!(state(&t).db.size_on_disk().unwrap() > 0);
+    }
 }
 
 #[rocket::async_test]

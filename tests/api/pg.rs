@@ -6,7 +6,7 @@ use crate::common;
 use common::*;
 use rocket::http::{Method, Status};
 use rocket::local::asynchronous::Client;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -325,13 +325,88 @@ async fn build_shop(t: &TestApp) {
     assert_eq!(status, Status::NoContent);
 }
 
+/// Public reads and an order as a client sees them, for comparing two shops.
+async fn answers(t: &TestApp, token: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    for path in [
+        "/api/products?limit=100",
+        "/api/products?limit=100&sort=price_desc",
+        "/api/products?limit=100&sort=title",
+        "/api/products/category",
+        "/api/products/search?q=floo",
+        "/api/products/brass-desk-lamp",
+        "/api/orders/",
+        "/api/payments/",
+        "/api/shippings/addresses",
+    ] {
+        let (status, body) = send(t, Method::Get, path, Some(token), None).await;
+        assert_eq!(status, Status::Ok, "{path}: {body}");
+        out.push(body);
+    }
+    out
+}
+
+#[rocket::async_test]
+async fn an_exported_shop_serves_from_postgresql_as_it_is() {
+    let target = TestDb::new().await;
+    let t = sled_app().await;
+    build_shop(&t).await;
+    let ann = login(&t, "ann@example.com", PASSWORD).await.0;
+    let before = answers(&t, &ann).await;
+    let TestApp { client, dir, .. } = t;
+    drop(client);
+    ok(&shopbox(&["export-pg", "--url", &target.url], dir.path()));
+
+    // The first start takes the exported tables as they are and adds its own.
+    let served = app_on_pg(&target.url).await;
+    let ann = login(&served, "ann@example.com", PASSWORD).await.0;
+    assert_eq!(answers(&served, &ann).await, before);
+    assert_eq!(
+        target
+            .scalar("SELECT version::int8 FROM schema_version")
+            .await,
+        i64::from(shopbox::pg::serving::VERSION)
+    );
+    // New rows get ids past the exported ones, and a second start changes nothing.
+    let admin = login(&served, "admin@example.com", PASSWORD).await.0;
+    let id = new_product(&served, &admin, "Brass Desk Clock", 15.0, 4).await;
+    assert_eq!(
+        id as i64,
+        target.scalar("SELECT max(id) FROM products").await
+    );
+    let again = app_on_pg(&target.url).await;
+    let (status, hits) = send(
+        &again,
+        Method::Get,
+        "/api/products/search?q=brass%20de",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, Status::Ok, "{hits}");
+    assert_eq!(hits["total"], 2, "{hits}");
+
+    // And back into a data folder with `import-pg`: the same answers there.
+    let ann = login(&again, "ann@example.com", PASSWORD).await.0;
+    let served = answers(&again, &ann).await;
+    let back = tempfile::tempdir().unwrap();
+    ok(&shopbox(&["import-pg", "--url", &target.url], back.path()));
+    let home = TestApp {
+        client: open(back.path()).await,
+        dir: back,
+        pg: None,
+    };
+    let ann = login(&home, "ann@example.com", PASSWORD).await.0;
+    assert_eq!(answers(&home, &ann).await, served);
+}
+
 #[rocket::async_test]
 async fn export_import_export_keeps_every_table_equal() {
     let first = TestDb::new().await;
     let second = TestDb::new().await;
-    let t = app().await;
+    let t = sled_app().await;
     build_shop(&t).await;
-    let TestApp { client, dir } = t;
+    let TestApp { client, dir, .. } = t;
     drop(client);
     let source = dir.path();
 
@@ -510,9 +585,9 @@ async fn export_import_export_keeps_every_table_equal() {
 #[rocket::async_test]
 async fn an_invalid_row_stops_the_import_and_leaves_the_folder_as_it_was() {
     let db = TestDb::new().await;
-    let t = app().await;
+    let t = sled_app().await;
     build_shop(&t).await;
-    let TestApp { client, dir } = t;
+    let TestApp { client, dir, .. } = t;
     drop(client);
     ok(&shopbox(&["export-pg", "--url", &db.url], dir.path()));
 

@@ -1,10 +1,11 @@
 //! All reads and writes of accounts (users, sessions, refresh and mail tokens): one
 //! interface over the storage engines, each function dispatching to `sled` or `pg`.
 
+mod pg;
 mod sled;
 
 use crate::account::model::*;
-use crate::db::{pg::pending, Backend, StoreError, StoreResult};
+use crate::db::{Backend, StoreError, StoreResult};
 
 pub struct NewUser {
     pub email: String,
@@ -24,18 +25,32 @@ pub enum Rotation {
     Invalid,
 }
 
+/// The user a mail token acts for, when it is of `kind`, unexpired, unused and issued
+/// after the user's last password change.
+fn mail_token_user(
+    token: &MailToken,
+    kind: MailTokenKind,
+    user: Option<User>,
+    now: i64,
+) -> Option<User> {
+    if token.kind != kind || token.used || token.expires_at <= now {
+        return None;
+    }
+    user.filter(|u| token.created_at > u.tokens_valid_after)
+}
+
 /// Writes a new user; a taken email (ignoring case) is a conflict.
 pub async fn create_user(b: &Backend, new: NewUser, now: i64) -> StoreResult<User> {
     match b {
         Backend::Sled(db) => sled::create_user(db, new, now).await,
-        Backend::Pg(_) => pending("account::create_user"),
+        Backend::Pg(pg) => pg::create_user(pg, new, now).await,
     }
 }
 
 pub async fn user(b: &Backend, id: u64) -> StoreResult<Option<User>> {
     match b {
         Backend::Sled(db) => sled::user(db, id),
-        Backend::Pg(_) => pending("account::user"),
+        Backend::Pg(pg) => pg::user(pg, id).await,
     }
 }
 
@@ -43,7 +58,7 @@ pub async fn user(b: &Backend, id: u64) -> StoreResult<Option<User>> {
 pub async fn user_by_email(b: &Backend, email: &str) -> StoreResult<Option<User>> {
     match b {
         Backend::Sled(db) => sled::user_by_email(db, email),
-        Backend::Pg(_) => pending("account::user_by_email"),
+        Backend::Pg(pg) => pg::user_by_email(pg, email).await,
     }
 }
 
@@ -56,7 +71,7 @@ pub async fn update_user(
 ) -> StoreResult<User> {
     match b {
         Backend::Sled(db) => sled::update_user(db, id, now, change).await,
-        Backend::Pg(_) => pending("account::update_user"),
+        Backend::Pg(pg) => pg::update_user(pg, id, now, change).await,
     }
 }
 
@@ -64,7 +79,7 @@ pub async fn update_user(
 pub async fn list_users(b: &Backend, q: Option<&str>) -> StoreResult<Vec<User>> {
     match b {
         Backend::Sled(db) => sled::list_users(db, q),
-        Backend::Pg(_) => pending("account::list_users"),
+        Backend::Pg(pg) => pg::list_users(pg, q).await,
     }
 }
 
@@ -78,7 +93,7 @@ pub async fn start_session(
 ) -> StoreResult<Session> {
     match b {
         Backend::Sled(db) => sled::start_session(db, user_id, refresh_hash, expires_at, now).await,
-        Backend::Pg(_) => pending("account::start_session"),
+        Backend::Pg(pg) => pg::start_session(pg, user_id, refresh_hash, expires_at, now).await,
     }
 }
 
@@ -90,7 +105,7 @@ pub async fn live_session(
 ) -> StoreResult<Option<Session>> {
     match b {
         Backend::Sled(db) => sled::live_session(db, session_id, user_id),
-        Backend::Pg(_) => pending("account::live_session"),
+        Backend::Pg(pg) => pg::live_session(pg, session_id, user_id).await,
     }
 }
 
@@ -107,14 +122,14 @@ pub async fn rotate_refresh(
         Backend::Sled(db) => {
             sled::rotate_refresh(db, old_hash, new_hash, new_expires_at, now).await
         }
-        Backend::Pg(_) => pending("account::rotate_refresh"),
+        Backend::Pg(pg) => pg::rotate_refresh(pg, old_hash, new_hash, new_expires_at, now).await,
     }
 }
 
 pub async fn end_session(b: &Backend, session_id: u64) -> StoreResult<()> {
     match b {
         Backend::Sled(db) => sled::end_session(db, session_id).await,
-        Backend::Pg(_) => pending("account::end_session"),
+        Backend::Pg(pg) => pg::end_session(pg, session_id).await,
     }
 }
 
@@ -129,7 +144,7 @@ pub async fn set_password(
 ) -> StoreResult<User> {
     match b {
         Backend::Sled(db) => sled::set_password(db, user_id, hashed_password, keep, now).await,
-        Backend::Pg(_) => pending("account::set_password"),
+        Backend::Pg(pg) => pg::set_password(pg, user_id, hashed_password, keep, now).await,
     }
 }
 
@@ -137,7 +152,7 @@ pub async fn set_password(
 pub async fn rehash_password(b: &Backend, user_id: u64, hashed_password: &str) -> StoreResult<()> {
     match b {
         Backend::Sled(db) => sled::rehash_password(db, user_id, hashed_password).await,
-        Backend::Pg(_) => pending("account::rehash_password"),
+        Backend::Pg(pg) => pg::rehash_password(pg, user_id, hashed_password).await,
     }
 }
 
@@ -145,14 +160,14 @@ pub async fn rehash_password(b: &Backend, user_id: u64, hashed_password: &str) -
 pub async fn end_all_sessions(b: &Backend, user_id: u64) -> StoreResult<()> {
     match b {
         Backend::Sled(db) => sled::end_all_sessions(db, user_id).await,
-        Backend::Pg(_) => pending("account::end_all_sessions"),
+        Backend::Pg(pg) => pg::end_all_sessions(pg, user_id).await,
     }
 }
 
 pub async fn issue_mail_token(b: &Backend, hash: [u8; 32], token: MailToken) -> StoreResult<()> {
     match b {
         Backend::Sled(db) => sled::issue_mail_token(db, hash, token).await,
-        Backend::Pg(_) => pending("account::issue_mail_token"),
+        Backend::Pg(pg) => pg::issue_mail_token(pg, hash, token).await,
     }
 }
 
@@ -165,7 +180,7 @@ pub async fn peek_mail_token(
 ) -> StoreResult<Option<User>> {
     match b {
         Backend::Sled(db) => sled::peek_mail_token(db, hash, kind, now),
-        Backend::Pg(_) => pending("account::peek_mail_token"),
+        Backend::Pg(pg) => pg::peek_mail_token(pg, hash, kind, now).await,
     }
 }
 
@@ -182,7 +197,7 @@ pub async fn redeem_mail_token(
 ) -> StoreResult<Option<User>> {
     match b {
         Backend::Sled(db) => sled::redeem_mail_token(db, hash, kind, now, apply).await,
-        Backend::Pg(_) => pending("account::redeem_mail_token"),
+        Backend::Pg(pg) => pg::redeem_mail_token(pg, hash, kind, now, apply).await,
     }
 }
 
@@ -196,6 +211,6 @@ pub async fn admin_update(
 ) -> StoreResult<User> {
     match b {
         Backend::Sled(db) => sled::admin_update(db, user_id, is_admin, is_active, now).await,
-        Backend::Pg(_) => pending("account::admin_update"),
+        Backend::Pg(pg) => pg::admin_update(pg, user_id, is_admin, is_active, now).await,
     }
 }

@@ -1,6 +1,6 @@
 //! Accounts on sled: users with their email index, sessions, refresh and mail tokens.
 
-use super::{NewUser, Rotation};
+use super::{mail_token_user, NewUser, Rotation};
 use crate::account::model::*;
 use crate::db::{abort, Db, KeyOrder, StoreError, StoreResult, Tx, TxResult};
 
@@ -256,18 +256,6 @@ pub async fn issue_mail_token(db: &Db, hash: [u8; 32], token: MailToken) -> Stor
     let bytes = crate::db::encode(&token)?;
     db.write(|tx| tx.raw_insert(MAIL_TOKENS, &hash, &bytes))
         .await
-}
-
-fn mail_token_user(
-    token: &MailToken,
-    kind: MailTokenKind,
-    user: Option<User>,
-    now: i64,
-) -> Option<User> {
-    if token.kind != kind || token.used || token.expires_at <= now {
-        return None;
-    }
-    user.filter(|u| token.created_at > u.tokens_valid_after)
 }
 
 /// The user a verification or reset token would act for, without using it.

@@ -1,15 +1,16 @@
 //! Carts: one interface over the storage engines. The transaction-level helpers that
 //! checkout composes (read the cart, empty it) exist per engine in `sled` and `pg`.
 
+pub mod pg;
 pub mod sled;
 
 use crate::cart::model::{Cart, CartLine, CARTS};
-use crate::db::{pg::pending, Backend, StoreResult};
+use crate::db::{Backend, StoreResult};
 
 pub async fn cart(b: &Backend, user_id: u64) -> StoreResult<Cart> {
     match b {
         Backend::Sled(db) => sled::cart(db, user_id),
-        Backend::Pg(_) => pending("cart::cart"),
+        Backend::Pg(pg) => pg::cart(pg, user_id).await,
     }
 }
 
@@ -25,7 +26,7 @@ pub async fn add(
             let new_line = db.next_id(CARTS)?;
             sled::add(db, user_id, product_id, quantity, new_line).await
         }
-        Backend::Pg(_) => pending("cart::add"),
+        Backend::Pg(pg) => pg::change(pg, user_id, product_id, quantity, true).await,
     }
 }
 
@@ -33,7 +34,7 @@ pub async fn add(
 pub async fn decrease(b: &Backend, user_id: u64, product_id: u64) -> StoreResult<Option<CartLine>> {
     match b {
         Backend::Sled(db) => sled::decrease(db, user_id, product_id).await,
-        Backend::Pg(_) => pending("cart::decrease"),
+        Backend::Pg(pg) => pg::change(pg, user_id, product_id, -1, false).await,
     }
 }
 
@@ -41,6 +42,6 @@ pub async fn decrease(b: &Backend, user_id: u64, product_id: u64) -> StoreResult
 pub async fn remove_line(b: &Backend, user_id: u64, line_id: u64) -> StoreResult<()> {
     match b {
         Backend::Sled(db) => sled::remove_line(db, user_id, line_id).await,
-        Backend::Pg(_) => pending("cart::remove_line"),
+        Backend::Pg(pg) => pg::remove_line(pg, user_id, line_id).await,
     }
 }

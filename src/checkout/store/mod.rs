@@ -3,11 +3,13 @@
 //! mail written, the cart emptied, and the answer recorded for retries. One interface over
 //! the storage engines.
 
+pub mod pg;
 pub mod sled;
 
 use crate::checkout::model::Answer;
-use crate::db::{pg::pending, Backend, StoreError, StoreResult};
+use crate::db::{Backend, StoreError, StoreResult};
 use crate::mail::model::Mail;
+use crate::mail::{self, OrderLine, OrderSummary};
 use crate::order::model::Order;
 use crate::payment::model::{Charge, Payment};
 use crate::shipping::model::Shipping;
@@ -77,7 +79,7 @@ pub async fn checkout(
 ) -> StoreResult<Checkout> {
     match b {
         Backend::Sled(db) => sled::checkout(db, plan, answer).await,
-        Backend::Pg(_) => pending("checkout::checkout"),
+        Backend::Pg(pg) => pg::checkout(pg, plan, answer).await,
     }
 }
 
@@ -85,6 +87,27 @@ pub async fn checkout(
 pub async fn purge_expired_keys(b: &Backend, now: i64) -> StoreResult<u64> {
     match b {
         Backend::Sled(db) => sled::purge_expired_keys(db, now),
-        Backend::Pg(_) => pending("checkout::purge_expired_keys"),
+        Backend::Pg(pg) => pg::purge_expired_keys(pg, now).await,
     }
+}
+
+/// The confirmation mail of an order.
+fn confirmation(order: &Order, plan: &Plan) -> Mail {
+    let letter = mail::order_confirmation(&OrderSummary {
+        shop: &plan.shop,
+        currency: &plan.currency,
+        name: &plan.name,
+        order_id: order.id,
+        lines: order
+            .items
+            .iter()
+            .map(|i| OrderLine {
+                quantity: i.quantity,
+                title: &i.title,
+                price: i.price,
+            })
+            .collect(),
+        total: order.total_price,
+    });
+    mail::addressed(&plan.email, letter, None, plan.now)
 }

@@ -6,13 +6,13 @@ use crate::cart;
 use crate::checkout::model::*;
 use crate::db::migrate::{self, Migration};
 use crate::db::{abort, encode, id_key, Db, StoreError, StoreResult, Tx, TxResult};
-use crate::mail::{self, model::Mail, OrderLine, OrderSummary};
+use crate::mail::{self, model::Mail};
 use crate::order::model::{Order, OrderItem, OrderStatus, ORDERS, ORDER_ITEMS};
 use crate::payment::model::{Payment, PaymentStatus, PAYMENTS};
 use crate::product::{self, model::Product};
 use crate::shipping::{self, model::SHIPPING};
 
-use super::{Checkout, Outcome, Plan};
+use super::{confirmation, Checkout, Outcome, Plan};
 
 /// Runs a checkout; `answer` says what the client is told of a result (it runs inside the
 /// transaction, so that the recorded answer is the one sent). Refusals (empty cart,
@@ -148,26 +148,6 @@ fn place_order(tx: &Tx<'_>, plan: &Plan) -> TxResult<Result<Outcome, StoreError>
         shipping,
         mail,
     }))
-}
-
-fn confirmation(order: &Order, plan: &Plan) -> Mail {
-    let letter = mail::order_confirmation(&OrderSummary {
-        shop: &plan.shop,
-        currency: &plan.currency,
-        name: &plan.name,
-        order_id: order.id,
-        lines: order
-            .items
-            .iter()
-            .map(|i| OrderLine {
-                quantity: i.quantity,
-                title: &i.title,
-                price: i.price,
-            })
-            .collect(),
-        total: order.total_price,
-    });
-    mail::addressed(&plan.email, letter, None, plan.now)
 }
 
 fn idem_key(user_id: u64, key: &str) -> Vec<u8> {

@@ -1,16 +1,17 @@
 //! Orders after checkout, over either storage engine: reading them, cancelling one (stock
 //! back, payment refunded, shipping cancelled), and moving its shipping status.
 
+pub mod pg;
 pub mod sled;
 
-use crate::db::{pg::pending, Backend, StoreResult};
+use crate::db::{Backend, StoreResult};
 use crate::order::model::*;
 use crate::shipping::model::{ShipState, Shipping};
 
 pub async fn order(b: &Backend, id: u64) -> StoreResult<Option<Order>> {
     match b {
         Backend::Sled(db) => sled::order(db, id),
-        Backend::Pg(_) => pending("order::order"),
+        Backend::Pg(pg) => pg::order(pg, id).await,
     }
 }
 
@@ -19,7 +20,7 @@ pub async fn order(b: &Backend, id: u64) -> StoreResult<Option<Order>> {
 pub async fn cancel(b: &Backend, order_id: u64, now: i64) -> StoreResult<Order> {
     match b {
         Backend::Sled(db) => sled::cancel(db, order_id, now).await,
-        Backend::Pg(_) => pending("order::cancel"),
+        Backend::Pg(pg) => pg::cancel(pg, order_id, now).await,
     }
 }
 
@@ -33,7 +34,7 @@ pub async fn set_shipping(
 ) -> StoreResult<(Shipping, bool)> {
     match b {
         Backend::Sled(db) => sled::set_shipping(db, order_id, to, now).await,
-        Backend::Pg(_) => pending("order::set_shipping"),
+        Backend::Pg(pg) => pg::set_shipping(pg, order_id, to, now).await,
     }
 }
 
@@ -41,7 +42,7 @@ pub async fn set_shipping(
 pub async fn user_order_ids(b: &Backend, user_id: u64) -> StoreResult<Vec<u64>> {
     match b {
         Backend::Sled(db) => sled::user_order_ids(db, user_id),
-        Backend::Pg(_) => pending("order::user_order_ids"),
+        Backend::Pg(pg) => pg::user_order_ids(pg, user_id).await,
     }
 }
 
@@ -49,7 +50,7 @@ pub async fn user_order_ids(b: &Backend, user_id: u64) -> StoreResult<Vec<u64>> 
 pub async fn all_orders(b: &Backend) -> StoreResult<Vec<Order>> {
     match b {
         Backend::Sled(db) => sled::all_orders(db),
-        Backend::Pg(_) => pending("order::all_orders"),
+        Backend::Pg(pg) => pg::all_orders(pg).await,
     }
 }
 
@@ -57,7 +58,7 @@ pub async fn all_orders(b: &Backend) -> StoreResult<Vec<Order>> {
 pub async fn orders_since(b: &Backend, since: i64) -> StoreResult<Vec<Order>> {
     match b {
         Backend::Sled(db) => sled::orders_since(db, since),
-        Backend::Pg(_) => pending("order::orders_since"),
+        Backend::Pg(pg) => pg::orders_since(pg, since).await,
     }
 }
 
@@ -65,7 +66,7 @@ pub async fn orders_since(b: &Backend, since: i64) -> StoreResult<Vec<Order>> {
 pub async fn latest_orders(b: &Backend, n: usize) -> StoreResult<Vec<Order>> {
     match b {
         Backend::Sled(db) => sled::latest_orders(db, n),
-        Backend::Pg(_) => pending("order::latest_orders"),
+        Backend::Pg(pg) => pg::latest_orders(pg, n).await,
     }
 }
 
@@ -77,6 +78,6 @@ pub async fn has_confirmed_purchase(
 ) -> StoreResult<bool> {
     match b {
         Backend::Sled(db) => sled::has_confirmed_purchase(db, user_id, product_id),
-        Backend::Pg(_) => pending("order::has_confirmed_purchase"),
+        Backend::Pg(pg) => pg::has_confirmed_purchase(pg, user_id, product_id).await,
     }
 }

@@ -1,15 +1,16 @@
 //! Payment reads, over either storage engine; payments are written by checkout and by
 //! cancelling an order.
 
+pub mod pg;
 pub mod sled;
 
-use crate::db::{pg::pending, Backend, StoreResult};
+use crate::db::{Backend, StoreResult};
 use crate::payment::model::Payment;
 
 pub async fn payment(b: &Backend, id: u64) -> StoreResult<Option<Payment>> {
     match b {
         Backend::Sled(db) => sled::payment(db, id),
-        Backend::Pg(_) => pending("payment::payment"),
+        Backend::Pg(pg) => pg::payment(pg, id).await,
     }
 }
 
@@ -22,6 +23,6 @@ pub async fn user_payments(
 ) -> StoreResult<(Vec<Payment>, u64)> {
     match b {
         Backend::Sled(db) => sled::user_payments(db, user_id, offset, limit),
-        Backend::Pg(_) => pending("payment::user_payments"),
+        Backend::Pg(pg) => pg::user_payments(pg, user_id, offset, limit).await,
     }
 }

@@ -3,12 +3,13 @@
 //! cancel and reviews compose (stock, ratings, `referenced`) exist per engine.
 
 pub mod catalog;
+pub mod pg;
 pub mod sled;
 
 use std::collections::HashMap;
 
 use crate::core::page::{Page, Pagination};
-use crate::db::{pg::pending, Backend, StoreResult};
+use crate::db::{Backend, StoreResult};
 use crate::product::listing::{self, Cursor, Filters, Sort};
 use crate::product::model::*;
 use crate::product::search;
@@ -40,7 +41,7 @@ pub enum Deleted {
 pub async fn create_product(b: &Backend, c: ProductChanges, now: i64) -> StoreResult<Product> {
     match b {
         Backend::Sled(db) => sled::create_product(db, c, now).await,
-        Backend::Pg(_) => pending("product::create_product"),
+        Backend::Pg(pg) => pg::create_product(pg, c, now).await,
     }
 }
 
@@ -49,7 +50,7 @@ pub async fn create_product(b: &Backend, c: ProductChanges, now: i64) -> StoreRe
 pub async fn insert_products_batch(b: &Backend, products: &[Product]) -> StoreResult<()> {
     match b {
         Backend::Sled(db) => sled::insert_products_batch(db, products),
-        Backend::Pg(_) => pending("product::insert_products_batch"),
+        Backend::Pg(pg) => pg::insert_products_batch(pg, products).await,
     }
 }
 
@@ -62,7 +63,7 @@ pub async fn update_product(
 ) -> StoreResult<(Product, Product)> {
     match b {
         Backend::Sled(db) => sled::update_product(db, id, c, now).await,
-        Backend::Pg(_) => pending("product::update_product"),
+        Backend::Pg(pg) => pg::update_product(pg, id, c, now).await,
     }
 }
 
@@ -70,7 +71,7 @@ pub async fn update_product(
 pub async fn delete_product(b: &Backend, id: u64, now: i64) -> StoreResult<Deleted> {
     match b {
         Backend::Sled(db) => sled::delete_product(db, id, now).await,
-        Backend::Pg(_) => pending("product::delete_product"),
+        Backend::Pg(pg) => pg::delete_product(pg, id, now).await,
     }
 }
 
@@ -78,7 +79,7 @@ pub async fn delete_product(b: &Backend, id: u64, now: i64) -> StoreResult<Delet
 pub async fn product(b: &Backend, id: u64) -> StoreResult<Option<Product>> {
     match b {
         Backend::Sled(db) => sled::product(db, id),
-        Backend::Pg(_) => pending("product::product"),
+        Backend::Pg(pg) => pg::product(pg, id).await,
     }
 }
 
@@ -86,7 +87,7 @@ pub async fn product(b: &Backend, id: u64) -> StoreResult<Option<Product>> {
 pub async fn live_product_by_slug_or_id(b: &Backend, text: &str) -> StoreResult<Option<Product>> {
     match b {
         Backend::Sled(db) => sled::live_product_by_slug_or_id(db, text),
-        Backend::Pg(_) => pending("product::live_product_by_slug_or_id"),
+        Backend::Pg(pg) => pg::live_product_by_slug_or_id(pg, text).await,
     }
 }
 
@@ -131,7 +132,10 @@ pub async fn list_stamped(
             let page = listing::list(db, filters, sort, page, hits)?;
             Ok((page, vec![STAMP_VERSION, version]))
         }
-        Backend::Pg(_) => pending("product::list"),
+        Backend::Pg(pg) => Ok((
+            pg::list(pg, filters, sort, page, after, q).await?,
+            vec![STAMP_VERSION, version],
+        )),
     }
 }
 
@@ -182,7 +186,10 @@ pub async fn live_product_stamped(
                 vec![STAMP_VERSION, version],
             )),
         },
-        Backend::Pg(_) => pending("product::live_product_by_slug_or_id"),
+        Backend::Pg(pg) => Ok((
+            pg::live_product_by_slug_or_id(pg, text).await?,
+            vec![STAMP_VERSION, version],
+        )),
     }
 }
 
@@ -193,21 +200,21 @@ pub async fn low_stock(b: &Backend, at_most: i64, limit: usize) -> StoreResult<V
             Some(c) => sled::products_of(db, &c.low_stock(at_most, limit)),
             None => listing::low_stock(db, at_most, limit),
         },
-        Backend::Pg(_) => pending("product::low_stock"),
+        Backend::Pg(pg) => pg::low_stock(pg, at_most, limit).await,
     }
 }
 
 pub async fn categories(b: &Backend) -> StoreResult<Vec<Category>> {
     match b {
         Backend::Sled(db) => sled::categories(db),
-        Backend::Pg(_) => pending("product::categories"),
+        Backend::Pg(pg) => pg::categories(pg).await,
     }
 }
 
 pub async fn category(b: &Backend, id: u64) -> StoreResult<Option<Category>> {
     match b {
         Backend::Sled(db) => sled::category(db, id),
-        Backend::Pg(_) => pending("product::category"),
+        Backend::Pg(pg) => pg::category(pg, id).await,
     }
 }
 
@@ -215,7 +222,7 @@ pub async fn category(b: &Backend, id: u64) -> StoreResult<Option<Category>> {
 pub async fn category_by_id_or_slug(b: &Backend, text: &str) -> StoreResult<Option<Category>> {
     match b {
         Backend::Sled(db) => sled::category_by_id_or_slug(db, text),
-        Backend::Pg(_) => pending("product::category_by_id_or_slug"),
+        Backend::Pg(pg) => pg::category_by_id_or_slug(pg, text).await,
     }
 }
 
@@ -223,21 +230,21 @@ pub async fn category_by_id_or_slug(b: &Backend, text: &str) -> StoreResult<Opti
 pub async fn category_by_name(b: &Backend, name: &str) -> StoreResult<Option<Category>> {
     match b {
         Backend::Sled(db) => sled::category_by_name(db, name),
-        Backend::Pg(_) => pending("product::category_by_name"),
+        Backend::Pg(pg) => pg::category_by_name(pg, name).await,
     }
 }
 
 pub async fn create_category(b: &Backend, name: &str) -> StoreResult<Category> {
     match b {
         Backend::Sled(db) => sled::create_category(db, name).await,
-        Backend::Pg(_) => pending("product::create_category"),
+        Backend::Pg(pg) => pg::create_category(pg, name).await,
     }
 }
 
 pub async fn rename_category(b: &Backend, id: u64, name: &str) -> StoreResult<Category> {
     match b {
         Backend::Sled(db) => sled::rename_category(db, id, name).await,
-        Backend::Pg(_) => pending("product::rename_category"),
+        Backend::Pg(pg) => pg::rename_category(pg, id, name).await,
     }
 }
 
@@ -245,7 +252,7 @@ pub async fn rename_category(b: &Backend, id: u64, name: &str) -> StoreResult<Ca
 pub async fn delete_category(b: &Backend, id: u64, now: i64) -> StoreResult<()> {
     match b {
         Backend::Sled(db) => sled::delete_category(db, id, now).await,
-        Backend::Pg(_) => pending("product::delete_category"),
+        Backend::Pg(pg) => pg::delete_category(pg, id, now).await,
     }
 }
 
@@ -257,6 +264,6 @@ pub async fn category_refs(
 ) -> StoreResult<Vec<CategoryRef>> {
     match b {
         Backend::Sled(db) => sled::category_refs(db, ids, cache),
-        Backend::Pg(_) => pending("product::category_refs"),
+        Backend::Pg(pg) => pg::category_refs(pg, ids, cache).await,
     }
 }

@@ -1,15 +1,16 @@
 //! Reviews: one interface over the storage engines; each write keeps the product's
 //! rating in step.
 
+pub mod pg;
 pub mod sled;
 
-use crate::db::{pg::pending, Backend, StoreResult};
+use crate::db::{Backend, StoreResult};
 use crate::review::model::*;
 
 pub async fn review(b: &Backend, id: u64) -> StoreResult<Option<Review>> {
     match b {
         Backend::Sled(db) => sled::review(db, id),
-        Backend::Pg(_) => pending("review::review"),
+        Backend::Pg(pg) => pg::review(pg, id).await,
     }
 }
 
@@ -22,7 +23,7 @@ pub async fn reviews_of(
 ) -> StoreResult<(Vec<Review>, u64)> {
     match b {
         Backend::Sled(db) => sled::reviews_of(db, product_id, offset, limit),
-        Backend::Pg(_) => pending("review::reviews_of"),
+        Backend::Pg(pg) => pg::reviews_of(pg, product_id, offset, limit).await,
     }
 }
 
@@ -35,7 +36,7 @@ pub async fn insert_review(b: &Backend, mut review: Review) -> StoreResult<Revie
             sled::insert_review(db, &review).await?;
             Ok(review)
         }
-        Backend::Pg(_) => pending("review::insert_review"),
+        Backend::Pg(pg) => pg::insert_review(pg, review).await,
     }
 }
 
@@ -49,13 +50,13 @@ pub async fn edit_review(
 ) -> StoreResult<Review> {
     match b {
         Backend::Sled(db) => sled::edit_review(db, user_id, product_id, change, now).await,
-        Backend::Pg(_) => pending("review::edit_review"),
+        Backend::Pg(pg) => pg::edit_review(pg, user_id, product_id, change, now).await,
     }
 }
 
 pub async fn remove_review(b: &Backend, review: &Review) -> StoreResult<()> {
     match b {
         Backend::Sled(db) => sled::remove_review(db, review).await,
-        Backend::Pg(_) => pending("review::remove_review"),
+        Backend::Pg(pg) => pg::remove_review(pg, review).await,
     }
 }

@@ -2,16 +2,17 @@
 //! transaction-level helpers that checkout and orders compose (an address of the buyer,
 //! start and advance shipping) exist per engine.
 
+pub mod pg;
 pub mod sled;
 
-use crate::db::{pg::pending, Backend, StoreResult};
+use crate::db::{Backend, StoreResult};
 use crate::shipping::model::*;
 
 /// A live address.
 pub async fn address(b: &Backend, id: u64) -> StoreResult<Option<Address>> {
     match b {
         Backend::Sled(db) => sled::address(db, id),
-        Backend::Pg(_) => pending("shipping::address"),
+        Backend::Pg(pg) => pg::address(pg, id).await,
     }
 }
 
@@ -19,7 +20,7 @@ pub async fn address(b: &Backend, id: u64) -> StoreResult<Option<Address>> {
 pub async fn addresses(b: &Backend, user_id: u64) -> StoreResult<Vec<Address>> {
     match b {
         Backend::Sled(db) => sled::addresses(db, user_id),
-        Backend::Pg(_) => pending("shipping::addresses"),
+        Backend::Pg(pg) => pg::addresses(pg, user_id).await,
     }
 }
 
@@ -30,7 +31,7 @@ pub async fn create_address(
 ) -> StoreResult<Address> {
     match b {
         Backend::Sled(db) => sled::create_address(db, user_id, fields).await,
-        Backend::Pg(_) => pending("shipping::create_address"),
+        Backend::Pg(pg) => pg::create_address(pg, user_id, fields).await,
     }
 }
 
@@ -43,7 +44,7 @@ pub async fn update_address<E>(
 ) -> StoreResult<Result<Address, E>> {
     match b {
         Backend::Sled(db) => sled::update_address(db, id, make).await,
-        Backend::Pg(_) => pending("shipping::update_address"),
+        Backend::Pg(pg) => pg::update_address(pg, id, make).await,
     }
 }
 
@@ -51,7 +52,7 @@ pub async fn update_address<E>(
 pub async fn delete_address(b: &Backend, id: u64) -> StoreResult<()> {
     match b {
         Backend::Sled(db) => sled::delete_address(db, id).await,
-        Backend::Pg(_) => pending("shipping::delete_address"),
+        Backend::Pg(pg) => pg::delete_address(pg, id).await,
     }
 }
 
@@ -59,6 +60,6 @@ pub async fn delete_address(b: &Backend, id: u64) -> StoreResult<()> {
 pub async fn shipping(b: &Backend, order_id: u64) -> StoreResult<Option<Shipping>> {
     match b {
         Backend::Sled(db) => sled::shipping(db, order_id),
-        Backend::Pg(_) => pending("shipping::shipping"),
+        Backend::Pg(pg) => pg::shipping(pg, order_id).await,
     }
 }

@@ -1,0 +1,241 @@
+//! Checkout on PostgreSQL, in one transaction that cannot oversell: the buyer's row is
+//! taken first (one checkout or cart change of a user at a time, so a retry with the same
+//! key sees the first one's answer), then the rows of the products in the cart in id
+//! order, so that stock is checked and taken with no other writer in between and two
+//! checkouts never wait for each other in a circle. The idempotency key's answer is
+//! written in the same transaction as the order.
+
+use deadpool_postgres::GenericClient;
+
+use crate::cart::store::pg as cart;
+use crate::checkout::model::*;
+use crate::db::pg::{id, key, micros, ts, PgDb};
+use crate::db::{StoreError, StoreResult};
+use crate::mail::store::pg as mail;
+use crate::order::model::{Order, OrderItem, OrderStatus};
+use crate::payment::model::{Payment, PaymentStatus};
+use crate::product::store::pg as product;
+use crate::shipping::store::pg as shipping;
+
+use super::{confirmation, Checkout, Outcome, Plan};
+
+pub async fn checkout(
+    pg: &PgDb,
+    plan: &Plan,
+    answer: impl Fn(&Result<Outcome, StoreError>) -> Answer,
+) -> StoreResult<Checkout> {
+    let mut client = pg.client().await?;
+    let tx = client.transaction().await?;
+    cart::lock_user(&tx, plan.user_id).await?;
+    if let Some(retry) = &plan.retry {
+        let earlier = tx
+            .query_opt(
+                "SELECT request, status, body, created_at FROM idempotency_keys \
+                 WHERE user_id = $1 AND key = $2",
+                &[&key(plan.user_id), &retry.key],
+            )
+            .await?;
+        if let Some(r) = earlier {
+            let created_at = micros(r.get(3));
+            if plan.now - created_at < IDEMPOTENCY_MICROS {
+                let request: String = r.get(0);
+                return Ok(if request == retry.request {
+                    Checkout::Replay(Answer {
+                        status: r.get::<_, i16>(1) as u16,
+                        body: r.get(2),
+                    })
+                } else {
+                    Checkout::Mismatch
+                });
+            }
+        }
+    }
+    let result = place_order(&tx, plan).await?;
+    let answer = answer(&result);
+    if let Some(retry) = &plan.retry {
+        tx.execute(
+            "INSERT INTO idempotency_keys (user_id, key, request, status, body, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (user_id, key) DO UPDATE SET request = excluded.request, \
+             status = excluded.status, body = excluded.body, created_at = excluded.created_at",
+            &[
+                &key(plan.user_id),
+                &retry.key,
+                &retry.request,
+                &(answer.status as i16),
+                &answer.body,
+                &ts(plan.now),
+            ],
+        )
+        .await?;
+    }
+    if result.is_ok() || plan.retry.is_some() {
+        pg.commit(tx).await?;
+    }
+    Ok(Checkout::Ran { result, answer })
+}
+
+/// Checks the cart, in SPEC's order (empty cart, address, stock, amount), and writes the
+/// order; a refusal comes back as the inner error with nothing written.
+async fn place_order(
+    tx: &impl GenericClient,
+    plan: &Plan,
+) -> StoreResult<Result<Outcome, StoreError>> {
+    let cart = cart::cart_tx(tx, plan.user_id).await?;
+    let ids: Vec<u64> = cart.lines.iter().map(|l| l.product_id).collect();
+    let products = product::lock_products(tx, &ids).await?;
+    let lines: Vec<_> = cart
+        .lines
+        .iter()
+        .filter_map(|l| {
+            products
+                .get(&l.product_id)
+                .filter(|p| p.archived_at.is_none())
+                .map(|p| (l.clone(), p))
+        })
+        .collect();
+    if lines.is_empty() {
+        return Ok(Err(StoreError::EmptyCart));
+    }
+    let Some(address) = shipping::user_address(tx, plan.user_id, plan.address_id).await? else {
+        return Ok(Err(StoreError::NotFound("Shipping address")));
+    };
+    if let Some((_, p)) = lines.iter().find(|(l, p)| l.quantity > p.stock_quantity) {
+        return Ok(Err(StoreError::OutOfStock {
+            product_id: p.id,
+            title: p.title.clone(),
+            left: p.stock_quantity,
+        }));
+    }
+    let total: i64 = lines.iter().map(|(l, p)| l.quantity * p.price).sum();
+    if plan.amount.is_some_and(|a| a != total) {
+        return Ok(Err(StoreError::AmountMismatch { total }));
+    }
+    let paid = plan.charge.success;
+    let status = if paid {
+        OrderStatus::Confirmed
+    } else {
+        OrderStatus::PaymentFailed
+    };
+    let f = &address.fields;
+    let order_id = id(tx
+        .query_one(
+            "INSERT INTO orders (user_id, total_price, status, created_at, updated_at, \
+             shipping_address_id, ship_name, ship_phone, ship_address_line1, \
+             ship_address_line2, ship_city, ship_state, ship_postal_code, ship_country) \
+             VALUES ($1, ($2::int8)::numeric / 100, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11, \
+             $12, $13) RETURNING id",
+            &[
+                &key(plan.user_id),
+                &total,
+                &status.as_str(),
+                &ts(plan.now),
+                &key(address.id),
+                &f.name,
+                &f.phone,
+                &f.address_line1,
+                &f.address_line2,
+                &f.city,
+                &f.state,
+                &f.postal_code,
+                &f.country,
+            ],
+        )
+        .await?
+        .get(0));
+    let mut items = Vec::with_capacity(lines.len());
+    for (l, p) in &lines {
+        let item_id = tx
+            .query_one(
+                "INSERT INTO order_items (order_id, product_id, title, quantity, price) \
+                 VALUES ($1, $2, $3, $4, ($5::int8)::numeric / 100) RETURNING id",
+                &[&key(order_id), &key(p.id), &p.title, &l.quantity, &p.price],
+            )
+            .await?
+            .get(0);
+        items.push(OrderItem {
+            id: id(item_id),
+            product_id: p.id,
+            title: p.title.clone(),
+            quantity: l.quantity,
+            price: p.price,
+        });
+    }
+    let payment_status = if paid {
+        PaymentStatus::Success
+    } else {
+        PaymentStatus::Failed
+    };
+    let payment_id = id(tx
+        .query_one(
+            "INSERT INTO payments (order_id, user_id, amount, status, payment_gateway, \
+             transaction_id, is_paid, created_at) \
+             VALUES ($1, $2, ($3::int8)::numeric / 100, $4, $5, $6, $7, $8) RETURNING id",
+            &[
+                &key(order_id),
+                &key(plan.user_id),
+                &total,
+                &payment_status.as_str(),
+                &plan.gateway,
+                &plan.charge.transaction_id,
+                &paid,
+                &ts(plan.now),
+            ],
+        )
+        .await?
+        .get(0));
+    let order = Order {
+        id: order_id,
+        user_id: plan.user_id,
+        status,
+        total_price: total,
+        created_at: plan.now,
+        updated_at: plan.now,
+        shipping_address_id: address.id,
+        address: address.fields.clone(),
+        items,
+        payment_id,
+    };
+    let payment = Payment {
+        id: payment_id,
+        order_id,
+        user_id: plan.user_id,
+        amount: total,
+        status: payment_status,
+        payment_gateway: plan.gateway.to_string(),
+        transaction_id: plan.charge.transaction_id.clone(),
+        is_paid: paid,
+        created_at: plan.now,
+    };
+    if !paid {
+        return Ok(Ok(Outcome::PaymentFailed { order, payment }));
+    }
+    for (l, p) in &lines {
+        product::change_stock(tx, p, -l.quantity).await?;
+    }
+    let shipping = shipping::start(tx, order_id, plan.now).await?;
+    cart::clear(tx, plan.user_id).await?;
+    let mail = mail::insert(tx, confirmation(&order, plan)).await?;
+    Ok(Ok(Outcome::Confirmed {
+        order,
+        payment,
+        shipping,
+        mail,
+    }))
+}
+
+/// Removes idempotency records older than 24 hours; answers how many.
+pub async fn purge_expired_keys(pg: &PgDb, now: i64) -> StoreResult<u64> {
+    let mut client = pg.client().await?;
+    let tx = client.transaction().await?;
+    let n = tx
+        .execute(
+            "DELETE FROM idempotency_keys WHERE created_at <= $1",
+            &[&ts(now - IDEMPOTENCY_MICROS)],
+        )
+        .await?;
+    if n > 0 {
+        pg.commit(tx).await?;
+    }
+    Ok(n)
+}
