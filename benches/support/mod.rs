@@ -2,15 +2,21 @@
 //! readers of its answers. Each bench uses part of it.
 #![allow(dead_code)]
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// A keep-alive HTTP/1.1 connection.
+/// A keep-alive HTTP/1.1 connection. Like any HTTP client, it opens a new one when this
+/// one sat idle longer than the server keeps idle connections (Rocket: 5 s).
 pub struct Conn {
     stream: TcpStream,
     buf: Vec<u8>,
+    port: u16,
+    used: Instant,
 }
+
+/// Idle longer than this, a connection is replaced before the next request.
+const IDLE: Duration = Duration::from_secs(2);
 
 impl Conn {
     pub async fn open(port: u16) -> Conn {
@@ -21,6 +27,8 @@ impl Conn {
         Conn {
             stream,
             buf: Vec::new(),
+            port,
+            used: Instant::now(),
         }
     }
 
@@ -66,7 +74,16 @@ impl Conn {
             "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{auth}{headers}Content-Length: {}\r\n\r\n{body}",
             body.len()
         );
+        if self.used.elapsed() > IDLE {
+            *self = Conn::open(self.port).await;
+        }
         self.stream.write_all(req.as_bytes()).await.expect("write");
+        let answer = self.read_answer().await;
+        self.used = Instant::now();
+        answer
+    }
+
+    async fn read_answer(&mut self) -> (u16, String) {
         loop {
             if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
                 let head = String::from_utf8_lossy(&self.buf[..end]).to_string();
