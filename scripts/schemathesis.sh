@@ -16,21 +16,49 @@
 #   purpose, so the operations that need one answer only 401, which is what it checks.
 #
 # SCHEMATHESIS_EXAMPLES sets the examples per operation (default 10); SCHEMATHESIS_RUNS
-# picks runs (default "anonymous customer logout admin").
+# picks runs (default "anonymous customer logout admin"). With SCHEMATHESIS_PG_URL (a
+# PostgreSQL server, e.g. postgres://postgres@127.0.0.1:5432/test) the shop is served from
+# PostgreSQL instead: a fresh schema is made on it, the data folder with its admin is
+# exported there (`export-pg`), the server runs with SHOPBOX_DATABASE__URL on that
+# schema, and the schema is dropped at the end.
 set -euo pipefail
 bin="${1:-target/release/shopbox}"
 st="${SCHEMATHESIS:-schemathesis}"
 examples="${SCHEMATHESIS_EXAMPLES:-10}"
+pg="${SCHEMATHESIS_PG_URL:-}"
 data="$(mktemp -d)"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 log="$data/server.log"
+pid=""
+schema=""
+cleanup() {
+  if [ -n "$pid" ]; then
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  fi
+  if [ -n "$schema" ]; then
+    psql -q -d "$pg" -c "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null || true
+  fi
+  rm -rf "$data"
+}
+trap cleanup EXIT
 
 # An admin made with the CLI before the server starts (only one process may open the folder).
 "$bin" admin create --data "$data/shop" --email admin@ci.test --password 'ci admin password' >/dev/null
 
-SHOPBOX_RATE_LIMIT__ENABLED=false "$bin" serve --data "$data/shop" --port "$port" >"$log" 2>&1 &
+serving=(env SHOPBOX_RATE_LIMIT__ENABLED=false)
+if [ -n "$pg" ]; then
+  schema="schemathesis_$(python3 -c 'import secrets; print(secrets.token_hex(6))')"
+  psql -q -d "$pg" -c "CREATE SCHEMA $schema" >/dev/null
+  case "$pg" in *\?*) sep='&' ;; *) sep='?' ;; esac
+  url="$pg${sep}options=-csearch_path%3D$schema"
+  "$bin" export-pg --data "$data/shop" --url "$url" >/dev/null
+  serving+=("SHOPBOX_DATABASE__URL=$url")
+  echo "-- serving from PostgreSQL, schema $schema"
+fi
+
+"${serving[@]}" "$bin" serve --data "$data/shop" --port "$port" >"$log" 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$data"' EXIT
 for _ in $(seq 1 100); do
   curl -sf "http://127.0.0.1:$port/health" >/dev/null && break
   sleep 0.1

@@ -108,6 +108,9 @@ pub struct Database {
     pub pool_size: usize,
     /// Longest a statement may run, in milliseconds (0: no limit).
     pub statement_timeout_ms: u64,
+    /// A PEM of extra CAs to trust for `sslmode=verify-full` (besides the bundled public
+    /// roots).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for Database {
@@ -116,8 +119,58 @@ impl Default for Database {
             url: None,
             pool_size: 16,
             statement_timeout_ms: 30_000,
+            ca_file: None,
         }
     }
+}
+
+/// How a PostgreSQL connection is secured: libpq's `sslmode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PgSslMode {
+    /// Plain TCP.
+    Disable,
+    /// TLS when the server offers it, else plain; the certificate is not checked.
+    Prefer,
+    /// TLS or no connection; the certificate is not checked (as libpq does).
+    Require,
+    /// TLS with the certificate checked: a trusted chain naming the host.
+    VerifyFull,
+}
+
+/// Takes libpq's `sslmode` out of a PostgreSQL URL (or `key=value` string): the string
+/// as tokio-postgres takes it (it knows no `verify-full`: that becomes `require`, the
+/// check being ours) and the mode, `prefer` when none is given.
+pub fn pg_ssl_mode(url: &str) -> Result<(String, PgSslMode), String> {
+    const KEY: &str = "sslmode=";
+    let mut out = url.to_string();
+    let mut mode = PgSslMode::Prefer;
+    let mut from = 0;
+    while let Some(at) = out[from..].find(KEY) {
+        let start = from + at;
+        let value_at = start + KEY.len();
+        from = value_at;
+        if !matches!(out[..start].chars().last(), None | Some('?' | '&' | ' ')) {
+            continue;
+        }
+        let end = out[value_at..]
+            .find(['&', ' ', '#'])
+            .map_or(out.len(), |n| value_at + n);
+        let (found, taken) = match &out[value_at..end] {
+            "disable" => (PgSslMode::Disable, "disable"),
+            "prefer" => (PgSslMode::Prefer, "prefer"),
+            "require" => (PgSslMode::Require, "require"),
+            "verify-full" => (PgSslMode::VerifyFull, "require"),
+            other => {
+                return Err(format!(
+                    "sslmode={other} is not supported (use disable, prefer, require or \
+                     verify-full)"
+                ))
+            }
+        };
+        mode = found;
+        out.replace_range(value_at..end, taken);
+    }
+    Ok((out, mode))
 }
 
 /// How the server stops on SIGTERM or Ctrl-C.
@@ -705,7 +758,8 @@ impl Config {
                     "must be a PostgreSQL URL such as postgres://user@host:5432/shop",
                 ));
             }
-            if let Err(e) = url.parse::<tokio_postgres::Config>() {
+            let (taken, _) = pg_ssl_mode(url).map_err(|e| bad("database.url", e))?;
+            if let Err(e) = taken.parse::<tokio_postgres::Config>() {
                 return Err(bad("database.url", format!("is not a valid URL: {e}")));
             }
         }
@@ -983,6 +1037,32 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sslmode_is_taken_out_of_the_url() {
+        let mode = pg_ssl_mode;
+        assert_eq!(
+            mode("postgres://a@h/db").unwrap(),
+            ("postgres://a@h/db".into(), PgSslMode::Prefer)
+        );
+        assert_eq!(
+            mode("postgres://a@h/db?sslmode=verify-full&options=x").unwrap(),
+            (
+                "postgres://a@h/db?sslmode=require&options=x".into(),
+                PgSslMode::VerifyFull
+            )
+        );
+        assert_eq!(
+            mode("host=h sslmode=disable").unwrap(),
+            ("host=h sslmode=disable".into(), PgSslMode::Disable)
+        );
+        assert_eq!(
+            mode("postgres://a@h/db?xsslmode=verify-full").unwrap().1,
+            PgSslMode::Prefer
+        );
+        let e = mode("postgres://a@h/db?sslmode=verify-ca").unwrap_err();
+        assert!(e.starts_with("sslmode=verify-ca is not supported"), "{e}");
+    }
 
     #[test]
     fn defaults_are_valid() {

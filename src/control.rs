@@ -185,7 +185,8 @@ impl Request {
                     .map(|r| r.to_string())
             }
             Request::ExportPg { url, drop_existing } => {
-                let export = |db: &Db| crate::pg::export(db, url, *drop_existing, console);
+                let ca_file = shop.config.database.ca_file.as_deref();
+                let export = |db: &Db| crate::pg::export(db, url, ca_file, *drop_existing, console);
                 if shop.live {
                     // Customers write meanwhile: export the shop as it was at one instant.
                     crate::backup::with_copy(

@@ -94,6 +94,7 @@ pub async fn open_backend(config: &Config) -> Result<Backend, StartError> {
         url,
         pool_size: config.database.pool_size,
         statement_timeout_ms: config.database.statement_timeout_ms,
+        ca_file: config.database.ca_file.as_deref(),
     })
     .await
     .map_err(StartError)?;

@@ -5,13 +5,28 @@
 //! transaction: each instance on the database listens, and moves its version when another
 //! one wrote, so that response caches drop what they hold.
 
+use std::future::Future;
+use std::io;
+use std::path::Path;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect};
+use tokio_postgres::Socket;
+
+use crate::config::PgSslMode;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Transaction};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::NoTls;
 
 use super::{StoreError, StoreResult, Unique};
 
@@ -58,6 +73,8 @@ pub struct PgOptions<'a> {
     pub url: &'a str,
     pub pool_size: usize,
     pub statement_timeout_ms: u64,
+    /// Extra CAs (PEM) for `sslmode=verify-full`.
+    pub ca_file: Option<&'a Path>,
 }
 
 impl PgDb {
@@ -75,8 +92,10 @@ impl PgDb {
     /// Opens a pool on the database and checks that it answers; starts listening for the
     /// writes of other instances. The schema is the caller's (`pg::serving::migrate`).
     pub async fn open(options: &PgOptions<'_>) -> Result<PgDb, String> {
-        let mut config: tokio_postgres::Config = options
-            .url
+        let (url, mode) =
+            crate::config::pg_ssl_mode(options.url).map_err(|e| format!("database.url: {e}"))?;
+        let tls = Tls::new(mode, options.ca_file)?;
+        let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| format!("database.url is not a valid URL: {e}"))?;
         if options.statement_timeout_ms > 0 {
@@ -95,7 +114,7 @@ impl PgDb {
         }
         let manager = Manager::from_config(
             config.clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -128,7 +147,7 @@ impl PgDb {
                 jwt_secret: std::sync::OnceLock::new(),
             }),
         };
-        listen(config, Arc::downgrade(&db.inner)).await?;
+        listen(config, tls, Arc::downgrade(&db.inner)).await?;
         Ok(db)
     }
 
@@ -194,8 +213,12 @@ fn pool_error(e: deadpool_postgres::PoolError) -> String {
 /// Keeps one connection (outside the pool) listening for the writes of every instance,
 /// moving the version on each one for this schema; reconnects when it drops (and moves
 /// the version then too: a write may have gone unheard). Ends with the database.
-async fn listen(config: tokio_postgres::Config, db: std::sync::Weak<Inner>) -> Result<(), String> {
-    let first = listener(&config)
+async fn listen(
+    config: tokio_postgres::Config,
+    tls: Tls,
+    db: std::sync::Weak<Inner>,
+) -> Result<(), String> {
+    let first = listener(&config, &tls)
         .await
         .map_err(|e| format!("cannot listen for other instances' writes: {e}"))?;
     tokio::spawn(async move {
@@ -212,7 +235,7 @@ async fn listen(config: tokio_postgres::Config, db: std::sync::Weak<Inner>) -> R
                 Some(inner) => inner.version.fetch_add(1, Ordering::AcqRel),
                 None => return,
             };
-            match listener(&config).await {
+            match listener(&config, &tls).await {
                 Ok(c) => conn = Some(c),
                 Err(e) => tracing::warn!("cannot listen for other instances' writes: {e}"),
             }
@@ -223,20 +246,20 @@ async fn listen(config: tokio_postgres::Config, db: std::sync::Weak<Inner>) -> R
 
 type Listener = (
     tokio_postgres::Client,
-    tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
+    tokio_postgres::Connection<Socket, TlsStream>,
 );
 
-async fn listener(config: &tokio_postgres::Config) -> Result<Listener, tokio_postgres::Error> {
-    config.connect(NoTls).await
+async fn listener(
+    config: &tokio_postgres::Config,
+    tls: &Tls,
+) -> Result<Listener, tokio_postgres::Error> {
+    config.connect(tls.clone()).await
 }
 
 /// Drives a listening connection until it ends; false once the database is gone.
 async fn run_listener(
     client: tokio_postgres::Client,
-    mut connection: tokio_postgres::Connection<
-        tokio_postgres::Socket,
-        tokio_postgres::tls::NoTlsStream,
-    >,
+    mut connection: tokio_postgres::Connection<Socket, TlsStream>,
     db: &std::sync::Weak<Inner>,
 ) -> bool {
     use futures_util::StreamExt;
@@ -287,6 +310,169 @@ async fn run_listener(
     }
     drop(client);
     db.strong_count() > 0
+}
+
+/// TLS to PostgreSQL over rustls, as `sslmode` asks (see `PgSslMode`): the certificate
+/// is checked against the bundled public roots and `database.ca_file` for `verify-full`,
+/// not at all for `prefer` and `require` (as libpq). No channel binding: SCRAM goes
+/// without it (libpq's `channel_binding=prefer` does the same with a server lacking it).
+#[derive(Clone)]
+pub struct Tls {
+    config: Arc<rustls::ClientConfig>,
+}
+
+impl Tls {
+    pub fn new(mode: PgSslMode, ca_file: Option<&Path>) -> Result<Tls, String> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("cannot set up TLS: {e}"))?;
+        let mut config = if mode == PgSslMode::VerifyFull {
+            let mut roots = rustls::RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            };
+            if let Some(path) = ca_file {
+                let shown = path.display();
+                let certs = CertificateDer::pem_file_iter(path)
+                    .map_err(|e| format!("cannot read database.ca_file {shown}: {e}"))?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| format!("database.ca_file {shown} is not a PEM: {e}"))?;
+                if certs.is_empty() {
+                    return Err(format!("database.ca_file {shown} holds no certificate"));
+                }
+                for cert in certs {
+                    roots.add(cert).map_err(|e| {
+                        format!("database.ca_file {shown}: a certificate is unusable: {e}")
+                    })?;
+                }
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        } else {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(Unchecked(provider)))
+                .with_no_client_auth()
+        };
+        config.alpn_protocols = vec![b"postgresql".to_vec()];
+        Ok(Tls {
+            config: Arc::new(config),
+        })
+    }
+}
+
+impl MakeTlsConnect<Socket> for Tls {
+    type Stream = TlsStream;
+    type TlsConnect = TlsConnector;
+    type Error = io::Error;
+
+    fn make_tls_connect(&mut self, host: &str) -> io::Result<TlsConnector> {
+        // A Unix socket has no host name; TLS is then never asked for.
+        Ok(TlsConnector {
+            config: self.config.clone(),
+            name: ServerName::try_from(host.to_string()).ok(),
+        })
+    }
+}
+
+pub struct TlsConnector {
+    config: Arc<rustls::ClientConfig>,
+    name: Option<ServerName<'static>>,
+}
+
+type Handshake = Pin<Box<dyn Future<Output = io::Result<TlsStream>> + Send>>;
+
+impl TlsConnect<Socket> for TlsConnector {
+    type Stream = TlsStream;
+    type Error = io::Error;
+    type Future = Handshake;
+
+    fn connect(self, socket: Socket) -> Handshake {
+        Box::pin(async move {
+            let name = self.name.ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidInput, "no valid host name for TLS")
+            })?;
+            let connector = tokio_rustls::TlsConnector::from(self.config);
+            Ok(TlsStream(Box::new(connector.connect(name, socket).await?)))
+        })
+    }
+}
+
+pub struct TlsStream(Box<tokio_rustls::client::TlsStream<Socket>>);
+
+impl AsyncRead for TlsStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TlsStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut *self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.0).poll_shutdown(cx)
+    }
+}
+
+impl tokio_postgres::tls::TlsStream for TlsStream {
+    fn channel_binding(&self) -> ChannelBinding {
+        ChannelBinding::none()
+    }
+}
+
+/// Takes any certificate (`prefer`, `require`), but still checks that the server holds
+/// its key: the handshake's signatures are verified.
+#[derive(Debug)]
+struct Unchecked(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for Unchecked {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let algorithms = &self.0.signature_verification_algorithms;
+        rustls::crypto::verify_tls12_signature(message, cert, dss, algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let algorithms = &self.0.signature_verification_algorithms;
+        rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 /// The answer of a store function whose PostgreSQL side is not written yet.

@@ -70,13 +70,14 @@ impl<'a> Copy<'a> {
 pub async fn export(
     db: Db,
     url: &str,
+    ca_file: Option<&std::path::Path>,
     drop_existing: bool,
     progress: &dyn Progress,
 ) -> Result<Vec<(&'static str, u64)>, String> {
     let store = |e: crate::db::StoreError| e.to_string();
     let reader = db.clone();
     let sales = tokio::task::spawn_blocking(move || ShopData::read_sales(&reader));
-    let mut client = connect(url).await?;
+    let mut client = connect(url, ca_file).await?;
     let mut data = ShopData::read_catalog(&db).map_err(store)?;
     let tx = client.transaction().await.map_err(pg_error)?;
     let tables = schema::tables();

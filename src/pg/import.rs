@@ -771,9 +771,10 @@ pub fn import(
     let mut changes = Changes::default();
     let mut bad = Vec::new();
     let (client, second, layout) = rt.block_on(async {
-        let client = connect(url).await?;
+        let ca_file = config.database.ca_file.as_deref();
+        let client = connect(url, ca_file).await?;
         let layout = layout(&client).await?;
-        Ok::<_, String>((client, connect(url).await?, layout))
+        Ok::<_, String>((client, connect(url, ca_file).await?, layout))
     })?;
     let queries = match layout {
         Layout::Shopbox => shopbox_queries(),

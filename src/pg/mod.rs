@@ -13,9 +13,10 @@ pub mod schema;
 pub mod serving;
 mod source;
 
+use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use crate::config::Config;
 use crate::db::Db;
@@ -55,8 +56,12 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("cannot start the async runtime: {e}"))
 }
 
-async fn connect(url: &str) -> Result<Client, String> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls)
+/// A connection on `url`, secured as its `sslmode` asks (as the server's pool is, with
+/// `database.ca_file`).
+async fn connect(url: &str, ca_file: Option<&Path>) -> Result<Client, String> {
+    let (taken, mode) = crate::config::pg_ssl_mode(url)?;
+    let tls = crate::db::pg::Tls::new(mode, ca_file)?;
+    let (client, connection) = tokio_postgres::connect(&taken, tls)
         .await
         .map_err(|e| format!("cannot connect to {}: {}", shown(url), pg_error(e)))?;
     tokio::spawn(async move {
@@ -89,12 +94,19 @@ fn rate(rows: u64, elapsed: Duration) -> String {
 pub fn export(
     db: &Db,
     url: &str,
+    ca_file: Option<&Path>,
     drop_existing: bool,
     progress: &dyn crate::commands::Progress,
 ) -> Result<String, String> {
     let started = Instant::now();
     let rt = runtime()?;
-    let counts = rt.block_on(export::export(db.clone(), url, drop_existing, progress));
+    let counts = rt.block_on(export::export(
+        db.clone(),
+        url,
+        ca_file,
+        drop_existing,
+        progress,
+    ));
     // On an early failure, the orders may still be decoding: do not wait for them.
     rt.shutdown_background();
     let counts = counts?;

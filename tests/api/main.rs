@@ -31,6 +31,7 @@ mod messages;
 mod observability;
 mod openapi;
 mod pg;
+mod pg_tls;
 mod platform;
 mod security;
 mod shutdown;
