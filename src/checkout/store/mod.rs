@@ -12,6 +12,7 @@ use crate::mail::model::Mail;
 use crate::mail::{self, OrderLine, OrderSummary};
 use crate::order::model::Order;
 use crate::payment::model::{Charge, Payment};
+use crate::product::model::Product;
 use crate::shipping::model::Shipping;
 
 /// Everything decided before the transaction, since it may run more than once: the
@@ -92,6 +93,24 @@ pub async fn purge_expired_keys(b: &Backend, now: i64) -> StoreResult<u64> {
 }
 
 /// The confirmation mail of an order.
+/// SPEC's last two checks, once the cart's live lines and the address are known: every
+/// line in stock (quantity, product), then the `amount` the client sent, if any, equal to
+/// the total. Answers the total, in cents.
+fn priced(plan: &Plan, lines: &[(i64, &Product)]) -> Result<i64, StoreError> {
+    if let Some((_, p)) = lines.iter().find(|(q, p)| *q > p.stock_quantity) {
+        return Err(StoreError::OutOfStock {
+            product_id: p.id,
+            title: p.title.clone(),
+            left: p.stock_quantity,
+        });
+    }
+    let total: i64 = lines.iter().map(|(q, p)| q * p.price).sum();
+    if plan.amount.is_some_and(|a| a != total) {
+        return Err(StoreError::AmountMismatch { total });
+    }
+    Ok(total)
+}
+
 fn confirmation(order: &Order, plan: &Plan) -> Mail {
     let letter = mail::order_confirmation(&OrderSummary {
         shop: &plan.shop,

@@ -14,10 +14,11 @@ use crate::db::{StoreError, StoreResult};
 use crate::mail::store::pg as mail;
 use crate::order::model::{Order, OrderItem, OrderStatus};
 use crate::payment::model::{Payment, PaymentStatus};
+use crate::product::model::Product;
 use crate::product::store::pg as product;
 use crate::shipping::store::pg as shipping;
 
-use super::{confirmation, Checkout, Outcome, Plan};
+use super::{confirmation, priced, Checkout, Outcome, Plan};
 
 pub async fn checkout(
     pg: &PgDb,
@@ -100,17 +101,11 @@ async fn place_order(
     let Some(address) = shipping::user_address(tx, plan.user_id, plan.address_id).await? else {
         return Ok(Err(StoreError::NotFound("Shipping address")));
     };
-    if let Some((_, p)) = lines.iter().find(|(l, p)| l.quantity > p.stock_quantity) {
-        return Ok(Err(StoreError::OutOfStock {
-            product_id: p.id,
-            title: p.title.clone(),
-            left: p.stock_quantity,
-        }));
-    }
-    let total: i64 = lines.iter().map(|(l, p)| l.quantity * p.price).sum();
-    if plan.amount.is_some_and(|a| a != total) {
-        return Ok(Err(StoreError::AmountMismatch { total }));
-    }
+    let quantities: Vec<(i64, &Product)> = lines.iter().map(|(l, p)| (l.quantity, *p)).collect();
+    let total = match priced(plan, &quantities) {
+        Ok(total) => total,
+        Err(refused) => return Ok(Err(refused)),
+    };
     let paid = plan.charge.success;
     let status = if paid {
         OrderStatus::Confirmed

@@ -12,7 +12,7 @@ use crate::payment::model::{Payment, PaymentStatus, PAYMENTS};
 use crate::product::{self, model::Product};
 use crate::shipping::{self, model::SHIPPING};
 
-use super::{confirmation, Checkout, Outcome, Plan};
+use super::{confirmation, priced, Checkout, Outcome, Plan};
 
 /// Runs a checkout; `answer` says what the client is told of a result (it runs inside the
 /// transaction, so that the recorded answer is the one sent). Refusals (empty cart,
@@ -70,17 +70,11 @@ fn place_order(tx: &Tx<'_>, plan: &Plan) -> TxResult<Result<Outcome, StoreError>
     else {
         return Ok(Err(StoreError::NotFound("Shipping address")));
     };
-    if let Some((_, p)) = lines.iter().find(|(l, p)| l.quantity > p.stock_quantity) {
-        return Ok(Err(StoreError::OutOfStock {
-            product_id: p.id,
-            title: p.title.clone(),
-            left: p.stock_quantity,
-        }));
-    }
-    let total: i64 = lines.iter().map(|(l, p)| l.quantity * p.price).sum();
-    if plan.amount.is_some_and(|a| a != total) {
-        return Ok(Err(StoreError::AmountMismatch { total }));
-    }
+    let quantities: Vec<(i64, &Product)> = lines.iter().map(|(l, p)| (l.quantity, p)).collect();
+    let total = match priced(plan, &quantities) {
+        Ok(total) => total,
+        Err(refused) => return Ok(Err(refused)),
+    };
 
     let order_id = tx.next_id(ORDERS)?;
     let first_item = tx.next_ids(ORDER_ITEMS, lines.len() as u64)?;

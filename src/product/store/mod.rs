@@ -31,6 +31,40 @@ pub struct ProductChanges {
     pub image: Option<String>,
 }
 
+impl ProductChanges {
+    /// `old` with these changes, stamped `now`: everything but the slug (whose
+    /// uniqueness the engine checks) and the categories' existence (also the engine's).
+    pub fn applied_to(&self, old: &Product, now: i64) -> Product {
+        let mut p = old.clone();
+        if let Some(t) = &self.title {
+            p.title = t.trim().to_string();
+        }
+        if let Some(d) = &self.description {
+            p.description = d.clone();
+        }
+        if let Some(price) = self.price {
+            p.price = price;
+        }
+        if let Some(q) = self.stock_quantity {
+            p.stock_quantity = q;
+        }
+        if let Some(ids) = &self.category_ids {
+            p.category_ids = sorted_unique(ids);
+        }
+        if let Some(img) = &self.image {
+            p.image = Some(img.clone());
+        }
+        p.updated_at = now;
+        p
+    }
+}
+
+/// Category ids in order, each once (as a product keeps them).
+pub fn sorted_unique(ids: &[u64]) -> Vec<u64> {
+    let set: std::collections::BTreeSet<u64> = ids.iter().copied().collect();
+    set.into_iter().collect()
+}
+
 pub enum Deleted {
     /// Gone entirely; its image file is the caller's to remove.
     Removed(Product),

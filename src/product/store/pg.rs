@@ -6,13 +6,13 @@
 //! a query matches every word, the last one as a prefix, ranked by `ts_rank` with those
 //! weights. Listing: each documented sort is served by an index (see the migration).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use deadpool_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
-use super::{Deleted, ProductChanges};
+use super::{sorted_unique, Deleted, ProductChanges};
 use crate::core::page::{Page, Pagination};
 use crate::core::text::{fold, slugify, words};
 use crate::db::pg::{duplicate, id, key, micros, ts, PgDb};
@@ -80,11 +80,6 @@ pub async fn find(c: &impl GenericClient, pid: u64, lock: bool) -> StoreResult<O
         )
         .await?;
     Ok(row.as_ref().map(product_of))
-}
-
-fn dedup(ids: &[u64]) -> Vec<u64> {
-    let set: BTreeSet<u64> = ids.iter().copied().collect();
-    set.into_iter().collect()
 }
 
 fn keys(ids: &[u64]) -> Vec<i64> {
@@ -277,7 +272,7 @@ pub async fn create_product(pg: &PgDb, c: ProductChanges, now: i64) -> StoreResu
         price: c.price.unwrap_or(0),
         stock_quantity: c.stock_quantity.unwrap_or(0),
         image: c.image.clone(),
-        category_ids: dedup(c.category_ids.as_deref().unwrap_or_default()),
+        category_ids: sorted_unique(c.category_ids.as_deref().unwrap_or_default()),
         rating_sum: 0,
         rating_count: 0,
         archived_at: None,
@@ -312,7 +307,7 @@ pub async fn insert_products_batch(pg: &PgDb, products: &[Product]) -> StoreResu
         let mut p = p.clone();
         p.slug = free_slug(&tx, "products", &p.slug, p.id, Unique::Slug).await?;
         insert(&tx, &p, true).await?;
-        set_categories(&tx, p.id, &dedup(&p.category_ids)).await?;
+        set_categories(&tx, p.id, &sorted_unique(&p.category_ids)).await?;
         ids.push(p.id);
     }
     for chunk in ids.chunks(1000) {
@@ -339,30 +334,13 @@ pub async fn update_product(
     let Some(old) = find(&tx, pid, true).await?.filter(Product::is_live) else {
         return Err(StoreError::NotFound("Product"));
     };
-    let mut p = old.clone();
-    if let Some(t) = &c.title {
-        p.title = t.trim().to_string();
-    }
-    if let Some(d) = &c.description {
-        p.description = d.clone();
-    }
-    if let Some(price) = c.price {
-        p.price = price;
-    }
-    if let Some(q) = c.stock_quantity {
-        p.stock_quantity = q;
-    }
-    if let Some(ids) = &c.category_ids {
-        p.category_ids = dedup(ids);
+    let mut p = c.applied_to(&old, now);
+    if c.category_ids.is_some() {
         check_categories(&tx, &p.category_ids).await?;
-    }
-    if let Some(img) = &c.image {
-        p.image = Some(img.clone());
     }
     if let Some(slug) = c.slug.as_ref().filter(|s| **s != old.slug) {
         p.slug = chosen_slug(&tx, slug, pid).await?;
     }
-    p.updated_at = now;
     tx.execute(
         "UPDATE products SET title = $2, description = $3, slug = $4, \
          price = ($5::int8)::numeric / 100, stock_quantity = $6, image_url = $7, updated_at = $8 \
@@ -961,7 +939,7 @@ pub async fn lock_products(
                 "SELECT {PRODUCT} FROM products p WHERE p.id = ANY($1) ORDER BY p.id \
                  FOR UPDATE OF p"
             ),
-            &[&keys(&dedup(ids))],
+            &[&keys(&sorted_unique(ids))],
         )
         .await?;
     Ok(rows.iter().map(product_of).map(|p| (p.id, p)).collect())

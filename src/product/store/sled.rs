@@ -2,7 +2,7 @@
 //! follow, see `Indexed`) and keeps what the entries do not hold in step: the product
 //! counts of categories and the search postings.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use crate::core::page::{Page, Pagination};
 use crate::core::text::{fold, slugify};
@@ -14,7 +14,7 @@ use crate::product::model::*;
 use crate::product::search;
 use crate::product::store::catalog::{Catalog, Listed, Stamp};
 
-use super::{Deleted, ProductChanges};
+use super::{sorted_unique, Deleted, ProductChanges};
 
 fn category_names(tx: &Tx<'_>, ids: &[u64]) -> TxResult<Vec<String>> {
     let mut names = Vec::with_capacity(ids.len());
@@ -94,11 +94,6 @@ fn check_categories(tx: &Tx<'_>, ids: &[u64]) -> TxResult<()> {
     Ok(())
 }
 
-fn dedup(ids: &[u64]) -> Vec<u64> {
-    let set: BTreeSet<u64> = ids.iter().copied().collect();
-    set.into_iter().collect()
-}
-
 pub async fn create_product(db: &Db, c: ProductChanges, now: i64) -> StoreResult<Product> {
     let id = db.next_id(PRODUCTS)?;
     let title = c.title.clone().unwrap_or_default().trim().to_string();
@@ -112,7 +107,7 @@ pub async fn create_product(db: &Db, c: ProductChanges, now: i64) -> StoreResult
         price: c.price.unwrap_or(0),
         stock_quantity: c.stock_quantity.unwrap_or(0),
         image: c.image.clone(),
-        category_ids: dedup(c.category_ids.as_deref().unwrap_or_default()),
+        category_ids: sorted_unique(c.category_ids.as_deref().unwrap_or_default()),
         rating_sum: 0,
         rating_count: 0,
         archived_at: None,
@@ -159,30 +154,13 @@ pub async fn update_product(
         let Some(old) = tx.get::<Product>(id)?.filter(Product::is_live) else {
             return abort(StoreError::NotFound("Product"));
         };
-        let mut p = old.clone();
-        if let Some(t) = &c.title {
-            p.title = t.trim().to_string();
-        }
-        if let Some(d) = &c.description {
-            p.description = d.clone();
-        }
-        if let Some(price) = c.price {
-            p.price = price;
-        }
-        if let Some(q) = c.stock_quantity {
-            p.stock_quantity = q;
-        }
-        if let Some(ids) = &c.category_ids {
-            p.category_ids = dedup(ids);
+        let mut p = c.applied_to(&old, now);
+        if c.category_ids.is_some() {
             check_categories(tx, &p.category_ids)?;
-        }
-        if let Some(img) = &c.image {
-            p.image = Some(img.clone());
         }
         if let Some(slug) = c.slug.as_ref().filter(|s| **s != old.slug) {
             p.slug = chosen_product_slug(tx, slug, id)?;
         }
-        p.updated_at = now;
         uncount(tx, &old)?;
         tx.save(&p)?;
         count(tx, &p)?;
