@@ -187,4 +187,19 @@ mod tests {
         assert!(!verify_now("x", "not a hash"));
         assert!(!needs_rehash(&h));
     }
+
+    /// A login with an unknown email is checked against a dummy hash, so that it costs
+    /// what a known one does (no telling accounts apart by time): that hash must be a
+    /// real argon2id hash with the shop's parameters, made once.
+    #[test]
+    fn the_dummy_hash_costs_what_a_real_one_does() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let passwords = Passwords::default();
+        let dummy = runtime.block_on(passwords.dummy_hash()).unwrap();
+        assert!(!needs_rehash(&dummy), "{dummy}");
+        assert!(PasswordHash::new(&dummy).is_ok(), "{dummy}");
+        assert_eq!(runtime.block_on(passwords.dummy_hash()).unwrap(), dummy);
+    }
 }
