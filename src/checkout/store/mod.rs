@@ -92,7 +92,6 @@ pub async fn purge_expired_keys(b: &Backend, now: i64) -> StoreResult<u64> {
     }
 }
 
-/// The confirmation mail of an order.
 /// SPEC's last two checks, once the cart's live lines and the address are known: every
 /// line in stock (quantity, product), then the `amount` the client sent, if any, equal to
 /// the total. Answers the total, in cents.
@@ -111,6 +110,7 @@ fn priced(plan: &Plan, lines: &[(i64, &Product)]) -> Result<i64, StoreError> {
     Ok(total)
 }
 
+/// The confirmation mail of an order.
 fn confirmation(order: &Order, plan: &Plan) -> Mail {
     let letter = mail::order_confirmation(&OrderSummary {
         shop: &plan.shop,
