@@ -32,6 +32,27 @@ pub struct ProductChanges {
 }
 
 impl ProductChanges {
+    /// A new product of these fields (unset ones empty or zero), stamped `now`, without
+    /// its slug: the engine picks a free one.
+    pub fn new_product(&self, id: u64, now: i64) -> Product {
+        Product {
+            id,
+            title: self.title.clone().unwrap_or_default().trim().to_string(),
+            description: self.description.clone().unwrap_or_default(),
+            slug: String::new(),
+            price: self.price.unwrap_or(0),
+            stock_quantity: self.stock_quantity.unwrap_or(0),
+            image: self.image.clone(),
+            category_ids: sorted_unique(self.category_ids.as_deref().unwrap_or_default()),
+            rating_sum: 0,
+            rating_count: 0,
+            archived_at: None,
+            referenced: false,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     /// `old` with these changes, stamped `now`: everything but the slug (whose
     /// uniqueness the engine checks) and the categories' existence (also the engine's).
     pub fn applied_to(&self, old: &Product, now: i64) -> Product {

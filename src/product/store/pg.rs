@@ -264,23 +264,7 @@ async fn insert(c: &impl GenericClient, p: &Product, with_id: bool) -> StoreResu
 }
 
 pub async fn create_product(pg: &PgDb, c: ProductChanges, now: i64) -> StoreResult<Product> {
-    let title = c.title.clone().unwrap_or_default().trim().to_string();
-    let mut p = Product {
-        id: 0,
-        slug: String::new(),
-        description: c.description.clone().unwrap_or_default(),
-        price: c.price.unwrap_or(0),
-        stock_quantity: c.stock_quantity.unwrap_or(0),
-        image: c.image.clone(),
-        category_ids: sorted_unique(c.category_ids.as_deref().unwrap_or_default()),
-        rating_sum: 0,
-        rating_count: 0,
-        archived_at: None,
-        referenced: false,
-        created_at: now,
-        updated_at: now,
-        title,
-    };
+    let mut p = c.new_product(0, now);
     let mut client = pg.client().await?;
     let tx = client.transaction().await?;
     check_categories(&tx, &p.category_ids).await?;

@@ -14,7 +14,7 @@ use crate::product::model::*;
 use crate::product::search;
 use crate::product::store::catalog::{Catalog, Listed, Stamp};
 
-use super::{sorted_unique, Deleted, ProductChanges};
+use super::{Deleted, ProductChanges};
 
 fn category_names(tx: &Tx<'_>, ids: &[u64]) -> TxResult<Vec<String>> {
     let mut names = Vec::with_capacity(ids.len());
@@ -96,25 +96,11 @@ fn check_categories(tx: &Tx<'_>, ids: &[u64]) -> TxResult<()> {
 
 pub async fn create_product(db: &Db, c: ProductChanges, now: i64) -> StoreResult<Product> {
     let id = db.next_id(PRODUCTS)?;
-    let title = c.title.clone().unwrap_or_default().trim().to_string();
+    let base = c.new_product(id, now);
     let chosen = c.slug.clone();
-    let wanted = chosen.clone().unwrap_or_else(|| slugify(&title, "product"));
-    let base = Product {
-        id,
-        title,
-        description: c.description.clone().unwrap_or_default(),
-        slug: String::new(),
-        price: c.price.unwrap_or(0),
-        stock_quantity: c.stock_quantity.unwrap_or(0),
-        image: c.image.clone(),
-        category_ids: sorted_unique(c.category_ids.as_deref().unwrap_or_default()),
-        rating_sum: 0,
-        rating_count: 0,
-        archived_at: None,
-        referenced: false,
-        created_at: now,
-        updated_at: now,
-    };
+    let wanted = chosen
+        .clone()
+        .unwrap_or_else(|| slugify(&base.title, "product"));
     db.write(|tx| {
         check_categories(tx, &base.category_ids)?;
         let mut p = base.clone();
