@@ -113,7 +113,19 @@ async fn schema_1_facets_move_into_the_live_index_at_open() {
 
     // Rewrite the folder as schema 1 wrote it.
     {
-        let sled = sled::open(dir.path().join("db")).unwrap();
+        // The dropped shop's flusher lets go of the folder's lock a moment after `drop`:
+        // wait for the lock rather than fail on it.
+        let mut tries = 0;
+        let sled = loop {
+            match sled::open(dir.path().join("db")) {
+                Ok(sled) => break sled,
+                Err(_) if tries < 200 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => panic!("the folder stayed locked: {e}"),
+            }
+        };
         let live = sled.open_tree(PRODUCTS_LIVE).unwrap();
         let facets = sled.open_tree("products_facets").unwrap();
         for entry in live.iter() {
