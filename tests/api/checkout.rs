@@ -114,7 +114,7 @@ async fn schema_2_answers_replay_and_running_keys_run_again() {
     let body = json!({"shipping_address_id": home});
     let now = shopbox::core::time::now_micros();
     {
-        let sled = sled::open(dir.path().join("db")).unwrap();
+        let sled = common::reopen_sled(dir.path());
         let keys = sled.open_tree("idempotency").unwrap();
         for (key, state) in [
             (

@@ -595,3 +595,20 @@ pub fn seeded_rng(test: &str) -> (u64, rand::rngs::StdRng) {
     eprintln!("{test}: {SEED_VAR}={seed} replays this run's random choices");
     (seed, rand::rngs::StdRng::seed_from_u64(seed))
 }
+
+/// The data folder's sled database, opened directly (tests that write what an older
+/// version left). A shop dropped just before lets go of the folder's lock a moment later
+/// (its flusher ends): waits for the lock rather than failing on it.
+pub fn reopen_sled(data: &Path) -> sled::Db {
+    let mut tries = 0;
+    loop {
+        match sled::open(data.join("db")) {
+            Ok(sled) => return sled,
+            Err(_) if tries < 200 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("the folder stayed locked: {e}"),
+        }
+    }
+}

@@ -113,19 +113,7 @@ async fn schema_1_facets_move_into_the_live_index_at_open() {
 
     // Rewrite the folder as schema 1 wrote it.
     {
-        // The dropped shop's flusher lets go of the folder's lock a moment after `drop`:
-        // wait for the lock rather than fail on it.
-        let mut tries = 0;
-        let sled = loop {
-            match sled::open(dir.path().join("db")) {
-                Ok(sled) => break sled,
-                Err(_) if tries < 200 => {
-                    tries += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                }
-                Err(e) => panic!("the folder stayed locked: {e}"),
-            }
-        };
+        let sled = common::reopen_sled(dir.path());
         let live = sled.open_tree(PRODUCTS_LIVE).unwrap();
         let facets = sled.open_tree("products_facets").unwrap();
         for entry in live.iter() {
@@ -162,7 +150,7 @@ async fn schema_1_facets_move_into_the_live_index_at_open() {
     let titles: Vec<&str> = page.items.iter().map(|p| p.title.as_str()).collect();
     assert_eq!(titles, ["Cheap Mug"]);
     drop(db);
-    let sled = sled::open(dir.path().join("db")).unwrap();
+    let sled = common::reopen_sled(dir.path());
     assert!(!sled
         .tree_names()
         .iter()

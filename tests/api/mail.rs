@@ -256,7 +256,7 @@ fn outbox_records_of_schema_3_migrate_to_queued() {
     let config = common::test_config(dir.path());
     drop(shopbox::open_data(&config).unwrap());
     {
-        let sled = sled::open(dir.path().join("db")).unwrap();
+        let sled = common::reopen_sled(dir.path());
         let outbox = sled.open_tree("outbox").unwrap();
         let old = (
             7u64,
