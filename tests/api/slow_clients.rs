@@ -34,9 +34,12 @@ fn open_sockets(pid: u32) -> usize {
         .unwrap_or(0)
 }
 
-/// The TCP connections to `port` that the server process holds (established, from
-/// `/proc/net/tcp*`, matched to its file descriptors): unlike a count of every socket, it
-/// does not depend on when the server let go of an earlier connection or its other sockets.
+/// The TCP connections to `port` that the server process holds (any state but LISTEN,
+/// from `/proc/net/tcp*`, matched to its file descriptors): unlike a count of every socket,
+/// it does not depend on the server's other sockets. A connection its client closed still
+/// counts (CLOSE_WAIT) until the server lets go of it, since until then it holds a place
+/// under the cap. Counted by inode: a read of `/proc/net/tcp` is not atomic, and a socket
+/// can be listed twice when the table changes during it (a CI run once saw cap + 1).
 fn connections(pid: u32, port: u16) -> usize {
     let inodes: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .map(|d| {
@@ -63,13 +66,14 @@ fn connections(pid: u32, port: u16) -> usize {
                     let cols: Vec<&str> = line.split_whitespace().collect();
                     (cols.len() > 9
                         && cols[1].ends_with(&local)
-                        && cols[3] == "01"
+                        && cols[3] != "0A"
                         && inodes.contains(cols[9]))
-                    .then_some(())
+                    .then(|| cols[9].to_string())
                 })
                 .collect::<Vec<_>>()
         })
-        .count()
+        .collect::<std::collections::HashSet<String>>()
+        .len()
 }
 
 /// Polls `f` until it holds; panics after `GUARD` (a hang).
