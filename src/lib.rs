@@ -254,6 +254,18 @@ fn connection_cap(configured: usize) -> usize {
 /// Every error Rocket produces itself (no route, a failed guard, a panic) answers JSON.
 #[catch(default)]
 fn default_catcher(status: Status, req: &Request<'_>) -> ApiError {
+    // A path that routes serve exactly (`/api/products/search`, GET) asked with a method
+    // whose route takes it as a parameter (`PATCH /api/products/<product_id>`): that
+    // route's guards run before its parameter is parsed, so their refusal (401, 403) is
+    // not the answer; the method is not served at this path (405).
+    if status == Status::Unauthorized || status == Status::Forbidden {
+        let allow = http::methods::allowed_methods(req);
+        if !allow.is_empty() && !allow.contains(&req.method()) {
+            return ApiError::MethodNotAllowed {
+                allow: allow.iter().map(|m| m.as_str().to_string()).collect(),
+            };
+        }
+    }
     if let Some(stashed) = ApiError::take_stashed(req) {
         return stashed;
     }

@@ -93,9 +93,11 @@ pub fn parse_cents(amount: f64) -> Result<i64, BadAmount> {
     }
     let scaled = amount * 100.0;
     let cents = scaled.round();
-    // An absolute tolerance: a relative one let large amounts with a third decimal through
-    // (4560061503.814871). A thousandth of a cent is far above f64's error at MAX_CENTS.
-    if (scaled - cents).abs() > 1e-3 {
+    // What f64 adds to an amount of whole cents is relative (about 1e-16 of it): allowed
+    // up to 1e-9 of the amount, so that a tiny amount (1e-148) is not taken for 0, and at
+    // most a thousandth of a cent, so that a large one with a third decimal
+    // (4560061503.814871) is not rounded either.
+    if (scaled - cents).abs() > (scaled.abs() * 1e-9).min(1e-3) {
         return Err(BadAmount::TooPrecise);
     }
     if cents > MAX_CENTS as f64 {
@@ -120,6 +122,12 @@ mod tests {
         assert_eq!(parse_cents(0.1 + 0.2), Ok(30));
         assert_eq!(parse_cents(1e9), Ok(100_000_000_000));
         assert!(parse_cents(1.999).is_err());
+        assert_eq!(parse_cents(0.07), Ok(7));
+        assert_eq!(parse_cents(0.0), Ok(0));
+        assert_eq!(parse_cents(9_999_999_999.99), Ok(999_999_999_999));
+        assert!(parse_cents(1.681_335_913_424_391_7e-148).is_err());
+        assert!(parse_cents(0.000_001).is_err());
+        assert!(parse_cents(4_560_061_503.814_871).is_err());
         assert!(parse_cents(-1.0).is_err());
         assert!(parse_cents(1e13).is_err());
         assert_eq!(serde_json::to_string(&Money(1999)).unwrap(), "19.99");

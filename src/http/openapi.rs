@@ -9,9 +9,7 @@ use rocket_okapi::okapi::openapi3::{
     Components, MediaType, OpenApi, Operation, ParameterValue, PathItem, RefOr, RequestBody,
     Response,
 };
-use rocket_okapi::okapi::schemars::schema::{
-    InstanceType, Schema, SchemaObject, SingleOrVec, SubschemaValidation,
-};
+use rocket_okapi::okapi::schemars::schema::{InstanceType, Schema, SchemaObject, SingleOrVec};
 use serde_json::Value;
 
 fn operations_of(item: &mut PathItem) -> [(&'static str, &mut Option<Operation>); 8] {
@@ -107,26 +105,44 @@ pub fn param_schema(
     }
 }
 
-/// A JSON body whose shared schema leaves fields optional (for PATCH) but that this
-/// operation requires.
+/// A body whose shared schema leaves fields optional (for PATCH) but that this operation
+/// requires, in each of its media types (JSON, and a multipart form if it takes one). A
+/// shared schema (a `$ref`) is copied into the operation with the fields required and not
+/// `nullable` (a null is as missing as an absent field): a schema of `allOf` the shared
+/// one plus `required` says the same, but schemathesis cannot generate data for it.
 pub fn require_body_fields(spec: &mut OpenApi, method: &str, path: &str, fields: &[&str]) {
+    let shared_schemas = spec
+        .components
+        .as_ref()
+        .map(|c| c.schemas.clone())
+        .unwrap_or_default();
     let Some(RefOr::Object(body)) = &mut operation(spec, method, path).request_body else {
         panic!("no body on {method} {path}");
     };
-    let media = body
-        .content
-        .get_mut("application/json")
-        .unwrap_or_else(|| panic!("no JSON body on {method} {path}"));
-    let shared = media.schema.take().unwrap_or_default();
-    let mut schema = SchemaObject {
-        subschemas: Some(Box::new(SubschemaValidation {
-            all_of: Some(vec![shared.into()]),
-            ..Default::default()
-        })),
-        ..Default::default()
-    };
-    schema.object().required = fields.iter().map(|f| f.to_string()).collect();
-    media.schema = Some(schema);
+    assert!(
+        body.content.contains_key("application/json"),
+        "no JSON body on {method} {path}"
+    );
+    for media in body.content.values_mut() {
+        let mut schema = media.schema.take().unwrap_or_default();
+        if let Some(reference) = &schema.reference {
+            let name = reference.trim_start_matches("#/components/schemas/");
+            schema = shared_schemas
+                .get(name)
+                .unwrap_or_else(|| panic!("no schema {name} for {method} {path}"))
+                .clone();
+        }
+        for field in fields {
+            match schema.object().properties.get_mut(*field) {
+                Some(Schema::Object(property)) => {
+                    property.extensions.remove("nullable");
+                }
+                _ => panic!("{method} {path} has no field {field}"),
+            }
+        }
+        schema.object().required = fields.iter().map(|f| f.to_string()).collect();
+        media.schema = Some(schema);
+    }
 }
 
 /// Documents `alias` (a path prefix the server rewrites to `target`) with the operations

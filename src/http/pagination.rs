@@ -90,14 +90,13 @@ pub fn parse_u32_param(
 impl PageQuery {
     pub fn parse(&self, errors: &mut Vec<FieldError>) -> Pagination {
         let page = parse_u32_values("page", &self.page, u32::MAX / 2, errors);
-        let limit = if !self.limit.is_empty() {
-            parse_u32_values("limit", &self.limit, MAX_LIMIT, errors)
-        } else {
-            parse_u32_values("size", &self.size, MAX_LIMIT, errors)
-        };
+        // `size` is another name for `limit`, which wins when both are given; a bad value
+        // of either is a 422 all the same.
+        let limit = parse_u32_values("limit", &self.limit, MAX_LIMIT, errors);
+        let size = parse_u32_values("size", &self.size, MAX_LIMIT, errors);
         Pagination {
             page: page.unwrap_or(1),
-            limit: limit.unwrap_or(DEFAULT_LIMIT),
+            limit: limit.or(size).unwrap_or(DEFAULT_LIMIT),
         }
     }
 }
@@ -131,6 +130,22 @@ mod tests {
         assert_eq!(errors.len(), 2);
         assert_eq!(errors[0].loc[1], "page");
         assert_eq!(errors[1].loc[1], "size");
+    }
+
+    #[test]
+    fn size_is_checked_beside_limit_which_wins() {
+        let query = |limit: &str, size: &str| PageQuery {
+            page: vec![],
+            limit: vec![limit.into()],
+            size: vec![size.into()],
+        };
+        let mut errors = Vec::new();
+        query("99", "29559543902143180800").parse(&mut errors);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].loc[1], "size");
+        let mut errors = Vec::new();
+        assert_eq!(query("7", "30").parse(&mut errors).limit, 7);
+        assert!(errors.is_empty());
     }
 
     #[test]

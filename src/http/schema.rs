@@ -26,7 +26,8 @@ fn string(min: Option<u32>, max: u32, pattern: Option<&str>, format: Option<&str
     s.into()
 }
 
-fn integer(min: f64, max: f64) -> Schema {
+/// An integer from `min` to `max`.
+pub fn integer(min: f64, max: f64) -> Schema {
     let mut s = SchemaObject {
         instance_type: Some(InstanceType::Integer.into()),
         ..Default::default()
@@ -162,6 +163,9 @@ impl JsonSchema for Amount {
 /// JSON numbers hold exactly.
 pub struct Id;
 
+/// The largest id a client can send: JSON numbers are exact up to 2^53 - 1.
+pub const MAX_ID: u64 = 9_007_199_254_740_991;
+
 impl JsonSchema for Id {
     fn is_referenceable() -> bool {
         false
@@ -170,7 +174,7 @@ impl JsonSchema for Id {
         "Id".into()
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        integer(0.0, 9_007_199_254_740_991.0)
+        integer(0.0, MAX_ID as f64)
     }
 }
 

@@ -143,13 +143,20 @@ async fn admin_orders(
     let statuses = parse_all("status", &query.status, &mut errors);
     let ships = parse_all("shipping_status", &query.shipping_status, &mut errors);
     for u in &query.user_id {
-        if u.parse::<u64>().is_err() {
-            errors.push(FieldError::new(
+        match u.parse::<u64>() {
+            Ok(id) if id <= schema::MAX_ID => {}
+            Ok(_) => errors.push(FieldError::new(
+                "query",
+                "user_id",
+                format!("Input should be at most {}", schema::MAX_ID),
+                "value_error",
+            )),
+            Err(_) => errors.push(FieldError::new(
                 "query",
                 "user_id",
                 "Input should be a valid integer",
                 "int_parsing",
-            ));
+            )),
         }
     }
     let user_id = once("user_id", &query.user_id, &mut errors).and_then(|u| u.parse::<u64>().ok());

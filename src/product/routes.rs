@@ -357,16 +357,22 @@ async fn get_product(
         .await
 }
 
-/// Multipart form of a product; every value is text, checked like the JSON form.
+/// Multipart form of a product; every value is text, checked like the JSON form. The
+/// fields of one value are read as lists so that one given twice is a 422, not dropped.
 #[derive(FromForm)]
 pub struct ProductForm<'r> {
-    title: Option<String>,
-    description: Option<String>,
-    price: Option<String>,
-    stock_quantity: Option<String>,
+    #[field(default = Vec::new())]
+    title: Vec<String>,
+    #[field(default = Vec::new())]
+    description: Vec<String>,
+    #[field(default = Vec::new())]
+    price: Vec<String>,
+    #[field(default = Vec::new())]
+    stock_quantity: Vec<String>,
     #[field(default = Vec::new())]
     category_ids: Vec<String>,
-    slug: Option<String>,
+    #[field(default = Vec::new())]
+    slug: Vec<String>,
     image: Option<Capped<TempFile<'r>>>,
     image_url: Option<Capped<TempFile<'r>>>,
     file: Option<Capped<TempFile<'r>>>,
@@ -444,8 +450,23 @@ async fn parse_form<'r>(
         }
     };
     let mut errors = Vec::new();
-    let price = form
-        .price
+    let mut single = |name: &str, values: Vec<String>| {
+        if values.len() > 1 {
+            errors.push(FieldError::new(
+                "body",
+                name,
+                "Give this field once",
+                "value_error",
+            ));
+        }
+        values.into_iter().next()
+    };
+    let title = single("title", form.title);
+    let description = single("description", form.description);
+    let price = single("price", form.price);
+    let stock_quantity = single("stock_quantity", form.stock_quantity);
+    let slug = single("slug", form.slug);
+    let price = price
         .as_deref()
         .and_then(|p| match p.trim().parse::<f64>() {
             Ok(v) => Some(crate::core::money::MoneyIn(v)),
@@ -459,21 +480,20 @@ async fn parse_form<'r>(
                 None
             }
         });
-    let stock_quantity =
-        form.stock_quantity
-            .as_deref()
-            .and_then(|q| match q.trim().parse::<i64>() {
-                Ok(v) => Some(v),
-                Err(_) => {
-                    errors.push(FieldError::new(
-                        "body",
-                        "stock_quantity",
-                        "Input should be a valid integer",
-                        "int_parsing",
-                    ));
-                    None
-                }
-            });
+    let stock_quantity = stock_quantity
+        .as_deref()
+        .and_then(|q| match q.trim().parse::<i64>() {
+            Ok(v) => Some(v),
+            Err(_) => {
+                errors.push(FieldError::new(
+                    "body",
+                    "stock_quantity",
+                    "Input should be a valid integer",
+                    "int_parsing",
+                ));
+                None
+            }
+        });
     let mut category_ids = Vec::new();
     for raw in form
         .category_ids
@@ -496,12 +516,12 @@ async fn parse_form<'r>(
         return Err(ApiError::Validation(errors));
     }
     let fields = ProductIn {
-        title: form.title,
-        description: form.description,
+        title,
+        description,
         price,
         stock_quantity,
         category_ids: (!form.category_ids.is_empty()).then_some(category_ids),
-        slug: form.slug,
+        slug,
     };
     let file = match (form.image, form.image_url, form.file) {
         (Some(f), _, _) => Some((f, "image")),
@@ -615,6 +635,10 @@ fn multipart_schema(form: Upload) -> SchemaObject {
                 ..Default::default()
             }),
         );
+    }
+    if form == Upload::Image {
+        // The file is required, under any one of its three names.
+        object.min_properties = Some(1);
     }
     SchemaObject {
         instance_type: Some(InstanceType::Object.into()),

@@ -13,8 +13,8 @@ use time::{Date, Duration, OffsetDateTime};
 use crate::account::guard::AdminUser;
 use crate::core::money::Money;
 use crate::core::time::rfc3339;
-use crate::http::pagination::parse_u32_param;
-use crate::http::{openapi, ApiError, ApiResult, AppState, Page, PageQuery};
+use crate::http::pagination::{once, parse_u32_param};
+use crate::http::{ApiError, ApiResult, AppState, Page, PageQuery};
 use crate::mail::model::Mail;
 use crate::order::model::{Order, OrderStatus};
 
@@ -103,21 +103,40 @@ fn start_of(day: Date) -> i64 {
     day.midnight().assume_utc().unix_timestamp() * MICROS_PER_SECOND
 }
 
+/// Query of the summary.
+#[derive(Debug, Default, rocket::form::FromForm, JsonSchema)]
+pub struct SummaryQuery {
+    /// Products with at most this many in stock are low (default 5).
+    #[field(default = Vec::new())]
+    #[schemars(schema_with = "low_stock_schema")]
+    pub low_stock: Vec<String>,
+}
+
+fn low_stock_schema(_: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+    crate::http::schema::optional(crate::http::schema::integer(0.0, 1e9))
+}
+
 /// Admin: orders and revenue today and per day over the last 30 days (UTC days), the
 /// products running low on stock (at most `low_stock`, default 5), and the latest orders.
 /// Reads only the orders of those 30 days (and the 8 newest), never the whole history.
 #[openapi(tag = "Admin")]
-#[get("/summary?<low_stock>")]
+#[get("/summary?<query..>")]
 pub async fn summary(
     state: &State<AppState>,
     _admin: AdminUser,
-    low_stock: Option<String>,
+    query: SummaryQuery,
 ) -> ApiResult<Json<Summary>> {
     let mut errors = Vec::new();
-    let threshold = match low_stock.as_deref() {
-        Some("0") => Some(0),
-        raw => parse_u32_param("low_stock", raw, 1_000_000_000, &mut errors),
-    };
+    // Every value given is checked (a repeat must not differ); 0 is a threshold too.
+    let mut threshold = None;
+    for raw in &query.low_stock {
+        let n = match raw.trim() {
+            "0" => Some(0),
+            raw => parse_u32_param("low_stock", Some(raw), 1_000_000_000, &mut errors),
+        };
+        threshold = threshold.or(n);
+    }
+    once("low_stock", &query.low_stock, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
@@ -250,14 +269,5 @@ pub async fn outbox(
 }
 
 pub fn routes(settings: &OpenApiSettings) -> (Vec<rocket::Route>, OpenApi) {
-    let (routes, mut spec) = openapi_get_routes_spec![settings: summary, outbox];
-    openapi::param_schema(
-        &mut spec,
-        ("get", "/summary"),
-        "query",
-        "low_stock",
-        serde_json::json!({"type": "integer", "minimum": 0, "maximum": 1_000_000_000,
-            "description": "Products with at most this many in stock are low (default 5)"}),
-    );
-    (routes, spec)
+    openapi_get_routes_spec![settings: summary, outbox]
 }

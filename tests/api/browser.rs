@@ -482,6 +482,29 @@ async fn the_admin_summary_counts_today_and_30_days_and_reads_only_those_orders(
     .await;
     assert_eq!(status, Status::UnprocessableEntity);
     assert_eq!(body["detail"][0]["loc"], json!(["query", "low_stock"]));
+    // Each value of a repeated parameter is checked, and a repeat must not differ.
+    for query in ["low_stock=null&low_stock=null", "low_stock=3&low_stock=4"] {
+        let (status, body) = common::send(
+            &t,
+            Method::Get,
+            &format!("/api/admin/summary?{query}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+        assert_eq!(status, Status::UnprocessableEntity, "{query}");
+        assert_eq!(body["detail"][0]["loc"], json!(["query", "low_stock"]));
+    }
+    let (status, s) = common::send(
+        &t,
+        Method::Get,
+        "/api/admin/summary?low_stock=3&low_stock=3",
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, Status::Ok);
+    assert_eq!(s["low_stock_threshold"], 3);
     let (status, _) =
         common::send(&t, Method::Get, "/api/admin/summary", Some(&customer), None).await;
     assert_eq!(status, Status::Forbidden);

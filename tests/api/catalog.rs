@@ -508,6 +508,8 @@ async fn every_filter_and_sort_combines() {
         "size=101",
         "page=0",
         "min_price=1.234",
+        "min_price=1.6813359134243917e-148",
+        "limit=5&size=29559543902143180800",
     ] {
         let (status, body) = get(&t, &format!("/api/products?{bad}")).await;
         assert_eq!(status, Status::UnprocessableEntity, "{bad}");
@@ -831,6 +833,59 @@ async fn multipart_create_and_update_take_repeated_category_ids() {
         .dispatch()
         .await;
     assert_eq!(res.status(), Status::UnprocessableEntity);
+    // A field of one value given twice is a 422 naming it, not dropped.
+    let (ct, body) = multipart(
+        &[
+            ("title", "Twice"),
+            ("price", "1"),
+            ("stock_quantity", "null"),
+            ("stock_quantity", "null"),
+        ],
+        None,
+    );
+    let res = t
+        .client
+        .post("/api/products")
+        .header(bearer(&admin))
+        .header(ct)
+        .body(body)
+        .dispatch()
+        .await;
+    assert_eq!(res.status(), Status::UnprocessableEntity);
+    let body: Value = res.into_json().await.unwrap();
+    assert_eq!(body["detail"][0]["loc"], json!(["body", "stock_quantity"]));
+}
+
+#[rocket::async_test]
+async fn a_file_part_without_a_content_type_arrives_whole() {
+    let t = app().await;
+    let admin = admin(&t, "a@example.com").await;
+    // RFC 7578 makes a part's Content-Type optional: a file sent without one is still
+    // its bytes (not text with every byte that is not UTF-8 replaced).
+    let png = shopbox::product::images::demo_png(3, 16);
+    let boundary = "plainfileboundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nBare Mug\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"price\"\r\n\r\n2\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"mug.png\"\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(&png);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let res = t
+        .client
+        .post("/api/products")
+        .header(bearer(&admin))
+        .header(ContentType::new("multipart", "form-data").with_params(("boundary", boundary)))
+        .body(body)
+        .dispatch()
+        .await;
+    assert_eq!(res.status(), Status::Created);
+    let p: Value = res.into_json().await.unwrap();
+    let url = p["image_url"].as_str().unwrap().to_string();
+    let res = t.client.get(url).dispatch().await;
+    assert_eq!(res.status(), Status::Ok);
+    assert_eq!(res.into_bytes().await.unwrap(), png);
 }
 
 #[rocket::async_test]

@@ -645,6 +645,17 @@ async fn orders_and_payments_are_private_and_admins_see_all() {
         .0,
         Status::UnprocessableEntity
     );
+    // An id past the document's maximum (2^53 - 1) names no user: a 422, not an empty page.
+    let (status, body) = send(
+        &t,
+        Method::Get,
+        "/api/orders/admin/all?user_id=9007199254740992",
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, Status::UnprocessableEntity);
+    assert_eq!(body["detail"][0]["loc"], json!(["query", "user_id"]));
 }
 
 #[rocket::async_test]

@@ -140,6 +140,36 @@ async fn optional_filters_are_optional_and_the_verify_token_required() {
 }
 
 #[rocket::async_test]
+async fn a_new_product_requires_its_title_and_price_in_both_forms() {
+    let t = app().await;
+    let spec = openapi(&t).await;
+    let create = &op(&spec, "post", "/api/products/")["requestBody"]["content"];
+    for media in ["application/json", "multipart/form-data"] {
+        let schema = &create[media]["schema"];
+        // Stated on the operation's own schema (schemathesis cannot generate for `allOf`
+        // with `required` beside it), and a null is no title or price.
+        assert!(schema["allOf"].is_null(), "{media}: {schema}");
+        assert_eq!(schema["required"], json!(["price", "title"]), "{media}");
+        for field in ["title", "price"] {
+            assert_ne!(
+                schema["properties"][field]["nullable"], true,
+                "{media} {field}"
+            );
+        }
+    }
+    // The shared schema that PATCH uses stays optional and nullable.
+    let shared = &spec["components"]["schemas"]["ProductIn"];
+    assert!(shared["required"].is_null());
+    assert_eq!(shared["properties"]["title"]["nullable"], true);
+    let update = &op(&spec, "patch", "/api/products/{product_id}")["requestBody"]["content"];
+    assert!(update["multipart/form-data"]["schema"]["required"].is_null());
+    // An image upload needs its file, under any of its three names.
+    let image = &op(&spec, "post", "/api/products/{product_id}/image")["requestBody"]["content"]
+        ["multipart/form-data"]["schema"];
+    assert_eq!(image["minProperties"], 1);
+}
+
+#[rocket::async_test]
 async fn bodies_declare_the_lengths_and_formats_the_server_checks() {
     let t = app().await;
     let spec = openapi(&t).await;
@@ -340,6 +370,16 @@ async fn a_method_a_path_does_not_serve_is_405_with_allow() {
             vec!["GET", "POST"],
         ),
         (Method::Post, "/health", vec!["GET"]),
+        // Paths served exactly, asked with a method that an admin route on
+        // `/api/products/<product_id>` would take them for: 405 before its login check.
+        (Method::Patch, "/api/products/search", vec!["GET"]),
+        (Method::Delete, "/api/products/search", vec!["GET"]),
+        (Method::Patch, "/api/products/category", vec!["GET", "POST"]),
+        (
+            Method::Delete,
+            "/api/products-category",
+            vec!["GET", "POST"],
+        ),
     ] {
         let res = t.client.req(method, path).dispatch().await;
         assert_eq!(res.status(), Status::MethodNotAllowed, "{method} {path}");
@@ -358,6 +398,9 @@ async fn a_method_a_path_does_not_serve_is_405_with_allow() {
         let body: Value = res.into_json().await.unwrap();
         assert!(body["detail"].is_string());
     }
+    // A method the path is served with still asks for a login first.
+    let res = t.client.patch("/api/products/1").dispatch().await;
+    assert_eq!(res.status(), Status::Unauthorized);
     // A path nothing serves stays a 404.
     let res = t
         .client

@@ -168,8 +168,11 @@ impl<'r, 'i> MultipartParser<'r, 'i> {
         };
 
         // A field with a content-type is data; one without is "value".
+        // shopbox patch (README-shopbox.md): so is a field with a file name and no
+        // content-type (RFC 7578 makes the header optional), as bytes, not lossy text.
         trace_!("multipart field: {:?}", field);
-        let content_type = field.content_type().and_then(|m| m.as_ref().parse().ok());
+        let content_type = field.content_type().and_then(|m| m.as_ref().parse().ok())
+            .or_else(|| field.file_name().map(|_| crate::http::ContentType::Binary));
         let field = if let Some(content_type) = content_type {
             let (name, file_name) = match (field.name(), field.file_name()) {
                 (None, None) => ("", None),
