@@ -47,11 +47,12 @@ cargo test --locked "$@"
 # its own in the `test` database, dropped afterwards). Left out: the modules that start the
 # binary on a data folder or test sled itself (backup, binary, configuration, crash,
 # crash_checkout, deploy, disk_full, integrity, live_cli, load, shutdown, slow_clients,
-# smtp_sink), those that use PostgreSQL whatever the backend (pg, instances), and browser
-# (not yet run on PostgreSQL).
+# smtp_sink) and those that use PostgreSQL whatever the backend (pg, instances). The
+# browser tests run the binary from a fresh schema (the demo catalog exported there, the
+# admin made on it with the CLI).
 if [ $# -eq 0 ]; then
   SHOPBOX_TEST_BACKEND=pg cargo test --locked --test api -- \
-    account:: account_http:: catalog:: checkout:: commerce:: concurrency:: indexes:: \
-    layers:: log_secrets:: mail:: messages:: observability:: openapi:: platform:: security:: \
-    --skip crash_checkout::
+    account:: account_http:: browser:: catalog:: checkout:: commerce:: concurrency:: \
+    indexes:: layers:: log_secrets:: mail:: messages:: observability:: openapi:: platform:: \
+    security:: --skip crash_checkout::
 fi

@@ -91,8 +91,13 @@ pub fn finish_bar(bar: &ProgressBar, message: Option<&str>) {
     }
 }
 
-/// Runs a store call to its end (the commands have no runtime of their own).
+/// Runs a store call to its end: on the runtime the caller entered (a PostgreSQL pool's
+/// connections live on the one it was opened on, see `control`), else on one of its own
+/// (sled needs none).
 fn block<T>(f: impl std::future::Future<Output = StoreResult<T>>) -> StoreResult<T> {
+    if let Ok(entered) = tokio::runtime::Handle::try_current() {
+        return entered.block_on(f);
+    }
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

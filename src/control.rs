@@ -88,10 +88,11 @@ pub enum Request {
     },
 }
 
-/// The shop a command runs on: the configuration in force and the open database.
+/// The shop a command runs on: the configuration in force and the open database (the
+/// data folder's, or the PostgreSQL database the shop is served from).
 pub struct Shop {
     pub config: Config,
-    db: Option<Db>,
+    db: Option<Backend>,
     /// A server holds it: customers write while the command runs.
     live: bool,
 }
@@ -101,14 +102,21 @@ impl Shop {
     pub fn live(config: Config, db: Db) -> Shop {
         Shop {
             config,
-            db: Some(db),
+            db: Some(Backend::from(db)),
             live: true,
         }
     }
 
-    fn db(&self) -> Result<&Db, String> {
+    fn backend(&self) -> Result<&Backend, String> {
         self.db
             .as_ref()
+            .ok_or_else(|| "this command needs the data folder".to_string())
+    }
+
+    /// The data folder's database, for the commands that act on sled itself.
+    fn db(&self) -> Result<&Db, String> {
+        self.backend()?
+            .sled()
             .ok_or_else(|| "this command needs the data folder".to_string())
     }
 }
@@ -136,9 +144,43 @@ impl Request {
         !matches!(self, Request::MailTest { .. })
     }
 
+    /// Why the command does not run on a shop served from PostgreSQL, and what does
+    /// instead; `None` for those that run there (`run_cli` sends `export-pg`, which reads
+    /// the data folder, and `mail test`, which reads none, the usual way).
+    pub fn refused_on_pg(&self, config: &Config) -> Option<String> {
+        let media = config.data_dir.join("media");
+        match self {
+            Request::AdminCreate { .. }
+            | Request::AdminPromote { .. }
+            | Request::AdminDemote { .. }
+            | Request::AdminResetPassword { .. }
+            | Request::UsersList
+            | Request::Outbox { .. }
+            | Request::ExportPg { .. }
+            | Request::MailTest { .. } => None,
+            Request::Check { .. } => Some(
+                "`check` verifies the indexes of a data folder's database; PostgreSQL keeps \
+                 a served shop's indexes itself (its `amcheck` extension verifies them, \
+                 REINDEX rebuilds them)"
+                    .into(),
+            ),
+            Request::Backup { .. } => Some(format!(
+                "`backup` archives a data folder; back up a shop served from PostgreSQL with \
+                 PostgreSQL's own tools (pg_dump, or base backups) and copy the product \
+                 images in {} beside it",
+                media.display()
+            )),
+            Request::Seed { .. } => Some(
+                "`seed` fills a data folder only: seed a new one (without database.url) and \
+                 copy it into an empty PostgreSQL database with export-pg"
+                    .into(),
+            ),
+        }
+    }
+
     /// Carries the command out on `shop`; answers what to print, or the reason it failed.
     pub fn run(&self, shop: &Shop, console: &dyn Console) -> Result<String, String> {
-        let backend = || shop.db().map(|db| Backend::from(db.clone()));
+        let backend = || shop.backend().cloned();
         match self {
             Request::AdminCreate {
                 email,
@@ -227,13 +269,20 @@ pub fn server_running(data_dir: &Path) -> bool {
     connect(data_dir).is_some()
 }
 
-/// Runs `request` for the CLI: through the server that holds the data folder, or, with no
+/// Runs `request` for the CLI: on the PostgreSQL database of `database.url` when the shop
+/// is served from one, else through the server that holds the data folder, or, with no
 /// server, on the folder itself. Either way with `console` for progress and questions.
 pub fn run_cli(
     request: &Request,
     config: &Config,
     console: &dyn Console,
 ) -> Result<String, String> {
+    if let Some(url) = &config.database.url {
+        // `export-pg` reads the data folder; `mail test` reads nothing.
+        if request.uses_data() && !matches!(request, Request::ExportPg { .. }) {
+            return run_on_pg(request, config, url, console);
+        }
+    }
     if let Some(server) = connect(&config.data_dir) {
         return ask_server(server, request, console);
     }
@@ -258,10 +307,50 @@ pub fn run_cli(
     };
     let shop = Shop {
         config: config.clone(),
-        db,
+        db: db.map(Backend::from),
         live: false,
     };
     request.run(&shop, console)
+}
+
+/// Runs `request` on the PostgreSQL database at `url`, in this process: the servers on
+/// it need not be asked, since every instance and this command write through the same
+/// stores, each write committed (and announced to the instances) on its own. The schema
+/// is checked and migrated as a starting server does it, after making sure that it is a
+/// shop's (or empty: the first admin may come before the first start).
+fn run_on_pg(
+    request: &Request,
+    config: &Config,
+    url: &str,
+    console: &dyn Console,
+) -> Result<String, String> {
+    if let Some(why) = request.refused_on_pg(config) {
+        return Err(why);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let pg = runtime.block_on(async {
+        let pg = crate::connect_pg(config, url).await.map_err(|e| e.0)?;
+        crate::pg::serving::check_is_shop(&pg).await?;
+        crate::prepare_pg(&pg).await.map_err(|e| e.0)?;
+        Ok::<_, String>(pg)
+    })?;
+    let shop = Shop {
+        config: config.clone(),
+        db: Some(Backend::Pg(pg)),
+        live: true,
+    };
+    // The pool's connections run on this runtime: the commands' store calls go to it.
+    let entered = runtime.enter();
+    let outcome = request.run(&shop, console);
+    drop(shop);
+    drop(entered);
+    // The notification listener would otherwise keep the runtime's end waiting.
+    runtime.shutdown_background();
+    outcome
 }
 
 /// What the CLI sends first.
@@ -449,7 +538,7 @@ fn serve_one(stream: UnixStream, shop: &Shop) {
             return;
         }
     };
-    if let Some(why) = shop.db.as_ref().and_then(Db::failure) {
+    if let Some(why) = shop.db.as_ref().and_then(Backend::failure) {
         remote.send(&Event::Done(Outcome::Err(format!(
             "the shop's database could not write to disk ({why}); the server is stopping, run the command again once it has restarted"
         ))));

@@ -90,22 +90,41 @@ pub async fn open_backend(config: &Config) -> Result<Backend, StartError> {
     };
     // Product images stay files in the data folder's `media` (shared by the instances).
     config::create_data_dir(&config.data_dir).map_err(|e| StartError(e.0))?;
-    let pg = db::pg::PgDb::open(&db::pg::PgOptions {
+    open_pg(config, url).await.map(Backend::Pg)
+}
+
+/// Opens the PostgreSQL database at `url` ready to serve (`connect_pg`, then
+/// `prepare_pg`): what a server does at start.
+pub async fn open_pg(config: &Config, url: &str) -> Result<db::pg::PgDb, StartError> {
+    let pg = connect_pg(config, url).await?;
+    prepare_pg(&pg).await?;
+    Ok(pg)
+}
+
+/// A pool on the PostgreSQL database at `url`, as `database.*` configures it; its tables
+/// are `prepare_pg`'s.
+pub async fn connect_pg(config: &Config, url: &str) -> Result<db::pg::PgDb, StartError> {
+    db::pg::PgDb::open(&db::pg::PgOptions {
         url,
         pool_size: config.database.pool_size,
         statement_timeout_ms: config.database.statement_timeout_ms,
         ca_file: config.database.ca_file.as_deref(),
     })
     .await
-    .map_err(StartError)?;
-    pg::serving::migrate(&pg).await.map_err(StartError)?;
-    let indexed = product::store::pg::backfill_search(&pg)
+    .map_err(StartError)
+}
+
+/// Creates the shop's tables or brings them up to date, reads the token secret the
+/// instances share, and indexes for search the products that are not yet.
+pub async fn prepare_pg(pg: &db::pg::PgDb) -> Result<(), StartError> {
+    pg::serving::migrate(pg).await.map_err(StartError)?;
+    let indexed = product::store::pg::backfill_search(pg)
         .await
         .map_err(|e| StartError(format!("indexing products for search: {e}")))?;
     if indexed > 0 {
         tracing::info!("indexed {indexed} products for search");
     }
-    Ok(Backend::Pg(pg))
+    Ok(())
 }
 
 /// Builds the application on a storage engine (a sled `Db` or a `PgDb`).

@@ -47,6 +47,15 @@ struct Common {
     data: Option<PathBuf>,
 }
 
+/// The PostgreSQL database of a shop served from one, for the commands that act on it.
+#[derive(Args, Default, Clone)]
+struct Served {
+    /// Act on the shop served from this PostgreSQL database (postgres://...) instead of
+    /// the data folder's; overrides `database.url`, as `serve --database` does.
+    #[arg(long, global = true, value_name = "URL")]
+    database: Option<String>,
+}
+
 #[derive(Args, Default)]
 struct ServeArgs {
     #[command(flatten)]
@@ -67,19 +76,23 @@ struct ServeArgs {
 enum Command {
     /// Run the shop (the default) and print its URLs.
     Serve(ServeArgs),
-    /// Manage admins.
+    /// Manage admins (of the data folder, or of the PostgreSQL database of `database.url`).
     Admin {
         #[command(subcommand)]
         action: AdminAction,
         #[command(flatten)]
         common: Common,
+        #[command(flatten)]
+        served: Served,
     },
-    /// List users.
+    /// List users (of the data folder, or of the PostgreSQL database of `database.url`).
     Users {
         #[command(subcommand)]
         action: UsersAction,
         #[command(flatten)]
         common: Common,
+        #[command(flatten)]
+        served: Served,
     },
     /// Fill the shop with a demo catalog (categories, products with images) and a demo
     /// customer, with a progress bar.
@@ -176,6 +189,8 @@ enum Command {
         limit: usize,
         #[command(flatten)]
         common: Common,
+        #[command(flatten)]
+        served: Served,
     },
 }
 
@@ -244,21 +259,18 @@ fn password_given(flag: Option<String>) -> Option<String> {
     flag.or_else(|| std::env::var("SHOPBOX_ADMIN_PASSWORD").ok())
 }
 
-/// An admin command: carried out by the server that holds the data folder, or on the
-/// folder itself when no server runs.
+/// An admin command: on the PostgreSQL database of `database.url` (or `--database`) when
+/// the shop is served from one, else carried out by the server that holds the data folder,
+/// or on the folder itself when no server runs.
 fn admin_command(request: Request, common: &Common) -> Result<String, String> {
-    let config = load_config(common)?;
-    // These act on the data folder's database; the shop of `database.url` is elsewhere.
-    if config.database.url.is_some()
-        && request.uses_data()
-        && !matches!(request, Request::ExportPg { .. })
-    {
-        return Err(format!(
-            "`{}` acts on the data folder ({}), but database.url serves the shop from \
-             PostgreSQL, where the command line's admin commands do not run yet",
-            request.name(),
-            config.data_dir.display()
-        ));
+    admin_command_on(request, common, &Served::default())
+}
+
+fn admin_command_on(request: Request, common: &Common, served: &Served) -> Result<String, String> {
+    let mut config = load_config(common)?;
+    if let Some(url) = &served.database {
+        config.database.url = Some(url.clone());
+        config.validate().map_err(|e| e.0)?;
     }
     control::run_cli(&request, &config, &commands::Terminal)
 }
@@ -281,7 +293,11 @@ fn run(cli: Cli) -> Result<(), String> {
             shopbox::init_logging(config.log.format);
             return rocket::execute(shopbox::serve(config)).map_err(|e| e.0);
         }
-        Command::Admin { action, common } => {
+        Command::Admin {
+            action,
+            common,
+            served,
+        } => {
             let request = match action {
                 AdminAction::Create {
                     email,
@@ -299,12 +315,13 @@ fn run(cli: Cli) -> Result<(), String> {
                     password: password_given(password),
                 },
             };
-            admin_command(request, &common)?
+            admin_command_on(request, &common, &served)?
         }
         Command::Users {
             action: UsersAction::List,
             common,
-        } => admin_command(Request::UsersList, &common)?,
+            served,
+        } => admin_command_on(Request::UsersList, &common, &served)?,
         Command::Seed {
             demo,
             products,
@@ -365,9 +382,12 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Config { common } => {
             shopbox::config::show(common.config.as_deref(), common.data.as_deref())?
         }
-        Command::Outbox { to, limit, common } => {
-            admin_command(Request::Outbox { to, limit }, &common)?
-        }
+        Command::Outbox {
+            to,
+            limit,
+            common,
+            served,
+        } => admin_command_on(Request::Outbox { to, limit }, &common, &served)?,
     };
     print_out(&output);
     Ok(())

@@ -120,9 +120,9 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
 }
 
 /// `serve` from PostgreSQL: the app on the database's pool, with the tasks that run per
-/// database rather than per data folder (purging idempotency keys, sending mail). The
-/// command line's admin commands and scheduled backups (the database's own tools back it
-/// up) are sled's alone so far.
+/// database rather than per data folder (purging idempotency keys, sending mail). No
+/// control socket: the command line's admin commands act on the database themselves
+/// (`control::run_cli`). Scheduled backups are sled's (the database's own tools back it up).
 async fn serve_pg(config: Config) -> Result<(), StartError> {
     let db = crate::open_backend(&config).await?;
     let listen = match config.address.contains(':') {

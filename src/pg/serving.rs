@@ -161,6 +161,41 @@ pub async fn migrate(db: &PgDb) -> Result<(), String> {
     Ok(())
 }
 
+/// Refuses a schema that holds tables of something other than a shop: one that is
+/// neither empty, nor served by shopbox (`schema_version`), nor written by `export-pg`.
+/// The command line checks this before `migrate`, so that an admin command pointed at
+/// the wrong database (or search path) changes nothing there.
+pub async fn check_is_shop(db: &PgDb) -> Result<(), String> {
+    let failed = |e: crate::db::StoreError| format!("reading the PostgreSQL schema: {e}");
+    let client = db.client().await.map_err(failed)?;
+    let tables: Vec<String> = client
+        .query(
+            "SELECT table_name::text FROM information_schema.tables \
+             WHERE table_schema = current_schema()",
+            &[],
+        )
+        .await
+        .map_err(|e| failed(e.into()))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let has = |t: &str| tables.iter().any(|n| n == t);
+    if tables.is_empty()
+        || has("schema_version")
+        || (has("product_categories") && has("shipping_status_history"))
+    {
+        return Ok(());
+    }
+    Err(format!(
+        "the schema {} holds {} table(s) but no shopbox shop (neither the schema_version \
+         of a served one nor the tables of export-pg): check database.url and its search \
+         path (a FastAPI reference backend's database is read with import-pg); nothing \
+         was changed",
+        db.schema(),
+        tables.len()
+    ))
+}
+
 async fn exists(tx: &Transaction<'_>, table: &str) -> Result<bool, tokio_postgres::Error> {
     Ok(tx
         .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])

@@ -604,17 +604,31 @@ struct Shop {
     port: u16,
     log: Arc<Mutex<Vec<String>>>,
     _dir: tempfile::TempDir,
+    /// The schema the binary serves from with `SHOPBOX_TEST_BACKEND=pg`, dropped last.
+    _pg: Option<common::PgSchema>,
 }
 
 impl Shop {
-    /// A demo catalog, and an admin made with the CLI, before the server starts.
-    fn start() -> Shop {
+    /// A demo catalog, and an admin made with the CLI, before the server starts. With
+    /// `SHOPBOX_TEST_BACKEND=pg` the binary serves from a fresh schema: the catalog is
+    /// seeded into the data folder (which keeps its images) and exported there, and the
+    /// admin is made on the database.
+    async fn start() -> Shop {
         let dir = tempfile::tempdir().expect("temp dir");
-        let cli = |args: &[&str]| {
+        let pg = match common::on_pg() {
+            true => Some(common::PgSchema::new().await),
+            false => None,
+        };
+        let served: Vec<(&str, String)> = pg
+            .iter()
+            .map(|s| ("SHOPBOX_DATABASE__URL", s.url.clone()))
+            .collect();
+        let cli = |args: &[&str], env: &[(&str, String)]| {
             let out = Command::new(common::binary())
                 .args(args)
                 .arg("--data")
                 .arg(dir.path())
+                .envs(env.iter().map(|(k, v)| (k, v)))
                 .output()
                 .expect("run shopbox");
             assert!(
@@ -623,23 +637,30 @@ impl Shop {
                 String::from_utf8_lossy(&out.stderr)
             );
         };
-        cli(&["seed", "--demo", "--products", "24"]);
-        cli(&[
-            "admin",
-            "create",
-            "--email",
-            ADMIN_EMAIL,
-            "--name",
-            "Owner",
-            "--password",
-            PASSWORD,
-        ]);
+        cli(&["seed", "--demo", "--products", "24"], &[]);
+        if let Some(pg) = &pg {
+            cli(&["export-pg", "--url", &pg.url], &[]);
+        }
+        cli(
+            &[
+                "admin",
+                "create",
+                "--email",
+                ADMIN_EMAIL,
+                "--name",
+                "Owner",
+                "--password",
+                PASSWORD,
+            ],
+            &served,
+        );
         let port = free_port();
         let mut child = Command::new(common::binary())
             .args(["serve", "--data"])
             .arg(dir.path())
             .args(["--port", &port.to_string()])
             .env("RUST_LOG", "info")
+            .envs(served.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -662,6 +683,7 @@ impl Shop {
             port,
             log,
             _dir: dir,
+            _pg: pg,
         }
     }
 
@@ -1105,7 +1127,7 @@ where
 {
     let _one = ONE_BROWSER.lock().await;
     browser_tools();
-    let shop = Shop::start();
+    let shop = Shop::start().await;
     let browser = Browser::open().await;
     let page = Page {
         c: browser.client.clone(),

@@ -401,3 +401,214 @@ fn the_server_streams_progress_and_answers_every_request_with_an_outcome() {
     let (status, _, _) = http(server.port, "GET", "/health", &[], "").unwrap();
     assert_eq!(status, 200);
 }
+
+/// `(status, JSON body)` of a request with a bearer token.
+fn with_token(port: u16, method: &str, path: &str, token: &str) -> (u16, Value) {
+    let auth = format!("Bearer {token}");
+    let (status, _, body) = http(port, method, path, &[("Authorization", &auth)], "").unwrap();
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+/// Logs in; answers the access token.
+fn token(port: u16, email: &str, password: &str) -> String {
+    let body = json!({"email": email, "password": password}).to_string();
+    let (status, _, text) = http(
+        port,
+        "POST",
+        "/api/account/login",
+        &[("Content-Type", "application/json")],
+        &body,
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{text}");
+    serde_json::from_str::<Value>(&text).unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A fresh schema of the test server (`SHOPBOX_TEST_PG_URL`), dropped at the end.
+fn pg_schema() -> common::PgSchema {
+    PgDb::rt().block_on(common::PgSchema::new())
+}
+
+#[test]
+fn admin_commands_act_on_a_shop_served_from_postgresql_while_servers_run_on_it() {
+    let schema = pg_schema();
+    let dir = tempfile::tempdir().unwrap();
+    let (data, cwd) = (dir.path().join("data"), dir.path());
+    let env = vec![("SHOPBOX_DATABASE__URL", schema.url.clone())];
+    let run = |args: &[&str]| cli(args, &data, &env, cwd);
+    // The same commands with the URL as a flag instead of the environment.
+    let flagged = |args: &[&str]| {
+        let mut args = args.to_vec();
+        args.extend(["--database", &schema.url]);
+        cli(&args, &data, &[], cwd)
+    };
+
+    // The first admin, before any server: the empty schema gets the shop's tables.
+    let boss = "boss@example.com";
+    let out = ok(run(&[
+        "admin",
+        "create",
+        "--email",
+        boss,
+        "--password",
+        PASSWORD,
+    ]));
+    assert!(out.starts_with(&format!("created admin {boss}")), "{out}");
+    assert!(!data.exists(), "the data folder is not used");
+
+    // Two servers on the database, with data folders of their own.
+    let (one_dir, two_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut one = Server::start_with_env(one_dir.path(), &[], "warn", &env);
+    let mut two = Server::start_with_env(two_dir.path(), &[], "warn", &env);
+    one.wait_ready();
+    two.wait_ready();
+    let boss_token = token(one.port, boss, PASSWORD);
+    for port in [one.port, two.port] {
+        assert_eq!(
+            with_token(port, "GET", "/api/admin/summary", &boss_token).0,
+            200
+        );
+    }
+
+    // While they serve: promote, in effect on both at once.
+    register(two.port, "cust@example.com");
+    let out = ok(flagged(&["admin", "promote", "cust@example.com"]));
+    assert_eq!(out, "cust@example.com is now an admin\n");
+    let cust_token = token(one.port, "cust@example.com", PASSWORD);
+    for port in [one.port, two.port] {
+        assert_eq!(
+            with_token(port, "GET", "/api/admin/summary", &cust_token).0,
+            200
+        );
+    }
+
+    // Demote: the token in hand no longer reaches an admin route, on either server, at
+    // once; as on a data folder, the login itself stays (a customer's routes answer).
+    let out = ok(run(&["admin", "demote", "cust@example.com"]));
+    assert_eq!(out, "cust@example.com is no longer an admin\n");
+    for port in [one.port, two.port] {
+        let (status, body) = with_token(port, "GET", "/api/admin/summary", &cust_token);
+        assert_eq!(status, 403, "{body}");
+        let (status, me) = with_token(port, "GET", "/api/account/me", &cust_token);
+        assert_eq!(status, 200, "{me}");
+        assert_eq!(me["is_admin"], json!(false), "{me}");
+    }
+
+    // Reset a password: every session ends at once, the new password logs in.
+    let new_password = "a brand new password";
+    let out = ok(flagged(&[
+        "admin",
+        "reset-password",
+        "cust@example.com",
+        "--password",
+        new_password,
+    ]));
+    assert!(out.contains("all their sessions have ended"), "{out}");
+    for port in [one.port, two.port] {
+        assert_eq!(
+            with_token(port, "GET", "/api/account/me", &cust_token).0,
+            401
+        );
+    }
+    assert_eq!(login(two.port, "cust@example.com", PASSWORD), 401);
+    assert_eq!(login(two.port, "cust@example.com", new_password), 200);
+
+    // An existing user made admin by `admin create`, with a new password.
+    let out = ok(run(&[
+        "admin",
+        "create",
+        "--email",
+        "cust@example.com",
+        "--password",
+        PASSWORD,
+    ]));
+    assert!(out.contains("existed already and is now an admin"), "{out}");
+    let cust_token = token(two.port, "cust@example.com", PASSWORD);
+    assert_eq!(
+        with_token(one.port, "GET", "/api/admin/summary", &cust_token).0,
+        200
+    );
+
+    // users list and outbox read the database (the registration's mail is there).
+    let users = ok(flagged(&["users", "list"]));
+    assert!(
+        users.contains(boss) && users.contains("cust@example.com"),
+        "{users}"
+    );
+    assert!(users.trim_end().ends_with("2 user(s)"), "{users}");
+    let outbox = ok(run(&["outbox", "--to", "cust@example.com"]));
+    assert!(outbox.contains("to cust@example.com"), "{outbox}");
+    assert!(outbox.contains("/verify?token="), "{outbox}");
+
+    // Failures: the one line and exit code of a data folder's.
+    let (code, _, err) = run(&["admin", "promote", "nobody@example.com"]);
+    assert_eq!(
+        (code, err.as_str()),
+        (1, "shopbox: no user with the email nobody@example.com\n")
+    );
+    let (code, _, err) = run(&["admin", "create", "--email", "new@example.com"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no password given"), "{err}");
+
+    // What acts on a data folder only is refused, saying what to do instead.
+    let (code, _, err) = run(&["backup", "shop.tar.gz"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("pg_dump") && err.contains("media"), "{err}");
+    assert!(!cwd.join("shop.tar.gz").exists());
+    let (code, _, err) = run(&["check"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("PostgreSQL keeps"), "{err}");
+    let (code, _, err) = run(&["seed", "--demo", "--products", "5"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("export-pg"), "{err}");
+    assert!(!data.exists(), "no refusal made a data folder");
+
+    // The servers never stopped serving the admins the command line made.
+    assert_eq!(login(one.port, boss, PASSWORD), 200);
+    one.kill();
+    two.kill();
+}
+
+#[test]
+fn admin_commands_refuse_a_database_that_is_not_a_shops() {
+    let schema = pg_schema();
+    PgDb::sql(&schema.url, "CREATE TABLE invoices (id BIGINT PRIMARY KEY)");
+    let tables = "SELECT count(*) FROM information_schema.tables \
+                  WHERE table_schema = current_schema()";
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (code, _, err) = cli(
+        &[
+            "admin",
+            "create",
+            "--email",
+            "boss@example.com",
+            "--password",
+            PASSWORD,
+            "--database",
+            &schema.url,
+        ],
+        &data,
+        &[],
+        dir.path(),
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("no shopbox shop"), "{err}");
+    assert_eq!(PgDb::sql(&schema.url, tables), 1, "nothing was created");
+
+    // A URL that is not PostgreSQL's: the configuration's refusal, as `serve`'s.
+    let (code, _, err) = cli(
+        &["users", "list", "--database", "mysql://shop@db.local/shop"],
+        &data,
+        &[],
+        dir.path(),
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("`database.url` must be a PostgreSQL URL"),
+        "{err}"
+    );
+}
