@@ -141,3 +141,372 @@ pub fn percentile(sorted: &[Duration], p: f64) -> f64 {
     }
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)].as_secs_f64() * 1000.0
 }
+
+/// The connections (and customers) of each scenario.
+pub const CONNECTIONS: usize = 64;
+
+/// The password of every account the benches make.
+pub const PASSWORD: &str = "bench password 1";
+
+/// The resident memory of process `pid`, in MB.
+pub fn rss_mb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("address")
+        .port()
+}
+
+/// What one scenario measured.
+#[derive(Clone, Copy, Default)]
+pub struct Measured {
+    pub rate: f64,
+    pub p50: f64,
+    pub p99: f64,
+    pub failures: usize,
+}
+
+/// Gathers the latencies and failures of the tasks of one scenario that ran `secs`.
+async fn gather(
+    tasks: Vec<tokio::task::JoinHandle<(Vec<Duration>, usize)>>,
+    secs: f64,
+) -> Measured {
+    let mut all = Vec::new();
+    let mut failures = 0;
+    for t in tasks {
+        let (l, f) = t.await.expect("a load task");
+        all.extend(l);
+        failures += f;
+    }
+    all.sort();
+    Measured {
+        rate: all.len() as f64 / secs,
+        p50: percentile(&all, 0.5),
+        p99: percentile(&all, 0.99),
+        failures,
+    }
+}
+
+/// A URL of a scenario, drawn with the connection's own random numbers.
+pub type PathOf = std::sync::Arc<dyn Fn(&mut rand::rngs::StdRng) -> String + Send + Sync>;
+
+/// `CONNECTIONS` connections, each asking for `path(rng)` in a loop for `secs`; a
+/// failure is an answer other than 200.
+pub async fn load(port: u16, secs: f64, path: PathOf) -> Measured {
+    use rand::SeedableRng;
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    let mut tasks = Vec::new();
+    for c in 0..CONNECTIONS {
+        let path = path.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(c as u64 + 1);
+            let mut conn = Conn::open(port).await;
+            let mut latencies = Vec::new();
+            let mut failures = 0;
+            while Instant::now() < deadline {
+                let p = path(&mut rng);
+                let start = Instant::now();
+                let (status, _) = conn.get(&p).await;
+                latencies.push(start.elapsed());
+                if status != 200 {
+                    failures += 1;
+                }
+            }
+            (latencies, failures)
+        }));
+    }
+    gather(tasks, secs).await
+}
+
+/// Appends 4 KiB and fsyncs, as one writer, for `secs`: this disk's fsyncs per second.
+pub fn fsyncs_per_second(dir: &std::path::Path, secs: f64) -> f64 {
+    use std::io::Write;
+    let path = dir.join("fsync-probe");
+    let mut file = std::fs::File::create(&path).expect("probe file");
+    let block = [7u8; 4096];
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed().as_secs_f64() < secs {
+        file.write_all(&block).expect("write");
+        file.sync_all().expect("fsync");
+        n += 1;
+    }
+    let _ = std::fs::remove_file(&path);
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// `GET /api/products/{id}` of random ids of the `n` products.
+pub fn random_ids(n: u64) -> PathOf {
+    use rand::Rng;
+    std::sync::Arc::new(move |r| format!("/api/products/{}", r.gen_range(1..=n)))
+}
+
+/// The listing sorts, the default first.
+pub const SORTS: [&str; 5] = ["newest", "price_asc", "price_desc", "title", "rating"];
+
+/// A random page (of 20) of the `n` products in `sort`.
+pub fn random_pages(n: u64, sort: &'static str) -> PathOf {
+    use rand::Rng;
+    let pages = n.div_ceil(20);
+    std::sync::Arc::new(move |r| {
+        format!(
+            "/api/products?limit=20&sort={sort}&page={}",
+            r.gen_range(1..=pages)
+        )
+    })
+}
+
+/// Words of the demo catalog by the share of products they match: a noun ~1%, an
+/// adjective ~5%, a word of one description phrase ~23%.
+const NOUNS: &[&str] = &[
+    "teapot", "mug", "lamp", "notebook", "speaker", "kettle", "scarf", "wallet", "puzzle",
+    "lantern", "journal", "basket", "sandals", "beanie", "satchel", "teacup", "saucer", "platter",
+    "skillet", "whisk", "ladle", "apron", "trowel", "rake", "novel", "atlas", "kite", "robot",
+    "candle", "tent",
+];
+const ADJECTIVES: &[&str] = &[
+    "red", "blue", "green", "classic", "vintage", "compact", "deluxe", "handmade", "organic",
+    "smart",
+];
+const PHRASES: &[&str] = &[
+    "workshop",
+    "regulars",
+    "anywhere",
+    "clean",
+    "gift",
+    "collection",
+    "ships",
+    "years",
+];
+
+/// The two-word searches, by how many products their words match: (name, first words,
+/// second words).
+pub const SEARCHES: [(&str, &[&str], &[&str]); 3] = [
+    ("~1% word + ~5% word", NOUNS, ADJECTIVES),
+    ("~5% word + ~20% word", ADJECTIVES, PHRASES),
+    ("~20% word + ~20% word", PHRASES, PHRASES),
+];
+
+/// A search of a random word of `first` and one of `second`, random page 1 to 5; a limit
+/// of 16 to 24 makes most URLs new to the response cache.
+pub fn random_search(first: &'static [&'static str], second: &'static [&'static str]) -> PathOf {
+    use rand::Rng;
+    std::sync::Arc::new(move |r| {
+        format!(
+            "/api/products/search?q={}+{}&page={}&limit={}",
+            first[r.gen_range(0..first.len())],
+            second[r.gen_range(0..second.len())],
+            r.gen_range(1..=5),
+            r.gen_range(16..=24)
+        )
+    })
+}
+
+/// The hits of one search of the pair, for the report.
+pub async fn search_total(conn: &mut Conn, first: &[&str], second: &[&str]) -> String {
+    let (_, body) = conn
+        .get(&format!(
+            "/api/products/search?q={}+{}&limit=1",
+            first[0], second[1]
+        ))
+        .await;
+    field(&body, "total")
+}
+
+fn login_body(email: &str) -> String {
+    format!(r#"{{"email":"{email}","password":"{PASSWORD}"}}"#)
+}
+
+/// What checkouts need: a product with ample stock (made by `admin_email`, whose password
+/// is `PASSWORD`) and `CONNECTIONS` customers, each logged in with an address.
+pub struct Buyers {
+    pub product: String,
+    /// (access token, address id) of each customer.
+    pub customers: Vec<(String, String)>,
+}
+
+impl Buyers {
+    pub async fn make(conn: &mut Conn, admin_email: &str) -> Buyers {
+        let (_, body) = conn
+            .call_with(
+                "POST",
+                "/api/account/login",
+                None,
+                "",
+                &login_body(admin_email),
+            )
+            .await;
+        let admin = field(&body, "access_token");
+        let (_, body) = conn
+            .call_with(
+                "POST",
+                "/api/products",
+                Some(&admin),
+                "",
+                r#"{"title":"Bench Lamp","price":9.99,"stock_quantity":1000000000}"#,
+            )
+            .await;
+        let product = field(&body, "id");
+        let mut customers = Vec::new();
+        for i in 0..CONNECTIONS {
+            let email = format!("c{i}@bench.test");
+            conn.call_with(
+                "POST",
+                "/api/account/register",
+                None,
+                "",
+                &login_body(&email),
+            )
+            .await;
+            let (_, body) = conn
+                .call_with("POST", "/api/account/login", None, "", &login_body(&email))
+                .await;
+            let token = field(&body, "access_token");
+            let (_, body) = conn
+                .call_with(
+                    "POST",
+                    "/api/shippings/addresses",
+                    Some(&token),
+                    "",
+                    r#"{"address_line1":"1 Way","city":"C","state":"S","postal_code":"1","country":"US"}"#,
+                )
+                .await;
+            customers.push((token, field(&body, "id")));
+        }
+        Buyers { product, customers }
+    }
+
+    /// Every customer adds the product to the cart and checks out (with an
+    /// `Idempotency-Key` unique to `run`), in a loop for `secs`; customer `c` talks to
+    /// `ports[c % ports.len()]`. With a `rate`, the customers together order at that pace
+    /// (each every `CONNECTIONS / rate` s, staggered); without, as fast as answered. The
+    /// latencies are the checkouts'; a failure is a checkout answer other than 201.
+    pub async fn checkouts(
+        &self,
+        ports: &[u16],
+        run: &str,
+        rate: Option<f64>,
+        secs: f64,
+    ) -> Measured {
+        let deadline = Instant::now() + Duration::from_secs_f64(secs);
+        let mut tasks = Vec::new();
+        for (c, (token, address)) in self.customers.iter().cloned().enumerate() {
+            let port = ports[c % ports.len()];
+            let add = format!(r#"{{"product_id":{},"quantity":1}}"#, self.product);
+            let checkout = format!(r#"{{"shipping_address_id":{address}}}"#);
+            let run = run.to_string();
+            tasks.push(tokio::spawn(async move {
+                let mut conn = Conn::open(port).await;
+                let mut latencies = Vec::new();
+                let mut failures = 0;
+                let mut n = 0u64;
+                let every = rate.map(|r| Duration::from_secs_f64(CONNECTIONS as f64 / r));
+                let begin = Instant::now()
+                    + every
+                        .map(|e| e.mul_f64(c as f64 / CONNECTIONS as f64))
+                        .unwrap_or_default();
+                while Instant::now() < deadline {
+                    if let Some(every) = every {
+                        let at = begin + every * n as u32;
+                        if at > deadline {
+                            break;
+                        }
+                        tokio::time::sleep_until(at.into()).await;
+                    }
+                    n += 1;
+                    conn.call_with("POST", "/api/carts/add", Some(&token), "", &add)
+                        .await;
+                    let key = format!("Idempotency-Key: b{c}-{n}-{run}\r\n");
+                    let start = Instant::now();
+                    let (status, _) = conn
+                        .call_with(
+                            "POST",
+                            "/api/orders/checkout",
+                            Some(&token),
+                            &key,
+                            &checkout,
+                        )
+                        .await;
+                    latencies.push(start.elapsed());
+                    if status != 201 {
+                        failures += 1;
+                    }
+                }
+                (latencies, failures)
+            }));
+        }
+        gather(tasks, secs).await
+    }
+}
+
+/// A `shopbox serve` on its own port, stopped when dropped.
+pub struct Server {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl Server {
+    /// Serves the data folder `data` with rate limits off and only errors logged, plus
+    /// the environment `env`.
+    pub fn start(data: &std::path::Path, env: &[(&str, &str)]) -> Server {
+        let port = free_port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_shopbox"))
+            .args(["serve", "--port", &port.to_string(), "--data"])
+            .arg(data)
+            .env("SHOPBOX_RATE_LIMIT__ENABLED", "false")
+            .env("RUST_LOG", "error")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("serve");
+        Server { child, port }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A connection once `/health` answers 200.
+    pub async fn ready(&self) -> Conn {
+        let mut conn = Conn::when_listening(self.port).await;
+        while conn.get("/health").await.0 != 200 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        conn
+    }
+
+    pub fn rss_mb(&self) -> f64 {
+        rss_mb(self.pid())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `shopbox ARGS` to its end; panics with its error output if it fails.
+pub fn shopbox(args: &[&str]) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shopbox"))
+        .args(args)
+        .output()
+        .expect("run shopbox");
+    assert!(
+        out.status.success(),
+        "shopbox {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -10,7 +10,7 @@ use super::schema;
 use crate::db::pg::PgDb;
 
 /// The version the steps below bring a database to.
-pub const VERSION: i32 = 2;
+pub const VERSION: i32 = 3;
 
 /// What serving adds to the exported tables. Each statement may run on a database that
 /// has some of it already (one exported after an earlier serving start): all of them say
@@ -25,8 +25,11 @@ fn serving_tables() -> Vec<&'static str> {
         // description (C) under the `simple` configuration, kept by the product store.
         "ALTER TABLE products ADD COLUMN IF NOT EXISTS search tsvector",
         "CREATE INDEX IF NOT EXISTS products_search_idx ON products USING GIN (search)",
-        // Listing: live products in each documented sort, ties broken by id (newest first
-        // is the primary key's order).
+        // Listing: live products in each documented sort, ties broken by id. Newest first
+        // has its own partial index beside the primary key: a page deep in it is then an
+        // index-only scan instead of a heap visit per skipped row (version 3).
+        "CREATE INDEX IF NOT EXISTS products_live_id_idx ON products (id DESC) \
+         WHERE archived_at IS NULL",
         "CREATE INDEX IF NOT EXISTS products_live_price_idx ON products (price, id) \
          WHERE archived_at IS NULL",
         "CREATE INDEX IF NOT EXISTS products_live_title_idx ON products \

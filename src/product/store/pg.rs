@@ -73,12 +73,12 @@ pub fn product_of(row: &Row) -> Product {
 /// A product, live or archived; `lock` takes its row for the transaction.
 pub async fn find(c: &impl GenericClient, pid: u64, lock: bool) -> StoreResult<Option<Product>> {
     let lock = if lock { " FOR UPDATE OF p" } else { "" };
-    let row = c
-        .query_opt(
-            &format!("SELECT {PRODUCT} FROM products p WHERE p.id = $1{lock}"),
-            &[&key(pid)],
-        )
+    let statement = c
+        .prepare_cached(&format!(
+            "SELECT {PRODUCT} FROM products p WHERE p.id = $1{lock}"
+        ))
         .await?;
+    let row = c.query_opt(&statement, &[&key(pid)]).await?;
     Ok(row.as_ref().map(product_of))
 }
 
@@ -181,7 +181,10 @@ pub async fn reindex(c: &impl GenericClient, pids: &[u64]) -> StoreResult<()> {
 }
 
 /// Fills the search vector of products that have none (those `export-pg` wrote), a
-/// thousand at a time.
+/// thousand at a time. Having rewritten rows, it vacuums and analyzes the catalog's
+/// tables: an export leaves them without statistics and the rewrite leaves every old row
+/// dead, so until autovacuum came by the planner guessed (a sort of all products for
+/// one page) and no listing could be an index-only scan.
 pub async fn backfill_search(pg: &PgDb) -> StoreResult<u64> {
     let c = pg.client().await?;
     let mut done = 0;
@@ -196,6 +199,10 @@ pub async fn backfill_search(pg: &PgDb) -> StoreResult<u64> {
             .map(|r| id(r.get(0)))
             .collect();
         if ids.is_empty() {
+            if done > 0 {
+                c.batch_execute("VACUUM (ANALYZE) products, product_categories, categories")
+                    .await?;
+            }
             return Ok(done);
         }
         reindex(&c, &ids).await?;
@@ -384,26 +391,27 @@ pub async fn product(pg: &PgDb, pid: u64) -> StoreResult<Option<Product>> {
     find(&pg.client().await?, pid, false).await
 }
 
+/// A live product by id or slug. Its statements stay prepared on each pooled connection
+/// (as `find`'s and `category_refs`'): parsing and planning them anew took as long as
+/// running them.
 pub async fn live_product_by_slug_or_id(pg: &PgDb, text: &str) -> StoreResult<Option<Product>> {
     let c = pg.client().await?;
     let row = match text.parse::<u64>() {
         Ok(pid) => {
-            c.query_opt(
-                &format!(
+            let statement = c
+                .prepare_cached(&format!(
                     "SELECT {PRODUCT} FROM products p WHERE p.id = $1 AND p.archived_at IS NULL"
-                ),
-                &[&key(pid)],
-            )
-            .await?
+                ))
+                .await?;
+            c.query_opt(&statement, &[&key(pid)]).await?
         }
         Err(_) => {
-            c.query_opt(
-                &format!(
+            let statement = c
+                .prepare_cached(&format!(
                     "SELECT {PRODUCT} FROM products p WHERE p.slug = $1 AND p.archived_at IS NULL"
-                ),
-                &[&text],
-            )
-            .await?
+                ))
+                .await?;
+            c.query_opt(&statement, &[&text]).await?
         }
     };
     Ok(row.as_ref().map(product_of))
@@ -674,11 +682,14 @@ pub async fn list(
     let offset = if after.is_some() { 0 } else { start };
     let l = query.param(limit as i64);
     let o = query.param(offset as i64);
+    // The page's ids first, then their columns: the subqueries of `PRODUCT` run for the
+    // page's rows only, not for every row OFFSET skips.
     let rows = c
         .query(
             &format!(
-                "SELECT {PRODUCT}, {key_sql} AS k FROM products p WHERE {} \
-                 ORDER BY {order} LIMIT {l} OFFSET {o}",
+                "SELECT {PRODUCT}, s.k AS k FROM (SELECT p.id, {key_sql} AS k FROM products p \
+                 WHERE {} ORDER BY {order} LIMIT {l} OFFSET {o}) s \
+                 JOIN products p ON p.id = s.id ORDER BY {order}",
                 query.condition()
             ),
             &query.refs(),
@@ -886,12 +897,10 @@ pub async fn category_refs(
         .collect();
     if !missing.is_empty() {
         let c = pg.client().await?;
-        let rows = c
-            .query(
-                "SELECT id, name, slug FROM categories WHERE id = ANY($1)",
-                &[&keys(&missing)],
-            )
+        let statement = c
+            .prepare_cached("SELECT id, name, slug FROM categories WHERE id = ANY($1)")
             .await?;
+        let rows = c.query(&statement, &[&keys(&missing)]).await?;
         for m in &missing {
             cache.insert(*m, None);
         }
