@@ -1,9 +1,13 @@
 //! Checkout on PostgreSQL, in one transaction that cannot oversell: the buyer's row is
 //! taken first (one checkout or cart change of a user at a time, so a retry with the same
-//! key sees the first one's answer), then the rows of the products in the cart in id
-//! order, so that stock is checked and taken with no other writer in between and two
-//! checkouts never wait for each other in a circle. The idempotency key's answer is
-//! written in the same transaction as the order.
+//! key sees the first one's answer); the order, its items, payment, shipping, mail and the
+//! emptied cart are written next; the stock is taken last, one conditional `UPDATE` per
+//! product in id order (two checkouts never wait for each other in a circle), so that a
+//! product's row is held only from there to the commit, not through the order's writes:
+//! checkouts of one popular product queued behind each other's whole transaction. When a
+//! product no longer has enough, everything since the savepoint before the order's writes
+//! is rolled back and the answer is the out-of-stock refusal. The idempotency key's answer
+//! is written in the same transaction as the order.
 
 use deadpool_postgres::GenericClient;
 
@@ -84,7 +88,7 @@ async fn place_order(
 ) -> StoreResult<Result<Outcome, StoreError>> {
     let cart = cart::cart_tx(tx, plan.user_id).await?;
     let ids: Vec<u64> = cart.lines.iter().map(|l| l.product_id).collect();
-    let products = product::lock_products(tx, &ids).await?;
+    let products = product::products_by_ids(tx, &ids).await?;
     let lines: Vec<_> = cart
         .lines
         .iter()
@@ -112,6 +116,7 @@ async fn place_order(
     } else {
         OrderStatus::PaymentFailed
     };
+    tx.batch_execute("SAVEPOINT order_writes").await?;
     let f = &address.fields;
     let order_id = id(tx
         .query_one(
@@ -205,12 +210,18 @@ async fn place_order(
     if !paid {
         return Ok(Ok(Outcome::PaymentFailed { order, payment }));
     }
-    for (l, p) in &lines {
-        product::change_stock(tx, p, -l.quantity).await?;
-    }
     let shipping = shipping::start(tx, order_id, plan.now).await?;
     cart::clear(tx, plan.user_id).await?;
     let mail = mail::insert(tx, confirmation(&order, plan)).await?;
+    let mut taking: Vec<&(_, &Product)> = lines.iter().collect();
+    taking.sort_by_key(|(_, p)| p.id);
+    for (l, p) in taking {
+        if let Err(refused) = product::take_stock(tx, p, l.quantity).await? {
+            tx.batch_execute("ROLLBACK TO SAVEPOINT order_writes")
+                .await?;
+            return Ok(Err(refused));
+        }
+    }
     Ok(Ok(Outcome::Confirmed {
         order,
         payment,

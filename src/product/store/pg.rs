@@ -922,20 +922,52 @@ pub async fn category_refs(
 /// Takes the rows of the products `ids` names for the transaction, in id order (every
 /// writer of stock takes them so, so two never wait for each other); answers those that
 /// exist, by id.
-pub async fn lock_products(
+/// The products of these ids, read without taking their rows (checkout takes the stock
+/// last, with `take_stock`).
+pub async fn products_by_ids(
     c: &impl GenericClient,
     ids: &[u64],
 ) -> StoreResult<HashMap<u64, Product>> {
     let rows = c
         .query(
-            &format!(
-                "SELECT {PRODUCT} FROM products p WHERE p.id = ANY($1) ORDER BY p.id \
-                 FOR UPDATE OF p"
-            ),
+            &format!("SELECT {PRODUCT} FROM products p WHERE p.id = ANY($1) ORDER BY p.id"),
             &[&keys(&sorted_unique(ids))],
         )
         .await?;
     Ok(rows.iter().map(product_of).map(|p| (p.id, p)).collect())
+}
+
+/// Takes `quantity` of a live product's stock in one statement, which holds its row only
+/// from here to the commit: `Err` with what is left when that is not enough (or the
+/// product was archived meanwhile), and nothing changed.
+pub async fn take_stock(
+    c: &impl GenericClient,
+    p: &Product,
+    quantity: i64,
+) -> StoreResult<Result<(), StoreError>> {
+    let taken = c
+        .query_opt(
+            "UPDATE products SET stock_quantity = stock_quantity - $2 \
+             WHERE id = $1 AND archived_at IS NULL AND stock_quantity >= $2 RETURNING id",
+            &[&key(p.id), &quantity],
+        )
+        .await?;
+    if taken.is_some() {
+        return Ok(Ok(()));
+    }
+    let left = c
+        .query_opt(
+            "SELECT stock_quantity FROM products WHERE id = $1 AND archived_at IS NULL",
+            &[&key(p.id)],
+        )
+        .await?
+        .map(|r| r.get::<_, i64>(0))
+        .unwrap_or(0);
+    Ok(Err(StoreError::OutOfStock {
+        product_id: p.id,
+        title: p.title.clone(),
+        left,
+    }))
 }
 
 /// Changes a product's stock by `delta` (its row taken already); going below zero is a
