@@ -27,8 +27,8 @@ mod support;
 use std::sync::Arc;
 use std::time::Instant;
 use support::{
-    fsyncs_per_second, load, random_ids, random_pages, random_search, search_total, shopbox,
-    Buyers, Measured, Server, PASSWORD, SEARCHES, SORTS,
+    fsyncs_per_second, load, random_ids, random_pages, random_search, search_total, seeded_shop,
+    shopbox, Buyers, Measured, Server, SEARCHES, SORTS,
 };
 
 /// The figures of one engine.
@@ -224,32 +224,8 @@ fn main() {
     let products = args.next().unwrap_or(100_000.0) as u64;
     let base = std::env::var("SHOPBOX_TEST_PG_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let dir = tempfile::tempdir().expect("temp dir");
-    let data = dir.path().join("data");
+    let (dir, data) = seeded_shop(products);
     let data_arg = data.to_string_lossy().to_string();
-    let started = Instant::now();
-    shopbox(&[
-        "seed",
-        "--demo",
-        "--products",
-        &products.to_string(),
-        "--data",
-        &data_arg,
-    ]);
-    println!(
-        "seeded {products} demo products in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    shopbox(&[
-        "admin",
-        "create",
-        "--email",
-        "admin@bench.test",
-        "--password",
-        PASSWORD,
-        "--data",
-        &data_arg,
-    ]);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

@@ -18,10 +18,9 @@
 mod support;
 
 use std::sync::Arc;
-use std::time::Instant;
 use support::{
-    fsyncs_per_second, load, random_ids, random_pages, random_search, search_total, shopbox,
-    Buyers, Measured, Server, PASSWORD, SEARCHES, SORTS,
+    fsyncs_per_second, load, random_ids, random_pages, random_search, search_total, seeded_shop,
+    Buyers, Measured, Server, SEARCHES, SORTS,
 };
 
 fn main() {
@@ -30,32 +29,7 @@ fn main() {
         .filter_map(|a| a.parse::<f64>().ok());
     let secs = args.next().unwrap_or(5.0);
     let products = args.next().unwrap_or(100_000.0) as u64;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let data = dir.path().join("data");
-    let data_arg = data.to_string_lossy().to_string();
-    let started = Instant::now();
-    shopbox(&[
-        "seed",
-        "--demo",
-        "--products",
-        &products.to_string(),
-        "--data",
-        &data_arg,
-    ]);
-    println!(
-        "seeded {products} demo products in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    shopbox(&[
-        "admin",
-        "create",
-        "--email",
-        "admin@bench.test",
-        "--password",
-        PASSWORD,
-        "--data",
-        &data_arg,
-    ]);
+    let (_dir, data) = seeded_shop(products);
     let server = Server::start(&data, &[]);
     let port = server.port;
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -510,3 +510,36 @@ pub fn shopbox(args: &[&str]) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A fresh data folder (in the returned temporary directory, under `data`) seeded with
+/// `products` demo products and an admin (`admin@bench.test`, `PASSWORD`); prints how long
+/// the seeding took.
+pub fn seeded_shop(products: u64) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let data_arg = data.to_string_lossy().to_string();
+    let started = Instant::now();
+    shopbox(&[
+        "seed",
+        "--demo",
+        "--products",
+        &products.to_string(),
+        "--data",
+        &data_arg,
+    ]);
+    println!(
+        "seeded {products} demo products in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    shopbox(&[
+        "admin",
+        "create",
+        "--email",
+        "admin@bench.test",
+        "--password",
+        PASSWORD,
+        "--data",
+        &data_arg,
+    ]);
+    (dir, data)
+}
