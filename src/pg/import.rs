@@ -11,7 +11,9 @@ use tokio_postgres::types::{FromSql, Type};
 use tokio_postgres::Client;
 
 use super::source::{cents, micros, Changes, Queries};
-use super::{connect, pg_error, rate, reference, runtime, shown};
+use super::{
+    connect, current_tables, is_shopbox_layout, pg_error, rate, reference, runtime, shown,
+};
 use crate::account::model::User;
 use crate::cart::model::{Cart, CartLine};
 use crate::commands::{finish_bar, progress_bar};
@@ -107,19 +109,9 @@ fn shopbox_queries() -> Queries {
 
 /// Recognises the source's tables.
 async fn layout(client: &Client) -> Result<Layout, String> {
-    let tables: Vec<String> = client
-        .query(
-            "SELECT table_name::text FROM information_schema.tables \
-             WHERE table_schema = current_schema()",
-            &[],
-        )
-        .await
-        .map_err(pg_error)?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let tables = current_tables(client).await.map_err(pg_error)?;
     let has = |t: &str| tables.iter().any(|n| n == t);
-    if has("product_categories") && has("shipping_status_history") {
+    if is_shopbox_layout(&tables) {
         Ok(Layout::Shopbox)
     } else if has("product_category") && has("shipping_status") {
         Ok(Layout::Reference)

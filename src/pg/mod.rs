@@ -21,6 +21,28 @@ use tokio_postgres::Client;
 use crate::config::Config;
 use crate::db::Db;
 
+/// The tables of the connection's current schema (its search path's first), which tell
+/// whose database it is.
+async fn current_tables(client: &Client) -> Result<Vec<String>, tokio_postgres::Error> {
+    Ok(client
+        .query(
+            "SELECT table_name::text FROM information_schema.tables \
+             WHERE table_schema = current_schema()",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
+/// The tables `export-pg` writes that no other layout has: a schema with both is a
+/// shopbox shop's.
+fn is_shopbox_layout(tables: &[String]) -> bool {
+    let has = |t: &str| tables.iter().any(|n| n == t);
+    has("product_categories") && has("shipping_status_history")
+}
+
 fn pg_error(e: tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => match db.detail() {

@@ -171,21 +171,12 @@ pub async fn migrate(db: &PgDb) -> Result<(), String> {
 pub async fn check_is_shop(db: &PgDb) -> Result<(), String> {
     let failed = |e: crate::db::StoreError| format!("reading the PostgreSQL schema: {e}");
     let client = db.client().await.map_err(failed)?;
-    let tables: Vec<String> = client
-        .query(
-            "SELECT table_name::text FROM information_schema.tables \
-             WHERE table_schema = current_schema()",
-            &[],
-        )
+    let tables = super::current_tables(&client)
         .await
-        .map_err(|e| failed(e.into()))?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let has = |t: &str| tables.iter().any(|n| n == t);
+        .map_err(|e| failed(e.into()))?;
     if tables.is_empty()
-        || has("schema_version")
-        || (has("product_categories") && has("shipping_status_history"))
+        || tables.iter().any(|t| t == "schema_version")
+        || super::is_shopbox_layout(&tables)
     {
         return Ok(());
     }
