@@ -25,8 +25,12 @@ use tokio_postgres::Socket;
 
 use crate::config::PgSslMode;
 
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Transaction};
+use deadpool_postgres::{
+    GenericClient, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Transaction,
+};
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
 
 use super::{StoreError, StoreResult, Unique};
 
@@ -43,6 +47,58 @@ struct Inner {
     /// The HS256 secret kept in the database, shared by every instance.
     jwt_secret: std::sync::OnceLock<String>,
 }
+
+/// Statements kept prepared on each pooled connection, by their text: one round trip per
+/// call instead of two (tokio-postgres prepares a text query, then runs it). Only for SQL
+/// whose text is fixed (no values formatted into it), since each text stays prepared for
+/// the connection's life.
+pub trait Prepared: GenericClient {
+    fn pquery(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Vec<Row>, tokio_postgres::Error>> + Send {
+        async move {
+            let statement = self.prepare_cached(sql).await?;
+            self.query(&statement, params).await
+        }
+    }
+
+    fn pquery_opt(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Option<Row>, tokio_postgres::Error>> + Send {
+        async move {
+            let statement = self.prepare_cached(sql).await?;
+            self.query_opt(&statement, params).await
+        }
+    }
+
+    fn pquery_one(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Row, tokio_postgres::Error>> + Send {
+        async move {
+            let statement = self.prepare_cached(sql).await?;
+            self.query_one(&statement, params).await
+        }
+    }
+
+    fn pexec(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<u64, tokio_postgres::Error>> + Send {
+        async move {
+            let statement = self.prepare_cached(sql).await?;
+            self.execute(&statement, params).await
+        }
+    }
+}
+
+impl<C: GenericClient> Prepared for C {}
 
 /// A PostgreSQL database serving the shop. Cheap to clone.
 #[derive(Clone)]
@@ -159,8 +215,22 @@ impl PgDb {
     /// Announces the transaction's writes to every instance, commits it, and moves this
     /// instance's version at once (the notification comes back later, and moves it again).
     pub async fn commit(&self, tx: Transaction<'_>) -> StoreResult<()> {
-        tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &self.inner.schema])
+        self.announce(&tx).await?;
+        self.commit_announced(tx).await
+    }
+
+    /// Queues the announcement of the transaction's writes (delivered only if it commits;
+    /// dropped with a savepoint rolled back past it). For a transaction that holds a
+    /// contended row lock at its end: announce before taking it, then
+    /// `commit_announced`, so that the lock is held through one round trip fewer.
+    pub async fn announce(&self, tx: &Transaction<'_>) -> StoreResult<()> {
+        tx.pexec("SELECT pg_notify($1, $2)", &[&CHANNEL, &self.inner.schema])
             .await?;
+        Ok(())
+    }
+
+    /// Commits a transaction that `announce`d its writes, and moves this instance's version.
+    pub async fn commit_announced(&self, tx: Transaction<'_>) -> StoreResult<()> {
         tx.commit().await?;
         self.bump_version();
         Ok(())

@@ -118,6 +118,19 @@ async fn buyers(t: &Arc<TestApp>, n: usize, product: u64) -> Vec<(String, u64)> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_buyers_for_the_last_unit_make_one_order() {
+    last_unit_race(false).await;
+}
+
+/// The same race with an `Idempotency-Key` per buyer: each answer is recorded for its key
+/// (on PostgreSQL the winner's is written before the stock is taken, and a loser's
+/// replaced by its refusal when the stock is found short), so a retry of every buyer
+/// replays exactly what that buyer was told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_keyed_buyers_for_the_last_unit_make_one_order_and_replay_their_answers() {
+    last_unit_race(true).await;
+}
+
+async fn last_unit_race(keyed: bool) {
     let (t, overlap) = tracked_app().await;
     let admin = admin(&t, "a@example.com").await;
     let lamp = new_product(&t, &admin, "Last Lamp", 5.0, 1).await;
@@ -130,7 +143,9 @@ async fn fifty_buyers_for_the_last_unit_make_one_order() {
         tasks.push(tokio::spawn(async move {
             start.wait().await;
             let body = json!({"shipping_address_id": home});
-            let (status, _, answer) = raw_checkout(&t.client, &token, None, &body).await;
+            let key = format!("race-{home}");
+            let key = keyed.then_some(key.as_str());
+            let (status, _, answer) = raw_checkout(&t.client, &token, key, &body).await;
             (token, status, answer)
         }));
     }
@@ -139,6 +154,18 @@ async fn fifty_buyers_for_the_last_unit_make_one_order() {
         answers.push(task.await.unwrap());
     }
     assert_overlapped(&overlap);
+    if keyed {
+        for ((token, home), (_, status, answer)) in buyers.iter().zip(&answers) {
+            let body = json!({"shipping_address_id": home});
+            let key = format!("race-{home}");
+            let again = raw_checkout(&t.client, token, Some(&key), &body).await;
+            assert_eq!(
+                again,
+                (*status, Some("true".to_string()), answer.clone()),
+                "a retry of this buyer's checkout must replay what it was told"
+            );
+        }
+    }
 
     let won: Vec<&(String, Status, Value)> = answers
         .iter()

@@ -6,7 +6,7 @@ use tokio_postgres::Row;
 
 use super::{mail_token_user, NewUser, Rotation};
 use crate::account::model::*;
-use crate::db::pg::{duplicate, id, key, micros, ts, PgDb};
+use crate::db::pg::{duplicate, id, key, micros, ts, PgDb, Prepared};
 use crate::db::{StoreError, StoreResult, Unique};
 
 const USER: &str = "id, email, hashed_password, name, is_active, is_admin, is_verified, \
@@ -47,7 +47,7 @@ const SESSION: &str = "id, user_id, created_at, expires_at, revoked";
 async fn find_user(c: &impl GenericClient, id: u64, lock: bool) -> StoreResult<Option<User>> {
     let lock = if lock { " FOR UPDATE" } else { "" };
     let row = c
-        .query_opt(
+        .pquery_opt(
             &format!("SELECT {USER} FROM users WHERE id = $1{lock}"),
             &[&key(id)],
         )
@@ -62,7 +62,7 @@ async fn load_user(c: &impl GenericClient, id: u64) -> StoreResult<User> {
 }
 
 async fn save_user(c: &impl GenericClient, u: &User) -> StoreResult<()> {
-    c.execute(
+    c.pexec(
         "UPDATE users SET email = $2, hashed_password = $3, name = $4, is_active = $5, \
          is_admin = $6, is_verified = $7, updated_at = $8, tokens_valid_after = $9 \
          WHERE id = $1",
@@ -88,7 +88,7 @@ pub async fn create_user(pg: &PgDb, new: NewUser, now: i64) -> StoreResult<User>
     let tx = c.transaction().await?;
     let email = new.email.trim().to_string();
     let row = tx
-        .query_one(
+        .pquery_one(
             "INSERT INTO users (email, hashed_password, name, is_active, is_admin, is_verified, \
              created_at, updated_at, tokens_valid_after) \
              VALUES ($1, $2, $3, true, $4, $5, $6, $6, 'epoch') RETURNING id",
@@ -125,7 +125,7 @@ pub async fn user(pg: &PgDb, id: u64) -> StoreResult<Option<User>> {
 pub async fn user_by_email(pg: &PgDb, email: &str) -> StoreResult<Option<User>> {
     let c = pg.client().await?;
     let row = c
-        .query_opt(
+        .pquery_opt(
             &format!("SELECT {USER} FROM users WHERE lower(email) = $1"),
             &[&email.trim().to_lowercase()],
         )
@@ -153,7 +153,7 @@ pub async fn list_users(pg: &PgDb, q: Option<&str>) -> StoreResult<Vec<User>> {
     let c = pg.client().await?;
     let rows = match q.map(str::to_lowercase) {
         Some(q) if !q.is_empty() => {
-            c.query(
+            c.pquery(
                 &format!(
                     "SELECT {USER} FROM users \
                      WHERE strpos(lower(email), $1) > 0 OR strpos(lower(name), $1) > 0 \
@@ -164,7 +164,7 @@ pub async fn list_users(pg: &PgDb, q: Option<&str>) -> StoreResult<Vec<User>> {
             .await?
         }
         _ => {
-            c.query(&format!("SELECT {USER} FROM users ORDER BY id"), &[])
+            c.pquery(&format!("SELECT {USER} FROM users ORDER BY id"), &[])
                 .await?
         }
     };
@@ -181,7 +181,7 @@ pub async fn start_session(
     let mut c = pg.client().await?;
     let tx = c.transaction().await?;
     let row = tx
-        .query_one(
+        .pquery_one(
             "INSERT INTO sessions (user_id, created_at, expires_at) VALUES ($1, $2, $3) \
              RETURNING id",
             &[&key(user_id), &ts(now), &ts(expires_at)],
@@ -194,7 +194,7 @@ pub async fn start_session(
         expires_at,
         revoked: false,
     };
-    tx.execute(
+    tx.pexec(
         "INSERT INTO refresh_tokens (hash, session_id, user_id, expires_at) \
          VALUES ($1, $2, $3, $4)",
         &[
@@ -216,7 +216,7 @@ pub async fn live_session(
 ) -> StoreResult<Option<Session>> {
     let c = pg.client().await?;
     let row = c
-        .query_opt(
+        .pquery_opt(
             &format!(
                 "SELECT {SESSION} FROM sessions WHERE id = $1 AND user_id = $2 AND NOT revoked"
             ),
@@ -236,7 +236,7 @@ pub async fn rotate_refresh(
     let mut c = pg.client().await?;
     let tx = c.transaction().await?;
     let Some(old) = tx
-        .query_opt(
+        .pquery_opt(
             "SELECT session_id, expires_at, rotated FROM refresh_tokens WHERE hash = $1 \
              FOR UPDATE",
             &[&old_hash.as_slice()],
@@ -248,7 +248,7 @@ pub async fn rotate_refresh(
     let (session_id, old_expires, rotated): (i64, std::time::SystemTime, bool) =
         (old.get(0), old.get(1), old.get(2));
     let Some(row) = tx
-        .query_opt(
+        .pquery_opt(
             &format!("SELECT {SESSION} FROM sessions WHERE id = $1 FOR UPDATE"),
             &[&session_id],
         )
@@ -261,7 +261,7 @@ pub async fn rotate_refresh(
         return Ok(Rotation::Invalid);
     }
     if rotated {
-        tx.execute(
+        tx.pexec(
             "UPDATE sessions SET revoked = true WHERE id = $1",
             &[&session_id],
         )
@@ -278,12 +278,12 @@ pub async fn rotate_refresh(
     if !user.is_active {
         return Ok(Rotation::Invalid);
     }
-    tx.execute(
+    tx.pexec(
         "UPDATE refresh_tokens SET rotated = true WHERE hash = $1",
         &[&old_hash.as_slice()],
     )
     .await?;
-    tx.execute(
+    tx.pexec(
         "INSERT INTO refresh_tokens (hash, session_id, user_id, expires_at) \
          VALUES ($1, $2, $3, $4) \
          ON CONFLICT (hash) DO UPDATE SET session_id = excluded.session_id, \
@@ -296,7 +296,7 @@ pub async fn rotate_refresh(
         ],
     )
     .await?;
-    tx.execute(
+    tx.pexec(
         "UPDATE sessions SET expires_at = $2 WHERE id = $1",
         &[&session_id, &ts(new_expires_at)],
     )
@@ -309,7 +309,7 @@ pub async fn rotate_refresh(
 pub async fn end_session(pg: &PgDb, session_id: u64) -> StoreResult<()> {
     let mut c = pg.client().await?;
     let tx = c.transaction().await?;
-    tx.execute(
+    tx.pexec(
         "UPDATE sessions SET revoked = true WHERE id = $1 AND NOT revoked",
         &[&key(session_id)],
     )
@@ -319,7 +319,7 @@ pub async fn end_session(pg: &PgDb, session_id: u64) -> StoreResult<()> {
 
 /// Ends the sessions of a user, all but `keep`.
 async fn revoke_all(c: &impl GenericClient, user_id: u64, keep: Option<u64>) -> StoreResult<()> {
-    c.execute(
+    c.pexec(
         "UPDATE sessions SET revoked = true \
          WHERE user_id = $1 AND NOT revoked AND id IS DISTINCT FROM $2",
         &[&key(user_id), &keep.map(key)],
@@ -351,7 +351,7 @@ pub async fn rehash_password(pg: &PgDb, user_id: u64, hashed_password: &str) -> 
     let mut c = pg.client().await?;
     let tx = c.transaction().await?;
     let n = tx
-        .execute(
+        .pexec(
             "UPDATE users SET hashed_password = $2 WHERE id = $1",
             &[&key(user_id), &hashed_password],
         )
@@ -379,7 +379,7 @@ fn kind_name(kind: MailTokenKind) -> &'static str {
 pub async fn issue_mail_token(pg: &PgDb, hash: [u8; 32], token: MailToken) -> StoreResult<()> {
     let mut c = pg.client().await?;
     let tx = c.transaction().await?;
-    tx.execute(
+    tx.pexec(
         "INSERT INTO mail_tokens (hash, kind, user_id, created_at, expires_at, used) \
          VALUES ($1, $2, $3, $4, $5, $6) \
          ON CONFLICT (hash) DO UPDATE SET kind = excluded.kind, user_id = excluded.user_id, \
@@ -405,7 +405,7 @@ async fn mail_token(
 ) -> StoreResult<Option<MailToken>> {
     let lock = if lock { " FOR UPDATE" } else { "" };
     let row = c
-        .query_opt(
+        .pquery_opt(
             &format!(
                 "SELECT kind, user_id, created_at, expires_at, used FROM mail_tokens \
                  WHERE hash = $1{lock}"
@@ -455,7 +455,7 @@ pub async fn redeem_mail_token(
     let Some(mut user) = mail_token_user(&token, kind, user, now) else {
         return Ok(None);
     };
-    tx.execute(
+    tx.pexec(
         "UPDATE mail_tokens SET used = true WHERE hash = $1",
         &[&hash.as_slice()],
     )

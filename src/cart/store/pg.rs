@@ -5,13 +5,13 @@
 use deadpool_postgres::GenericClient;
 
 use crate::cart::model::{Cart, CartLine};
-use crate::db::pg::{id, key, PgDb};
+use crate::db::pg::{id, key, PgDb, Prepared};
 use crate::db::{StoreError, StoreResult};
 
 /// A user's cart inside a transaction (checkout), lines in the order they were added.
 pub async fn cart_tx(c: &impl GenericClient, user_id: u64) -> StoreResult<Cart> {
     let rows = c
-        .query(
+        .pquery(
             "SELECT id, product_id, quantity FROM cart_items WHERE user_id = $1 ORDER BY id",
             &[&key(user_id)],
         )
@@ -32,7 +32,7 @@ pub async fn cart_tx(c: &impl GenericClient, user_id: u64) -> StoreResult<Cart> 
 /// Takes the user's row for the transaction: cart changes and checkouts of one user run
 /// one after the other. False when there is no such user.
 pub async fn lock_user(c: &impl GenericClient, user_id: u64) -> StoreResult<bool> {
-    Ok(c.query_opt(
+    Ok(c.pquery_opt(
         "SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE",
         &[&key(user_id)],
     )
@@ -42,7 +42,7 @@ pub async fn lock_user(c: &impl GenericClient, user_id: u64) -> StoreResult<bool
 
 /// Empties a user's cart (checkout).
 pub async fn clear(c: &impl GenericClient, user_id: u64) -> StoreResult<()> {
-    c.execute(
+    c.pexec(
         "DELETE FROM cart_items WHERE user_id = $1",
         &[&key(user_id)],
     )
@@ -67,7 +67,7 @@ pub async fn change(
     let tx = client.transaction().await?;
     lock_user(&tx, user_id).await?;
     let Some(product) = tx
-        .query_opt(
+        .pquery_opt(
             "SELECT title, stock_quantity, price FROM products \
              WHERE id = $1 AND archived_at IS NULL",
             &[&key(product_id)],
@@ -79,7 +79,7 @@ pub async fn change(
     let (title, stock, price): (String, i64, rust_decimal::Decimal) =
         (product.get(0), product.get(1), product.get(2));
     let line = tx
-        .query_opt(
+        .pquery_opt(
             "SELECT id, quantity FROM cart_items WHERE user_id = $1 AND product_id = $2",
             &[&key(user_id), &key(product_id)],
         )
@@ -95,7 +95,7 @@ pub async fn change(
     }
     let out = match (line_id, quantity > 0) {
         (Some(lid), true) => {
-            tx.execute(
+            tx.pexec(
                 "UPDATE cart_items SET quantity = $2, price = $3 WHERE id = $1",
                 &[&lid, &quantity, &price],
             )
@@ -103,12 +103,12 @@ pub async fn change(
             Some(lid)
         }
         (Some(lid), false) => {
-            tx.execute("DELETE FROM cart_items WHERE id = $1", &[&lid])
+            tx.pexec("DELETE FROM cart_items WHERE id = $1", &[&lid])
                 .await?;
             None
         }
         (None, true) => Some(
-            tx.query_one(
+            tx.pquery_one(
                 "INSERT INTO cart_items (user_id, product_id, quantity, price) \
                  VALUES ($1, $2, $3, $4) RETURNING id",
                 &[&key(user_id), &key(product_id), &quantity, &price],
@@ -131,7 +131,7 @@ pub async fn remove_line(pg: &PgDb, user_id: u64, line_id: u64) -> StoreResult<(
     let tx = client.transaction().await?;
     lock_user(&tx, user_id).await?;
     let n = tx
-        .execute(
+        .pexec(
             "DELETE FROM cart_items WHERE id = $1 AND user_id = $2",
             &[&key(line_id), &key(user_id)],
         )

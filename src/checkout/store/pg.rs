@@ -4,16 +4,18 @@
 //! emptied cart are written next; the stock is taken last, one conditional `UPDATE` per
 //! product in id order (two checkouts never wait for each other in a circle), so that a
 //! product's row is held only from there to the commit, not through the order's writes:
-//! checkouts of one popular product queued behind each other's whole transaction. When a
-//! product no longer has enough, everything since the savepoint before the order's writes
-//! is rolled back and the answer is the out-of-stock refusal. The idempotency key's answer
-//! is written in the same transaction as the order.
+//! checkouts of one popular product queued behind each other's whole transaction. The
+//! write announcement (`NOTIFY`) and the idempotency key's answer are written before the
+//! stock is taken, so that the row is held through the stock's `UPDATE` and the `COMMIT`
+//! alone. When a product no longer has enough, everything since the savepoint before the
+//! order's writes is rolled back, and the out-of-stock refusal is the answer (recorded
+//! for the key in its place). Every statement stays prepared on its connection.
 
 use deadpool_postgres::GenericClient;
 
 use crate::cart::store::pg as cart;
 use crate::checkout::model::*;
-use crate::db::pg::{id, key, micros, ts, PgDb};
+use crate::db::pg::{id, key, micros, ts, PgDb, Prepared};
 use crate::db::{StoreError, StoreResult};
 use crate::mail::store::pg as mail;
 use crate::order::model::{Order, OrderItem, OrderStatus};
@@ -34,7 +36,7 @@ pub async fn checkout(
     cart::lock_user(&tx, plan.user_id).await?;
     if let Some(retry) = &plan.retry {
         let earlier = tx
-            .query_opt(
+            .pquery_opt(
                 "SELECT request, status, body, created_at FROM idempotency_keys \
                  WHERE user_id = $1 AND key = $2",
                 &[&key(plan.user_id), &retry.key],
@@ -55,10 +57,41 @@ pub async fn checkout(
             }
         }
     }
-    let result = place_order(&tx, plan).await?;
-    let answer = answer(&result);
+    pg.announce(&tx).await?;
+    let (result, answer) = match place_order(&tx, plan).await? {
+        Err(refused) => {
+            let result = Err(refused);
+            let answer = answer(&result);
+            record(&tx, plan, &answer).await?;
+            (result, answer)
+        }
+        Ok((outcome, taking)) => {
+            let result = Ok(outcome);
+            let confirmed = answer(&result);
+            record(&tx, plan, &confirmed).await?;
+            match take_stock(&tx, &taking).await? {
+                Ok(()) => (result, confirmed),
+                Err(refused) => {
+                    tx.batch_execute("ROLLBACK TO SAVEPOINT order_writes")
+                        .await?;
+                    let result = Err(refused);
+                    let answer = answer(&result);
+                    record(&tx, plan, &answer).await?;
+                    (result, answer)
+                }
+            }
+        }
+    };
+    if result.is_ok() || plan.retry.is_some() {
+        pg.commit_announced(tx).await?;
+    }
+    Ok(Checkout::Ran { result, answer })
+}
+
+/// Records the answer for the request's `Idempotency-Key`, if it came with one.
+async fn record(tx: &impl GenericClient, plan: &Plan, answer: &Answer) -> StoreResult<()> {
     if let Some(retry) = &plan.retry {
-        tx.execute(
+        tx.pexec(
             "INSERT INTO idempotency_keys (user_id, key, request, status, body, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (user_id, key) DO UPDATE SET request = excluded.request, \
@@ -74,18 +107,31 @@ pub async fn checkout(
         )
         .await?;
     }
-    if result.is_ok() || plan.retry.is_some() {
-        pg.commit(tx).await?;
+    Ok(())
+}
+
+/// Takes the stock of every line, one product at a time in id order (two checkouts never
+/// wait for each other in a circle); the first product short of stock is the refusal.
+async fn take_stock(
+    tx: &impl GenericClient,
+    taking: &[(i64, Product)],
+) -> StoreResult<Result<(), StoreError>> {
+    for (quantity, p) in taking {
+        if let Err(refused) = product::take_stock(tx, p, *quantity).await? {
+            return Ok(Err(refused));
+        }
     }
-    Ok(Checkout::Ran { result, answer })
+    Ok(Ok(()))
 }
 
 /// Checks the cart, in SPEC's order (empty cart, address, stock, amount), and writes the
-/// order; a refusal comes back as the inner error with nothing written.
+/// order after the savepoint `order_writes`; a refusal comes back as the inner error with
+/// nothing written. A confirmed order comes with the stock still to take, in product id
+/// order (none for a failed payment).
 async fn place_order(
     tx: &impl GenericClient,
     plan: &Plan,
-) -> StoreResult<Result<Outcome, StoreError>> {
+) -> StoreResult<Result<(Outcome, Vec<(i64, Product)>), StoreError>> {
     let cart = cart::cart_tx(tx, plan.user_id).await?;
     let ids: Vec<u64> = cart.lines.iter().map(|l| l.product_id).collect();
     let products = product::products_by_ids(tx, &ids).await?;
@@ -119,7 +165,7 @@ async fn place_order(
     tx.batch_execute("SAVEPOINT order_writes").await?;
     let f = &address.fields;
     let order_id = id(tx
-        .query_one(
+        .pquery_one(
             "INSERT INTO orders (user_id, total_price, status, created_at, updated_at, \
              shipping_address_id, ship_name, ship_phone, ship_address_line1, \
              ship_address_line2, ship_city, ship_state, ship_postal_code, ship_country) \
@@ -146,7 +192,7 @@ async fn place_order(
     let mut items = Vec::with_capacity(lines.len());
     for (l, p) in &lines {
         let item_id = tx
-            .query_one(
+            .pquery_one(
                 "INSERT INTO order_items (order_id, product_id, title, quantity, price) \
                  VALUES ($1, $2, $3, $4, ($5::int8)::numeric / 100) RETURNING id",
                 &[&key(order_id), &key(p.id), &p.title, &l.quantity, &p.price],
@@ -167,7 +213,7 @@ async fn place_order(
         PaymentStatus::Failed
     };
     let payment_id = id(tx
-        .query_one(
+        .pquery_one(
             "INSERT INTO payments (order_id, user_id, amount, status, payment_gateway, \
              transaction_id, is_paid, created_at) \
              VALUES ($1, $2, ($3::int8)::numeric / 100, $4, $5, $6, $7, $8) RETURNING id",
@@ -208,26 +254,25 @@ async fn place_order(
         created_at: plan.now,
     };
     if !paid {
-        return Ok(Ok(Outcome::PaymentFailed { order, payment }));
+        return Ok(Ok((Outcome::PaymentFailed { order, payment }, Vec::new())));
     }
     let shipping = shipping::start(tx, order_id, plan.now).await?;
     cart::clear(tx, plan.user_id).await?;
     let mail = mail::insert(tx, confirmation(&order, plan)).await?;
-    let mut taking: Vec<&(_, &Product)> = lines.iter().collect();
+    let mut taking: Vec<(i64, Product)> = lines
+        .iter()
+        .map(|(l, p)| (l.quantity, (*p).clone()))
+        .collect();
     taking.sort_by_key(|(_, p)| p.id);
-    for (l, p) in taking {
-        if let Err(refused) = product::take_stock(tx, p, l.quantity).await? {
-            tx.batch_execute("ROLLBACK TO SAVEPOINT order_writes")
-                .await?;
-            return Ok(Err(refused));
-        }
-    }
-    Ok(Ok(Outcome::Confirmed {
-        order,
-        payment,
-        shipping,
-        mail,
-    }))
+    Ok(Ok((
+        Outcome::Confirmed {
+            order,
+            payment,
+            shipping,
+            mail,
+        },
+        taking,
+    )))
 }
 
 /// Removes idempotency records older than 24 hours; answers how many.

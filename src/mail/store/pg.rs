@@ -4,7 +4,7 @@
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
-use crate::db::pg::{id, key, micros, ts, PgDb};
+use crate::db::pg::{id, key, micros, ts, PgDb, Prepared};
 use crate::db::{StoreError, StoreResult};
 use crate::mail::model::{Delivery, Mail};
 
@@ -33,7 +33,7 @@ pub async fn insert(c: &impl GenericClient, mut mail: Mail) -> StoreResult<Mail>
         _ => None,
     };
     let row = c
-        .query_one(
+        .pquery_one(
             "INSERT INTO outbox (recipient, subject, body, link, created_at, delivery, \
              next_attempt) VALUES ($1, $2, $3, $4, $5, ($6::text)::jsonb, $7) RETURNING id",
             &[
@@ -64,7 +64,7 @@ pub async fn latest(pg: &PgDb, to: Option<&str>, limit: usize) -> StoreResult<Ve
     let limit = limit.min(i64::MAX as usize) as i64;
     let rows = match to {
         Some(to) => {
-            c.query(
+            c.pquery(
                 &format!(
                     "SELECT {MAIL} FROM outbox WHERE lower(recipient) = lower($1) \
                      ORDER BY id DESC LIMIT $2"
@@ -74,7 +74,7 @@ pub async fn latest(pg: &PgDb, to: Option<&str>, limit: usize) -> StoreResult<Ve
             .await?
         }
         None => {
-            c.query(
+            c.pquery(
                 &format!("SELECT {MAIL} FROM outbox ORDER BY id DESC LIMIT $1"),
                 &[&limit],
             )
@@ -92,7 +92,7 @@ pub const LEASE_MICROS: i64 = 5 * 60 * 1_000_000;
 pub async fn due(pg: &PgDb, now: i64, limit: usize) -> StoreResult<Vec<Mail>> {
     let c = pg.client().await?;
     let rows = c
-        .query(
+        .pquery(
             &format!(
                 "UPDATE outbox SET next_attempt = $2 WHERE id IN ( \
                    SELECT id FROM outbox WHERE next_attempt <= $1 \
@@ -125,7 +125,7 @@ pub async fn set_delivery(pg: &PgDb, mail_id: u64, delivery: Delivery) -> StoreR
     };
     let mut client = pg.client().await?;
     let tx = client.transaction().await?;
-    tx.execute(
+    tx.pexec(
         "UPDATE outbox SET delivery = ($2::text)::jsonb, next_attempt = $3 WHERE id = $1",
         &[&key(mail_id), &text, &next_attempt],
     )

@@ -15,7 +15,7 @@ use tokio_postgres::Row;
 use super::{sorted_unique, Deleted, ProductChanges};
 use crate::core::page::{Page, Pagination};
 use crate::core::text::{fold, slugify, words};
-use crate::db::pg::{duplicate, id, key, micros, ts, PgDb};
+use crate::db::pg::{duplicate, id, key, micros, ts, PgDb, Prepared};
 use crate::db::{StoreError, StoreResult, Unique};
 use crate::product::listing::{Cursor, Filters, Sort};
 use crate::product::model::*;
@@ -929,7 +929,7 @@ pub async fn products_by_ids(
     ids: &[u64],
 ) -> StoreResult<HashMap<u64, Product>> {
     let rows = c
-        .query(
+        .pquery(
             &format!("SELECT {PRODUCT} FROM products p WHERE p.id = ANY($1) ORDER BY p.id"),
             &[&keys(&sorted_unique(ids))],
         )
@@ -946,7 +946,7 @@ pub async fn take_stock(
     quantity: i64,
 ) -> StoreResult<Result<(), StoreError>> {
     let taken = c
-        .query_opt(
+        .pquery_opt(
             "UPDATE products SET stock_quantity = stock_quantity - $2 \
              WHERE id = $1 AND archived_at IS NULL AND stock_quantity >= $2 RETURNING id",
             &[&key(p.id), &quantity],
@@ -956,7 +956,7 @@ pub async fn take_stock(
         return Ok(Ok(()));
     }
     let left = c
-        .query_opt(
+        .pquery_opt(
             "SELECT stock_quantity FROM products WHERE id = $1 AND archived_at IS NULL",
             &[&key(p.id)],
         )

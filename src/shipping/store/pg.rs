@@ -4,7 +4,7 @@
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
-use crate::db::pg::{id, key, micros, ts, PgDb};
+use crate::db::pg::{id, key, micros, ts, PgDb, Prepared};
 use crate::db::{StoreError, StoreResult};
 use crate::shipping::model::*;
 
@@ -42,7 +42,7 @@ pub fn state_of(text: &str) -> ShipState {
 async fn find(c: &impl GenericClient, aid: u64, lock: bool) -> StoreResult<Option<Address>> {
     let lock = if lock { " FOR UPDATE" } else { "" };
     let row = c
-        .query_opt(
+        .pquery_opt(
             &format!(
                 "SELECT {ADDRESS} FROM shipping_addresses WHERE id = $1 AND NOT is_deleted{lock}"
             ),
@@ -68,7 +68,7 @@ pub async fn user_address(
 pub async fn addresses(pg: &PgDb, user_id: u64) -> StoreResult<Vec<Address>> {
     let c = pg.client().await?;
     let rows = c
-        .query(
+        .pquery(
             &format!(
                 "SELECT {ADDRESS} FROM shipping_addresses \
                  WHERE user_id = $1 AND NOT is_deleted ORDER BY id"
@@ -103,7 +103,7 @@ pub async fn create_address(
     let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&uid];
     params.extend(field_params(&fields));
     let row = tx
-        .query_one(
+        .pquery_one(
             "INSERT INTO shipping_addresses (user_id, name, phone, address_line1, \
              address_line2, city, state, postal_code, country, is_deleted) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, false) RETURNING id",
@@ -136,7 +136,7 @@ pub async fn update_address<E>(
     let k = key(aid);
     let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&k];
     params.extend(field_params(&a.fields));
-    tx.execute(
+    tx.pexec(
         "UPDATE shipping_addresses SET name = $2, phone = $3, address_line1 = $4, \
          address_line2 = $5, city = $6, state = $7, postal_code = $8, country = $9 \
          WHERE id = $1",
@@ -151,7 +151,7 @@ pub async fn delete_address(pg: &PgDb, aid: u64) -> StoreResult<()> {
     let mut client = pg.client().await?;
     let tx = client.transaction().await?;
     let n = tx
-        .execute(
+        .pexec(
             "UPDATE shipping_addresses SET is_deleted = true WHERE id = $1 AND NOT is_deleted",
             &[&key(aid)],
         )
@@ -170,7 +170,7 @@ pub async fn find_shipping(
 ) -> StoreResult<Option<Shipping>> {
     let lock = if lock { " FOR UPDATE" } else { "" };
     let Some(row) = c
-        .query_opt(
+        .pquery_opt(
             &format!(
                 "SELECT id, status, updated_at FROM shipping_statuses WHERE order_id = $1{lock}"
             ),
@@ -181,7 +181,7 @@ pub async fn find_shipping(
         return Ok(None);
     };
     let history = c
-        .query(
+        .pquery(
             "SELECT status, at FROM shipping_status_history WHERE order_id = $1 ORDER BY id",
             &[&key(order_id)],
         )
@@ -205,13 +205,13 @@ pub async fn shipping(pg: &PgDb, order_id: u64) -> StoreResult<Option<Shipping>>
 /// Starts an order's shipping, `pending` (checkout, inside its transaction).
 pub async fn start(c: &impl GenericClient, order_id: u64, now: i64) -> StoreResult<Shipping> {
     let row = c
-        .query_one(
+        .pquery_one(
             "INSERT INTO shipping_statuses (order_id, status, updated_at) \
              VALUES ($1, 'pending', $2) RETURNING id",
             &[&key(order_id), &ts(now)],
         )
         .await?;
-    c.execute(
+    c.pexec(
         "INSERT INTO shipping_status_history (order_id, status, at) VALUES ($1, 'pending', $2)",
         &[&key(order_id), &ts(now)],
     )
@@ -249,12 +249,12 @@ pub async fn advance(
             to: to.as_str(),
         });
     }
-    c.execute(
+    c.pexec(
         "UPDATE shipping_statuses SET status = $2, updated_at = $3 WHERE order_id = $1",
         &[&key(order_id), &to.as_str(), &ts(now)],
     )
     .await?;
-    c.execute(
+    c.pexec(
         "INSERT INTO shipping_status_history (order_id, status, at) VALUES ($1, $2, $3)",
         &[&key(order_id), &to.as_str(), &ts(now)],
     )
