@@ -13,7 +13,8 @@
 //! - two-word searches whose words match about 1%, 5% and 20% of the products, random page
 //!   1 to 5;
 //! - durable checkouts (add to cart + checkout) at 64 customers, next to the fsyncs/s one
-//!   writer gets from this disk;
+//!   writer gets from this disk: every order of one product (the worst case, every order
+//!   takes the stock of one row), then each order of one of 64 products at random;
 //! - on PostgreSQL also the checkouts split across two instances on the same database
 //!   (a second server process; the customers alternate between the two), in total.
 //!
@@ -41,8 +42,11 @@ struct Figures {
     /// (which words, hits of one such search, the searches)
     searches: Vec<(&'static str, String, Measured)>,
     checkouts: Measured,
-    /// The checkouts split across two instances (PostgreSQL only).
-    two_instances: Option<Measured>,
+    /// The checkouts spread over 64 products.
+    spread: Measured,
+    /// The checkouts split across two instances (PostgreSQL only): of one product, and
+    /// spread.
+    two_instances: Option<(Measured, Measured)>,
     fsyncs: f64,
     rss_start: f64,
     rss_end: f64,
@@ -115,27 +119,42 @@ async fn scenarios(
     f.fsyncs = tokio::task::spawn_blocking(move || fsyncs_per_second(&dir, 2.0))
         .await
         .expect("fsync probe");
-    f.checkouts = buyers.checkouts(&[port], "one", None, secs).await;
+    f.checkouts = buyers.checkouts(&[port], "one", None, secs, false).await;
     line(
-        "durable checkouts, 64 customers",
+        "durable checkouts, 64 customers, one product",
         &f.checkouts,
+        &f.health,
+        "orders/s",
+    );
+    f.spread = buyers.checkouts(&[port], "spread", None, secs, true).await;
+    line(
+        "durable checkouts, 64 customers, 64 products",
+        &f.spread,
         &f.health,
         "orders/s",
     );
     if let Some(start) = second {
         let other = start();
         other.ready().await;
-        let m = buyers
-            .checkouts(&[port, other.port], "two", None, secs)
+        let ports = [port, other.port];
+        let one = buyers.checkouts(&ports, "two", None, secs, false).await;
+        line(
+            "the same on two instances, one product",
+            &one,
+            &f.health,
+            "orders/s",
+        );
+        let spread = buyers
+            .checkouts(&ports, "two-spread", None, secs, true)
             .await;
         line(
-            "durable checkouts, 64 customers on two instances",
-            &m,
+            "the same on two instances, 64 products",
+            &spread,
             &f.health,
             "orders/s",
         );
         println!("  (second instance RSS {:.0} MB)", other.rss_mb());
-        f.two_instances = Some(m);
+        f.two_instances = Some((one, spread));
     }
     println!("  this disk: {:.0} fsyncs/s for one writer", f.fsyncs);
     f.rss_end = server.rss_mb();
@@ -283,27 +302,37 @@ fn main() {
         );
     }
     row(
-        "durable checkouts, 64 customers",
+        "durable checkouts, 64 cust., 1 product",
         &sled.checkouts,
         sh,
         &pg.checkouts,
         ph,
         "orders/s",
     );
-    if let Some(two) = &pg.two_instances {
-        println!(
-            "{:<40} | {:<38} | {}",
-            "  the same on two instances, in all",
-            "(one process per data folder)",
-            format_args!(
-                "{:>7.0} orders/s {:>4.2} {:>7.1}/{:>7.1}{}",
-                two.rate,
-                two.rate / ph,
-                two.p50,
-                two.p99,
-                if two.failures > 0 { "!" } else { " " }
-            )
-        );
+    row(
+        "durable checkouts, 64 cust., 64 products",
+        &sled.spread,
+        sh,
+        &pg.spread,
+        ph,
+        "orders/s",
+    );
+    if let Some((one, spread)) = &pg.two_instances {
+        for (name, two) in [("1 product", one), ("64 products", spread)] {
+            println!(
+                "{:<40} | {:<38} | {}",
+                format!("  on two instances, in all, {name}"),
+                "(one process per data folder)",
+                format_args!(
+                    "{:>7.0} orders/s {:>4.2} {:>7.1}/{:>7.1}{}",
+                    two.rate,
+                    two.rate / ph,
+                    two.p50,
+                    two.p99,
+                    if two.failures > 0 { "!" } else { " " }
+                )
+            );
+        }
     }
     println!(
         "{:<40} | {:<38} | {:<38}",

@@ -87,7 +87,7 @@ fn main() {
         let buyers = Buyers::make(&mut conn, "admin@bench.test").await;
         let ports = [port];
         let (paced, during) = tokio::join!(
-            buyers.checkouts(&ports, "paced", Some(300.0), secs),
+            buyers.checkouts(&ports, "paced", Some(300.0), secs, false),
             load(port, secs, random_ids(n))
         );
         println!(
@@ -107,7 +107,7 @@ fn main() {
         let fsyncs = tokio::task::spawn_blocking(move || fsyncs_per_second(&fsync_dir, 2.0))
             .await
             .unwrap();
-        let full = buyers.checkouts(&[port], "full", None, secs).await;
+        let full = buyers.checkouts(&[port], "full", None, secs, false).await;
         println!(
             "{:<58} {:>8.0} orders/s  p50 {:>6.2} ms  p99 {:>6.2} ms  {} not 201  (this disk: {:.0} fsyncs/s for one writer; RSS {:.0} MB)",
             "durable checkouts (add + checkout), 64 customers",

@@ -328,10 +328,15 @@ fn login_body(email: &str) -> String {
     format!(r#"{{"email":"{email}","password":"{PASSWORD}"}}"#)
 }
 
-/// What checkouts need: a product with ample stock (made by `admin_email`, whose password
-/// is `PASSWORD`) and `CONNECTIONS` customers, each logged in with an address.
+/// How many products the spread checkouts choose from.
+pub const BEST_SELLERS: usize = 64;
+
+/// What checkouts need: `BEST_SELLERS` products with ample stock (made by `admin_email`,
+/// whose password is `PASSWORD`) and `CONNECTIONS` customers, each logged in with an
+/// address.
 pub struct Buyers {
-    pub product: String,
+    /// The products' ids; the first is the one every customer buys when not spread.
+    pub products: Vec<String>,
     /// (access token, address id) of each customer.
     pub customers: Vec<(String, String)>,
 }
@@ -348,16 +353,21 @@ impl Buyers {
             )
             .await;
         let admin = field(&body, "access_token");
-        let (_, body) = conn
-            .call_with(
-                "POST",
-                "/api/products",
-                Some(&admin),
-                "",
-                r#"{"title":"Bench Lamp","price":9.99,"stock_quantity":1000000000}"#,
-            )
-            .await;
-        let product = field(&body, "id");
+        let mut products = Vec::new();
+        for i in 0..BEST_SELLERS {
+            let (_, body) = conn
+                .call_with(
+                    "POST",
+                    "/api/products",
+                    Some(&admin),
+                    "",
+                    &format!(
+                        r#"{{"title":"Bench Lamp {i}","price":9.99,"stock_quantity":1000000000}}"#
+                    ),
+                )
+                .await;
+            products.push(field(&body, "id"));
+        }
         let mut customers = Vec::new();
         for i in 0..CONNECTIONS {
             let email = format!("c{i}@bench.test");
@@ -384,26 +394,38 @@ impl Buyers {
                 .await;
             customers.push((token, field(&body, "id")));
         }
-        Buyers { product, customers }
+        Buyers {
+            products,
+            customers,
+        }
     }
 
-    /// Every customer adds the product to the cart and checks out (with an
+    /// Every customer adds a product to the cart and checks out (with an
     /// `Idempotency-Key` unique to `run`), in a loop for `secs`; customer `c` talks to
-    /// `ports[c % ports.len()]`. With a `rate`, the customers together order at that pace
-    /// (each every `CONNECTIONS / rate` s, staggered); without, as fast as answered. The
-    /// latencies are the checkouts'; a failure is a checkout answer other than 201.
+    /// `ports[c % ports.len()]`. The product is the first one, which every customer buys
+    /// (the worst case: every order takes the stock of one product), or with `spread` one
+    /// drawn at random from the `BEST_SELLERS` for each order. With a `rate`, the
+    /// customers together order at that pace (each every `CONNECTIONS / rate` s,
+    /// staggered); without, as fast as answered. The latencies are the checkouts'; a
+    /// failure is a checkout answer other than 201.
     pub async fn checkouts(
         &self,
         ports: &[u16],
         run: &str,
         rate: Option<f64>,
         secs: f64,
+        spread: bool,
     ) -> Measured {
+        use rand::{Rng, SeedableRng};
         let deadline = Instant::now() + Duration::from_secs_f64(secs);
         let mut tasks = Vec::new();
         for (c, (token, address)) in self.customers.iter().cloned().enumerate() {
             let port = ports[c % ports.len()];
-            let add = format!(r#"{{"product_id":{},"quantity":1}}"#, self.product);
+            let products = if spread {
+                self.products.clone()
+            } else {
+                self.products[..1].to_vec()
+            };
             let checkout = format!(r#"{{"shipping_address_id":{address}}}"#);
             let run = run.to_string();
             tasks.push(tokio::spawn(async move {
@@ -411,6 +433,7 @@ impl Buyers {
                 let mut latencies = Vec::new();
                 let mut failures = 0;
                 let mut n = 0u64;
+                let mut rng = rand::rngs::StdRng::seed_from_u64(c as u64 + 1);
                 let every = rate.map(|r| Duration::from_secs_f64(CONNECTIONS as f64 / r));
                 let begin = Instant::now()
                     + every
@@ -425,6 +448,8 @@ impl Buyers {
                         tokio::time::sleep_until(at.into()).await;
                     }
                     n += 1;
+                    let product = &products[rng.gen_range(0..products.len())];
+                    let add = format!(r#"{{"product_id":{product},"quantity":1}}"#);
                     conn.call_with("POST", "/api/carts/add", Some(&token), "", &add)
                         .await;
                     let key = format!("Idempotency-Key: b{c}-{n}-{run}\r\n");

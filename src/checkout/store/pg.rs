@@ -5,9 +5,8 @@
 //! product in id order (two checkouts never wait for each other in a circle), so that a
 //! product's row is held only from there to the commit, not through the order's writes:
 //! checkouts of one popular product queued behind each other's whole transaction. The
-//! write announcement (`NOTIFY`) and the idempotency key's answer are written before the
-//! stock is taken, so that the row is held through the stock's `UPDATE` and the `COMMIT`
-//! alone. When a product no longer has enough, everything since the savepoint before the
+//! idempotency key's answer is written before the stock is taken, so that the row is
+//! held through the stock's `UPDATE` and the `COMMIT` alone. When a product no longer has enough, everything since the savepoint before the
 //! order's writes is rolled back, and the out-of-stock refusal is the answer (recorded
 //! for the key in its place). Every statement stays prepared on its connection.
 
@@ -57,7 +56,6 @@ pub async fn checkout(
             }
         }
     }
-    pg.announce(&tx).await?;
     let (result, answer) = match place_order(&tx, plan).await? {
         Err(refused) => {
             let result = Err(refused);
@@ -83,7 +81,7 @@ pub async fn checkout(
         }
     };
     if result.is_ok() || plan.retry.is_some() {
-        pg.commit_announced(tx).await?;
+        pg.commit(tx).await?;
     }
     Ok(Checkout::Ran { result, answer })
 }
