@@ -181,7 +181,7 @@ impl PgDb {
         let pool = new_pool(config.clone(), &tls, options.pool_size)?;
         // Announcements (see `commit`) need not wait for the disk.
         let mut announcing = config.clone();
-        announcing.options(&format!("{} -c synchronous_commit=off", extra.trim_start()));
+        announcing.options(format!("{} -c synchronous_commit=off", extra.trim_start()));
         let announcer = new_pool(announcing, &tls, ANNOUNCERS)?;
         let shown = crate::config::mask_url_password(options.url);
         let client = pool
