@@ -1,6 +1,13 @@
 //! Group commit: every writer waits for a flush that began after its write, and writers
 //! that arrive while a flush runs share the next one.
 //!
+//! Commits and flushes take turns at an async lock (`Turns`). sled's flush holds its
+//! process-wide lock against transactions until the disk has the data, so a transaction
+//! that began during a flush would block its async worker thread (and every request that
+//! thread serves) for the whole disk write. Instead it waits at the lock without a
+//! thread; when the flush ends, every transaction that queued commits, and the next flush
+//! (queued behind them) takes them all to disk.
+//!
 //! A flush that fails (a full disk, an I/O error) leaves writes in memory that may never
 //! reach the disk: from then on the database is *failed*. No flush runs again (one that
 //! succeeded later could make durable a write whose writer was told it failed), every
@@ -10,7 +17,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
-use tokio::sync::{watch, Notify};
+use tokio::sync::{watch, Notify, RwLock, RwLockReadGuard};
 use tokio::task::JoinHandle;
 
 use super::{StoreError, StoreResult};
@@ -30,6 +37,8 @@ pub(super) struct Flusher {
 }
 
 struct State {
+    /// Held shared while a transaction commits, alone while a flush runs (see the top).
+    turns: RwLock<()>,
     requested: AtomicU64,
     wake: Notify,
     done: watch::Sender<Done>,
@@ -61,6 +70,7 @@ impl Flusher {
         Flusher {
             sled: Arc::new(sled),
             state: Arc::new(State {
+                turns: RwLock::new(()),
                 requested: AtomicU64::new(0),
                 wake: Notify::new(),
                 done: watch::channel((0, None)).0,
@@ -75,13 +85,26 @@ impl Flusher {
     }
 
     pub(super) async fn flush(&self) -> StoreResult<()> {
+        let ticket = self.ticket()?;
+        self.flushed(ticket).await
+    }
+
+    /// Asks for a flush that begins after every write made so far; answers the ticket to
+    /// wait for with `flushed`. Taken by a transaction before its commit turn ends, so that
+    /// the flush that follows that turn is the one it waits for.
+    pub(super) fn ticket(&self) -> StoreResult<u64> {
         if let Some(e) = self.state.refused() {
             return Err(e);
         }
         self.start_once();
-        let mut done = self.state.done.subscribe();
         let ticket = self.state.requested.fetch_add(1, Ordering::SeqCst) + 1;
         self.state.wake.notify_one();
+        Ok(ticket)
+    }
+
+    /// Waits until the flush of a ticket has ended.
+    pub(super) async fn flushed(&self, ticket: u64) -> StoreResult<()> {
+        let mut done = self.state.done.subscribe();
         let seen = done
             .wait_for(|(generation, _)| *generation >= ticket)
             .await
@@ -89,6 +112,15 @@ impl Flusher {
         match &seen.1 {
             None => Ok(()),
             Some(e) => Err(StoreError::Unwritable(e.clone())),
+        }
+    }
+
+    /// Waits, without holding a thread, until no flush runs; no flush starts while the
+    /// guard is kept. Hold it around a transaction's commit, and no longer.
+    pub(super) async fn commit_turn(&self) -> RwLockReadGuard<'_, ()> {
+        match self.state.turns.try_read() {
+            Ok(turn) => turn,
+            Err(_) => self.state.turns.read().await,
         }
     }
 
@@ -136,10 +168,13 @@ impl Flusher {
                 if state.closing.load(Ordering::SeqCst) {
                     break;
                 }
-                let target = state.requested.load(Ordering::SeqCst);
-                if target <= state.done.borrow().0 {
+                if state.requested.load(Ordering::SeqCst) <= state.done.borrow().0 {
                     continue;
                 }
+                // Transactions that queued before this point commit first (each takes its
+                // ticket in its turn); those that come later wait for the next flush.
+                let alone = state.turns.write().await;
+                let target = state.requested.load(Ordering::SeqCst);
                 // Once failed, never flush again: answer every waiting writer at once.
                 if let Some(why) = state.failure.get() {
                     state.done.send_replace((target, Some(why.clone())));
@@ -151,6 +186,7 @@ impl Flusher {
                 };
                 let flushing = Arc::clone(&state);
                 let result = tokio::task::spawn_blocking(move || flush_now(&db, &flushing)).await;
+                drop(alone);
                 let error = match result {
                     Ok(Ok(())) => None,
                     Ok(Err(e)) => Some(e),

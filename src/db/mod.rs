@@ -292,10 +292,14 @@ impl Db {
                 open
             }
         };
-        let out = self.write_unflushed(f);
+        let turn = self.inner.flusher.commit_turn().await;
+        let out = self
+            .write_unflushed(f)
+            .and_then(|out| Ok((out, self.inner.flusher.ticket()?)));
+        drop(turn);
         drop(open);
-        let out = out?;
-        self.durable().await?;
+        let (out, ticket) = out?;
+        self.inner.flusher.flushed(ticket).await?;
         Ok(out)
     }
 
