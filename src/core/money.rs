@@ -133,4 +133,21 @@ mod tests {
         assert_eq!(serde_json::to_string(&Money(1999)).unwrap(), "19.99");
         assert_eq!(serde_json::to_string(&Money(500)).unwrap(), "5.0");
     }
+
+    /// The two ways an amount comes in, a JSON number (`MoneyIn`: prices, checkout's
+    /// amount) and query text (`min_price=9.99`), answer the cents or the same refusals.
+    #[test]
+    fn json_numbers_and_query_text_become_the_same_cents() {
+        let json: MoneyIn = serde_json::from_str("19.99").unwrap();
+        assert_eq!(json.to_cents(), Ok(1999));
+        assert_eq!(MoneyIn(-1.0).to_cents(), Err(BadAmount::Negative));
+        assert_eq!(MoneyIn(1.999).to_cents(), Err(BadAmount::TooPrecise));
+        assert_eq!(parse_cents_text(" 9.99 "), Ok(999));
+        assert_eq!(parse_cents_text("nine"), Err(BadAmount::NotANumber));
+        assert_eq!(parse_cents_text("-0.5"), Err(BadAmount::Negative));
+        assert_eq!(
+            BadAmount::TooPrecise.to_string(),
+            "Amount must have at most 2 decimals"
+        );
+    }
 }

@@ -424,3 +424,218 @@ async fn snapshots_see_one_instant_while_writers_keep_writing() {
         w.await.unwrap();
     }
 }
+
+/// A flush that fails (injected through `open_with`'s seam) fails the database for good:
+/// the writer waiting for it is refused, `failed` wakes, and no write or flush is taken
+/// any more, by any path, even once the disk would take them again.
+#[tokio::test]
+async fn a_failed_flush_fails_the_database_for_every_later_write_and_flush() {
+    use futures_util::FutureExt;
+    let dir = tempfile::tempdir().unwrap();
+    let trigger = dir.path().join("fail");
+    let db = Db::open_with(
+        dir.path(),
+        8 * 1024 * 1024,
+        &Schema::default(),
+        Some(trigger.clone()),
+    )
+    .expect("open");
+    let thing = |id: u64| Thing {
+        id,
+        name: format!("t{id}"),
+    };
+    db.write(|tx| put_thing(tx, &thing(1))).await.unwrap();
+    assert_eq!(db.failure(), None);
+    assert!(db.healthy());
+    assert!(
+        db.failed().now_or_never().is_none(),
+        "`failed` resolved before any failure"
+    );
+
+    std::fs::write(&trigger, b"").unwrap();
+    let refused = db.write(|tx| put_thing(tx, &thing(2))).await;
+    assert!(
+        matches!(refused, Err(StoreError::Unwritable(_))),
+        "{refused:?}"
+    );
+    let why = db.failure().expect("the database failed");
+    assert!(why.contains("injected"), "{why}");
+    assert!(!db.healthy());
+    assert!(db.failed().now_or_never().is_some());
+
+    // The disk would take writes again; the database still refuses them.
+    std::fs::remove_file(&trigger).unwrap();
+    let refused = db.write(|tx| put_thing(tx, &thing(3))).await;
+    assert!(
+        matches!(refused, Err(StoreError::Unwritable(_))),
+        "{refused:?}"
+    );
+    assert_eq!(
+        db.get::<Thing>(1_000_003).unwrap(),
+        None,
+        "a refused write ran"
+    );
+    assert!(matches!(db.durable().await, Err(StoreError::Unwritable(_))));
+    assert!(matches!(
+        db.flush_blocking(),
+        Err(StoreError::Unwritable(_))
+    ));
+    let refused = db.write_blocking(|tx| put_thing(tx, &thing(4)));
+    assert!(
+        matches!(refused, Err(StoreError::Unwritable(_))),
+        "{refused:?}"
+    );
+    assert_eq!(
+        db.get::<Thing>(1_000_004).unwrap(),
+        None,
+        "a refused write ran"
+    );
+    assert_eq!(db.failure(), Some(why));
+}
+
+/// sled refuses every write after an I/O error until the folder is opened again, so such
+/// an error of a write fails the database as a failed flush does; any other storage error
+/// is that one write's failure only.
+#[test]
+fn an_io_error_of_a_write_fails_the_database_and_other_errors_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    let other = db.storage_error(sled::Error::Unsupported("no such thing".into()));
+    assert!(matches!(other, StoreError::Storage(_)), "{other:?}");
+    assert_eq!(db.failure(), None);
+
+    let io = db.storage_error(sled::Error::Io(std::io::Error::other("disk on fire")));
+    assert_eq!(io, StoreError::Unwritable("disk on fire".into()));
+    assert_eq!(db.failure().as_deref(), Some("disk on fire"));
+    let thing = Thing {
+        id: 1,
+        name: "one".into(),
+    };
+    let refused = db.write_blocking(|tx| put_thing(tx, &thing));
+    assert!(
+        matches!(refused, Err(StoreError::Unwritable(_))),
+        "{refused:?}"
+    );
+    assert_eq!(
+        db.get::<Thing>(1_000_001).unwrap(),
+        None,
+        "a refused write ran"
+    );
+}
+
+/// Dropping the `Db` ends its group-commit task: a process that opens folders again and
+/// again on one runtime (tests, the CLI) does not pile up idle tasks.
+#[tokio::test]
+async fn dropping_the_db_ends_its_flush_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let before = metrics.num_alive_tasks();
+    let db = open(dir.path());
+    let thing = Thing {
+        id: 1,
+        name: "one".into(),
+    };
+    db.write(|tx| put_thing(tx, &thing)).await.unwrap();
+    assert!(metrics.num_alive_tasks() > before, "no flush task runs");
+    drop(db);
+    // Scheduling turns, not time: the woken task needs a turn to see that it is closing.
+    for _ in 0..100 {
+        if metrics.num_alive_tasks() == before {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        metrics.num_alive_tasks(),
+        before,
+        "the flush task outlived its Db"
+    );
+}
+
+/// Ids taken inside transactions (checkout's order ids) continue one sequence with the
+/// ones taken outside, are never handed out twice, and survive a reopen.
+#[tokio::test]
+async fn ids_taken_inside_transactions_are_dense_and_never_reissued() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    let first = db.write(|tx| tx.next_id("orders")).await.unwrap();
+    let three = db.write(|tx| tx.next_ids("orders", 3)).await.unwrap();
+    let after = db.write(|tx| tx.next_id("orders")).await.unwrap();
+    assert_eq!((first, three, after), (1, 2, 5));
+    assert_eq!(db.next_id("orders").unwrap(), 6);
+    assert_eq!(db.next_ids("orders", 4).unwrap(), 7);
+    assert_eq!(db.write(|tx| tx.next_id("orders")).await.unwrap(), 11);
+    drop(db);
+    let db = open(dir.path());
+    assert_eq!(db.write(|tx| tx.next_id("orders")).await.unwrap(), 12);
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Named {
+    id: u64,
+    name: String,
+    group: u64,
+}
+
+impl Record for Named {
+    const TREE: &'static str = migrate::META;
+}
+
+impl Indexed for Named {
+    const INDEXES: &'static [&'static str] = &[NAMES];
+    fn id(&self) -> u64 {
+        self.id
+    }
+    fn index_entries(&self) -> Vec<IndexEntry> {
+        vec![
+            IndexEntry::unique(NAMES, format!("named:{}", self.name), self.id, Unique::Slug),
+            IndexEntry::key(
+                NAMES,
+                format!("group:{}:{}", self.group, self.id).into_bytes(),
+                Vec::new(),
+            ),
+        ]
+    }
+}
+
+/// `Tx::save` writes a new record's index entries, keeps the unchanged ones of a changed
+/// record, moves the changed ones, refuses a unique key another record holds, and
+/// `Tx::delete` takes them all away.
+#[tokio::test]
+async fn save_and_delete_keep_index_entries_in_step_with_the_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    let mut a = Named {
+        id: 2_000_001,
+        name: "a".into(),
+        group: 1,
+    };
+    db.write(|tx| tx.save(&a)).await.unwrap();
+    assert_eq!(db.unique_get(NAMES, b"named:a").unwrap(), Some(a.id));
+    assert!(db.raw_get(NAMES, b"group:1:2000001").unwrap().is_some());
+
+    a.group = 2;
+    db.write(|tx| tx.save(&a)).await.unwrap();
+    assert_eq!(db.unique_get(NAMES, b"named:a").unwrap(), Some(a.id));
+    assert!(db.raw_get(NAMES, b"group:1:2000001").unwrap().is_none());
+    assert!(db.raw_get(NAMES, b"group:2:2000001").unwrap().is_some());
+
+    let b = Named {
+        id: 2_000_002,
+        name: "a".into(),
+        group: 2,
+    };
+    assert_eq!(
+        db.write(|tx| tx.save(&b)).await,
+        Err(StoreError::Duplicate(Unique::Slug))
+    );
+    assert_eq!(db.get::<Named>(b.id).unwrap(), None);
+
+    assert_eq!(
+        db.write(|tx| tx.delete::<Named>(a.id)).await.unwrap(),
+        Some(a.clone())
+    );
+    assert_eq!(db.unique_get(NAMES, b"named:a").unwrap(), None);
+    assert!(db.raw_get(NAMES, b"group:2:2000001").unwrap().is_none());
+    assert_eq!(db.get::<Named>(a.id).unwrap(), None);
+}

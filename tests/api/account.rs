@@ -1409,3 +1409,61 @@ async fn mail_tokens_work_only_for_their_own_purpose() {
     let (status, body) = reset(&t, &reset_token, "fresh password 1").await;
     assert_eq!(status, Status::Ok, "{body}");
 }
+
+/// Deactivation ends every session of the user for good: reactivating them does not bring
+/// the old access and refresh tokens back. Any other admin change (a promotion) leaves
+/// the user's sessions alone.
+#[rocket::async_test]
+async fn deactivation_ends_sessions_for_good_and_other_admin_changes_leave_them() {
+    let t = app().await;
+    let admin_token = admin(&t, "boss@example.com").await;
+    register(&t, "kept@example.com").await;
+    let (access, refresh, body) = login(&t, "kept@example.com", PASSWORD).await;
+    let path = format!("/api/account/users/{}", body["user"]["id"]);
+
+    let (status, body) = send(
+        &t,
+        Method::Patch,
+        &path,
+        Some(&admin_token),
+        Some(json!({"is_admin": true})),
+    )
+    .await;
+    assert_eq!(status, Status::Ok, "{body}");
+    let (status, _) = send(&t, Method::Get, "/api/account/me", Some(&access), None).await;
+    assert_eq!(status, Status::Ok, "a promotion ended the session");
+
+    let (status, body) = send(
+        &t,
+        Method::Patch,
+        &path,
+        Some(&admin_token),
+        Some(json!({"is_active": false, "is_admin": false})),
+    )
+    .await;
+    assert_eq!(status, Status::Ok, "{body}");
+    let (status, body) = send(
+        &t,
+        Method::Patch,
+        &path,
+        Some(&admin_token),
+        Some(json!({"is_active": true})),
+    )
+    .await;
+    assert_eq!(status, Status::Ok, "{body}");
+    assert_eq!(body["is_active"], true);
+    let (status, _) = send(&t, Method::Get, "/api/account/me", Some(&access), None).await;
+    assert_eq!(
+        status,
+        Status::Unauthorized,
+        "reactivation revived a session that deactivation ended"
+    );
+    let (status, _) = post_json(
+        &t,
+        "/api/account/refresh",
+        json!({"refresh_token": refresh}),
+    )
+    .await;
+    assert_eq!(status, Status::Unauthorized);
+    login(&t, "kept@example.com", PASSWORD).await;
+}

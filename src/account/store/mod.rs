@@ -214,3 +214,74 @@ pub async fn admin_update(
         Backend::Pg(pg) => pg::admin_update(pg, user_id, is_admin, is_active, now).await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_000_000;
+
+    fn user(tokens_valid_after: i64) -> User {
+        User {
+            id: 7,
+            email: "a@example.com".into(),
+            hashed_password: String::new(),
+            name: "A".into(),
+            is_active: true,
+            is_admin: false,
+            is_verified: false,
+            created_at: 0,
+            updated_at: 0,
+            tokens_valid_after,
+        }
+    }
+
+    fn token(kind: MailTokenKind, created_at: i64, expires_at: i64, used: bool) -> MailToken {
+        MailToken {
+            kind,
+            user_id: 7,
+            created_at,
+            expires_at,
+            used,
+        }
+    }
+
+    /// The user id a token acts for, the user's last password change being `valid_after`.
+    fn acts(token: &MailToken, kind: MailTokenKind, valid_after: i64) -> Option<u64> {
+        mail_token_user(token, kind, Some(user(valid_after)), NOW).map(|u| u.id)
+    }
+
+    /// Each condition refuses on its own, and each boundary is where SECURITY.md item 3
+    /// puts it: a token expiring now is expired, one issued at the instant of the last
+    /// password change is void.
+    #[test]
+    fn a_mail_token_acts_only_of_its_kind_unexpired_unused_and_newer_than_the_last_password_change()
+    {
+        use MailTokenKind::{Reset, Verify};
+        let live = token(Reset, NOW - 10, NOW + 1, false);
+        assert_eq!(acts(&live, Reset, 0), Some(7));
+        assert_eq!(acts(&live, Verify, 0), None, "another kind");
+        assert_eq!(
+            acts(&token(Verify, NOW - 10, NOW + 1, false), Verify, 0),
+            Some(7)
+        );
+        assert_eq!(
+            acts(&token(Reset, NOW - 10, NOW + 1, true), Reset, 0),
+            None,
+            "used"
+        );
+        assert_eq!(
+            acts(&token(Reset, NOW - 10, NOW, false), Reset, 0),
+            None,
+            "expires now"
+        );
+        assert_eq!(acts(&live, Reset, NOW - 11), Some(7));
+        assert_eq!(acts(&live, Reset, NOW - 10), None, "issued at the change");
+        assert_eq!(
+            acts(&live, Reset, NOW - 9),
+            None,
+            "issued before the change"
+        );
+        assert_eq!(mail_token_user(&live, Reset, None, NOW).map(|u| u.id), None);
+    }
+}
