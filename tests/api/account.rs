@@ -875,6 +875,27 @@ async fn admin_lists_and_updates_users_and_customers_cannot() {
     .await;
     assert_eq!(found["total"], 1);
     assert_eq!(found["items"][0]["email"], "cust@example.com");
+    // The search matches the name alone, or the email alone.
+    let (status, body) = post_json(
+        &t,
+        "/api/account/register",
+        json!({"email": "zq@example.com", "password": PASSWORD, "name": "Zelda Quux"}),
+    )
+    .await;
+    assert_eq!(status, Status::Created, "{body}");
+    for (q, why) in [("quux", "the name alone"), ("ZQ@", "the email alone")] {
+        let (status, found) = send(
+            &t,
+            Method::Get,
+            &format!("/api/account/users?q={q}"),
+            Some(&admin_token),
+            None,
+        )
+        .await;
+        assert_eq!(status, Status::Ok);
+        assert_eq!(found["total"], 1, "q={q} matches {why}: {found}");
+        assert_eq!(found["items"][0]["email"], "zq@example.com", "{found}");
+    }
     let (status, _) = send(
         &t,
         Method::Get,
