@@ -236,7 +236,8 @@ impl PgDb {
     }
 
     /// Tells every instance that this one wrote. A failure is logged, not answered: the
-    /// write it announces is committed. Tried twice (a new connection the second time).
+    /// write it announces is committed. Tried twice (the pool replaces a connection it
+    /// finds closed).
     async fn announce(&self) {
         for _ in 0..2 {
             let sent = async {

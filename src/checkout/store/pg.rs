@@ -6,9 +6,10 @@
 //! product's row is held only from there to the commit, not through the order's writes:
 //! checkouts of one popular product queued behind each other's whole transaction. The
 //! idempotency key's answer is written before the stock is taken, so that the row is
-//! held through the stock's `UPDATE` and the `COMMIT` alone. When a product no longer has enough, everything since the savepoint before the
-//! order's writes is rolled back, and the out-of-stock refusal is the answer (recorded
-//! for the key in its place). Every statement stays prepared on its connection.
+//! held through the stock's `UPDATE` and the `COMMIT` alone. When a product no longer
+//! has enough, everything since the savepoint before the order's writes is rolled back,
+//! and the out-of-stock refusal is the answer (recorded for the key in its place). The
+//! statements with parameters stay prepared on their connection.
 
 use deadpool_postgres::GenericClient;
 
