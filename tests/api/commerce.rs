@@ -863,6 +863,19 @@ async fn reviews_need_a_confirmed_order_and_keep_ratings() {
         (r["rating"].as_u64(), r["user_name"].as_str()),
         (Some(5), Some("ann"))
     );
+    // A confirmed order lets its buyer review what it holds, not any product.
+    assert_eq!(
+        send(
+            &t,
+            Method::Post,
+            &format!("/api/products/{mug}/reviews"),
+            Some(&ann),
+            Some(json!({"rating": 4}))
+        )
+        .await
+        .0,
+        Status::Forbidden
+    );
     assert_eq!(
         send(
             &t,

@@ -539,3 +539,31 @@ async fn an_empty_multipart_body_is_not_too_large() {
         }
     }
 }
+
+/// Every amount, sent or answered, is one `Money` schema: a number of at most 2 decimals
+/// between 0 and the largest amount the shop keeps.
+#[rocket::async_test]
+async fn amounts_are_one_money_schema_with_its_bounds() {
+    let t = app().await;
+    let spec = openapi(&t).await;
+    let schemas = &spec["components"]["schemas"];
+    assert_eq!(
+        schemas["Money"],
+        json!({
+            "description": "An amount in the shop's currency, at most 2 decimals",
+            "type": "number",
+            "multipleOf": 0.01,
+            "minimum": 0.0,
+            "maximum": 9_999_999_999.99,
+        })
+    );
+    // Sent (`MoneyIn`) and answered (`Money`) amounts name the same schema.
+    assert_eq!(
+        schemas["ProductIn"]["properties"]["price"]["allOf"][0]["$ref"],
+        "#/components/schemas/Money"
+    );
+    assert_eq!(
+        schemas["ProductOut"]["properties"]["price"]["$ref"],
+        "#/components/schemas/Money"
+    );
+}
