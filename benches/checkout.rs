@@ -26,22 +26,16 @@ fn main() {
         .local_addr()
         .unwrap()
         .port();
-    let ok = std::process::Command::new(bin)
-        .args([
-            "admin",
-            "create",
-            "--email",
-            "admin@bench.test",
-            "--password",
-            PASSWORD,
-            "--data",
-        ])
-        .arg(&data)
-        .output()
-        .expect("admin create")
-        .status
-        .success();
-    assert!(ok);
+    support::shopbox(&[
+        "admin",
+        "create",
+        "--email",
+        "admin@bench.test",
+        "--password",
+        PASSWORD,
+        "--data",
+        &data.to_string_lossy(),
+    ]);
     let mut server = std::process::Command::new(bin)
         .args(["serve", "--port", &port.to_string(), "--data"])
         .arg(&data)
